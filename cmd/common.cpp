@@ -1,0 +1,105 @@
+#include "common.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+namespace hookctl::cli {
+
+std::vector<keys::SecretSource> SecretFlags::sources() const {
+    std::vector<keys::SecretSource> out;
+    for (const auto& name : env) {
+        out.push_back({keys::SecretSource::Kind::env, name});
+    }
+    for (const auto& path : files) {
+        out.push_back({keys::SecretSource::Kind::file, path});
+    }
+    return out;
+}
+
+void add_secret_options(CLI::App& cmd, SecretFlags& flags) {
+    cmd.add_option("--secret-env", flags.env,
+                   "Read a secret from environment variable NAME (repeat for several)")
+        ->type_name("NAME")
+        ->allow_extra_args(false)
+        ->group("Secrets");
+    cmd.add_option("--secret-file", flags.files,
+                   "Read a secret from FILE ('-' for stdin; repeat for several)")
+        ->type_name("FILE")
+        ->allow_extra_args(false)
+        ->group("Secrets");
+    // Accepted only to be refused with advice: a secret on argv leaks to `ps` and history.
+    cmd.add_option("--secret", flags.refused)
+        ->group("")
+        ->check(CLI::Validator(
+            [](const std::string&) {
+                return std::string(
+                    "refusing a secret on the command line: it leaks through process lists "
+                    "and shell history; put it in a variable and pass --secret-env NAME, or in "
+                    "a file and pass --secret-file PATH");
+            },
+            ""));
+}
+
+Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags) {
+    if (!flags.refused.empty()) {
+        return fail(ExitCode::usage,
+                    "refusing --secret: a secret on the command line leaks through process "
+                    "lists and shell history; put it in a variable and pass --secret-env NAME, "
+                    "or in a file and pass --secret-file PATH");
+    }
+    auto sources = flags.sources();
+    if (sources.empty()) {
+        return fail(ExitCode::usage,
+                    "no secret given: pass --secret-env NAME or --secret-file PATH ('-' reads "
+                    "stdin)");
+    }
+    return keys::load_secrets(sources);
+}
+
+int report_error(const Context& context, const Error& error) {
+    std::fflush(stdout);
+    if (context.global.json) {
+        nlohmann::json doc = {{"error", {{"code", static_cast<int>(error.code)},
+                                         {"message", error.message}}}};
+        std::cerr << doc.dump() << '\n';
+    } else {
+        std::cerr << "hookctl: error: " << error.message << '\n';
+    }
+    return static_cast<int>(error.code);
+}
+
+void print_json(const nlohmann::json& doc) {
+    std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+bool is_tty(int fd) { return ::isatty(fd) == 1; }
+
+} // namespace hookctl::cli
+
+namespace hookctl::cli {
+
+Result<util::FileSource> open_body(const std::string& path, const SecretFlags& secrets) {
+    if (path == "-") {
+        for (const auto& f : secrets.files) {
+            if (f == "-") {
+                return fail(ExitCode::usage, "the body and --secret-file both read stdin: give "
+                                             "the body as a FILE argument");
+            }
+        }
+        if (is_tty(STDIN_FILENO)) {
+            return fail(ExitCode::usage,
+                        "no body: give a FILE argument or pipe the body on stdin");
+        }
+    }
+    return util::FileSource::open(path);
+}
+
+} // namespace hookctl::cli

@@ -1,0 +1,53 @@
+#pragma once
+
+#include "app.hpp"
+
+#include <hookctl/keys/secret.hpp>
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/file.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hookctl::cli {
+
+// The secret flags every signing or verifying command shares (DESIGN.md §4).
+struct SecretFlags {
+    std::vector<std::string> env;   // --secret-env NAME
+    std::vector<std::string> files; // --secret-file PATH
+    std::string refused;            // --secret VALUE: refused, never echoed
+
+    // Sources in order: every --secret-env, then every --secret-file, each as given.
+    std::vector<keys::SecretSource> sources() const;
+};
+
+// Adds --secret-env, --secret-file and the refused --secret to `cmd`.
+void add_secret_options(CLI::App& cmd, SecretFlags& flags);
+
+// Loads the secrets `flags` name; fails (exit 2) when none is given or --secret was used.
+Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags);
+
+// Prints `error` on stderr (`hookctl: error: ...`, or a JSON object with --json) and returns
+// its exit code.
+int report_error(const Context& context, const Error& error);
+
+// Writes `doc` on stdout as one line.
+void print_json(const nlohmann::json& doc);
+
+// Now, in Unix seconds.
+std::int64_t unix_now();
+
+// True when file descriptor `fd` is a terminal.
+bool is_tty(int fd);
+
+} // namespace hookctl::cli
+
+namespace hookctl::cli {
+
+// Opens the body argument: a file, or stdin for `-`. Refuses stdin when it is a terminal
+// (nothing would arrive) and when a secret is also read from stdin.
+Result<util::FileSource> open_body(const std::string& path, const SecretFlags& secrets);
+
+} // namespace hookctl::cli

@@ -1,0 +1,168 @@
+// hookctl verify: check a payload against its signature headers.
+#include "common.hpp"
+
+#include <hookctl/sig/verify.hpp>
+#include <hookctl/util/units.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace hookctl::cli {
+namespace {
+
+struct VerifyOptions {
+    std::string body = "-";
+    std::string scheme = "auto";
+    std::vector<std::string> headers;
+    std::vector<std::string> header_files;
+    std::string tolerance = "5m";
+    std::string now;
+    SecretFlags secrets;
+};
+
+Result<util::HeaderList> collect_headers(const VerifyOptions& opt) {
+    util::HeaderList headers;
+    for (const auto& path : opt.header_files) {
+        auto text = util::read_file(path);
+        if (!text) {
+            return fail(ExitCode::usage, "--headers-file: " + text.error().message);
+        }
+        auto block = util::parse_header_block(*text, "--headers-file " + path);
+        if (!block) {
+            return std::unexpected(block.error());
+        }
+        for (const auto& [name, value] : block->entries()) {
+            headers.add(name, value);
+        }
+    }
+    for (const auto& line : opt.headers) {
+        auto entry = util::parse_header_line(line, "-H");
+        if (!entry) {
+            return std::unexpected(entry.error());
+        }
+        headers.add(std::move(entry->first), std::move(entry->second));
+    }
+    if (headers.empty()) {
+        return fail(ExitCode::usage, "no headers given: pass -H 'Name: value' (repeat) or "
+                                     "--headers-file FILE");
+    }
+    return headers;
+}
+
+// Runs the check; returns the exit code (0 valid, 1 invalid) or an input error.
+Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
+    auto headers = collect_headers(opt);
+    if (!headers) {
+        return std::unexpected(headers.error());
+    }
+    sig::VerifyRequest request;
+    if (opt.scheme == "auto") {
+        auto detected = sig::detect_scheme(*headers);
+        if (!detected) {
+            return fail(ExitCode::check_failed,
+                        "missing header: no signature header of a known scheme (X-Signature, "
+                        "webhook-signature, svix-signature, Stripe-Signature, "
+                        "X-Hub-Signature-256, X-Slack-Signature, X-Shopify-Hmac-Sha256)");
+        }
+        request.scheme = *detected;
+    } else {
+        auto scheme = sig::parse_scheme(opt.scheme);
+        if (!scheme) {
+            return std::unexpected(scheme.error());
+        }
+        request.scheme = *scheme;
+    }
+    auto tolerance = util::parse_duration(opt.tolerance);
+    if (!tolerance) {
+        return fail(ExitCode::usage, "--tolerance: " + tolerance.error().message);
+    }
+    request.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
+    request.now = unix_now();
+    if (!opt.now.empty()) {
+        auto now = util::parse_unix_seconds(opt.now);
+        if (!now) {
+            return fail(ExitCode::usage, "--now: " + now.error().message);
+        }
+        request.now = *now;
+    }
+    auto texts = load_secret_flags(opt.secrets);
+    if (!texts) {
+        return std::unexpected(texts.error());
+    }
+    auto keys = keys::decode_keys(*texts, sig::info(request.scheme).encoding);
+    if (!keys) {
+        return std::unexpected(keys.error());
+    }
+    auto body = open_body(opt.body, opt.secrets);
+    if (!body) {
+        return std::unexpected(body.error());
+    }
+    auto verdict = sig::verify(request, *headers, *keys, *body);
+    if (!verdict) {
+        return std::unexpected(verdict.error());
+    }
+    // A header that cannot be read is an input error: reported on stderr, exit 2.
+    if (verdict->outcome == sig::Outcome::malformed_header) {
+        return fail(ExitCode::usage, verdict->reason);
+    }
+    std::string_view scheme_name = sig::info(verdict->scheme).name;
+    if (context.global.json) {
+        nlohmann::json doc = {{"valid", verdict->ok()},
+                              {"scheme", scheme_name},
+                              {"outcome", sig::outcome_code(verdict->outcome)},
+                              {"reason", verdict->reason},
+                              {"signatures", verdict->signatures},
+                              {"secrets", verdict->keys},
+                              {"fingerprint", nullptr}};
+        if (verdict->fingerprint) {
+            doc["fingerprint"] = *verdict->fingerprint;
+        }
+        if (verdict->timestamp) {
+            doc["timestamp"] = *verdict->timestamp;
+            doc["skew"] = *verdict->skew;
+        }
+        if (verdict->id) {
+            doc["id"] = *verdict->id;
+        }
+        print_json(doc);
+    } else if (verdict->ok()) {
+        std::cout << "valid (scheme " << scheme_name << ", secret " << *verdict->fingerprint
+                  << ")\n";
+    } else {
+        std::cout << "invalid: " << verdict->reason << " (scheme " << scheme_name << ")\n";
+    }
+    return verdict->ok() ? 0 : 1;
+}
+
+} // namespace
+
+void register_verify(CLI::App& app, Context& context) {
+    auto opt = std::make_shared<VerifyOptions>();
+    auto* cmd = app.add_subcommand(
+        "verify", "Verify a payload against its headers; the exit code says valid or why not");
+    cmd->add_option("FILE", opt->body, "Body as received, byte for byte ('-' or absent: stdin)")
+        ->type_name("FILE");
+    cmd->add_option("-H,--header", opt->headers, "A received header, 'Name: value' (repeat)")
+        ->type_name("HEADER")
+        ->allow_extra_args(false);
+    cmd->add_option("--headers-file", opt->header_files,
+                    "A raw header block, as copied from a log or a curl -D dump")
+        ->type_name("FILE")
+        ->allow_extra_args(false);
+    cmd->add_option("--scheme", opt->scheme, "Signature scheme, or auto (from the headers)")
+        ->check(CLI::IsMember({"auto", "mailparse", "standard", "svix", "stripe", "github",
+                               "slack", "shopify"}))
+        ->default_str("auto");
+    cmd->add_option("--tolerance", opt->tolerance,
+                    "Allowed timestamp skew, both directions: 300, 300s, 5m (default 5m)")
+        ->type_name("DURATION");
+    cmd->add_option("--now", opt->now, "Check as if now were these Unix seconds")
+        ->type_name("SECONDS");
+    add_secret_options(*cmd, opt->secrets);
+    cmd->callback([opt, &context] {
+        auto code = run_verify(*opt, context);
+        context.exit_code = code ? *code : report_error(context, code.error());
+    });
+}
+
+} // namespace hookctl::cli

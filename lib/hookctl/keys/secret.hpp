@@ -1,0 +1,80 @@
+#pragma once
+
+#include <hookctl/util/error.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hookctl::keys {
+
+// Bytes of a secret, wiped (OPENSSL_cleanse) when destroyed. Never printed or logged.
+class SecretBytes {
+public:
+    SecretBytes() = default;
+    explicit SecretBytes(std::string bytes) : m_bytes(std::move(bytes)) {}
+    SecretBytes(const SecretBytes& other) = default;
+    SecretBytes(SecretBytes&& other) noexcept;
+    SecretBytes& operator=(const SecretBytes& other);
+    SecretBytes& operator=(SecretBytes&& other) noexcept;
+    ~SecretBytes();
+
+    std::string_view view() const { return m_bytes; }
+    bool empty() const { return m_bytes.empty(); }
+    std::size_t size() const { return m_bytes.size(); }
+
+private:
+    void wipe();
+    std::string m_bytes;
+};
+
+// Where a secret comes from. Secrets never come from argv (process lists and shell history
+// leak them): only from an environment variable, a file (`-` is stdin) or a keyring file.
+struct SecretSource {
+    enum class Kind { env, file, keyring };
+    Kind kind = Kind::env;
+    std::string where; // the variable name or the path
+
+    // `env NAME`, `file PATH`, `keyring PATH`: how errors and logs name the source.
+    std::string describe() const;
+};
+
+// A secret as loaded, before it is decoded for a scheme.
+struct SecretText {
+    SecretBytes text;
+    std::string origin; // SecretSource::describe(), for error messages
+};
+
+// Loads every source in order. Fails (exit 2) naming the source when a variable is unset, a
+// file cannot be read, stdin is named twice, or a secret is empty. One trailing newline
+// (`\n` or `\r\n`) of a file or variable is dropped, as `echo` and editors add one.
+Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources);
+
+// What a decoded key is used for.
+enum class KeyKind { hmac, ed25519_private, ed25519_public };
+
+// How a scheme reads its secrets: Standard Webhooks and Svix use `whsec_<base64>` for HMAC
+// keys and `whsk_`/`whpk_` (base64) for ed25519; the other schemes use the raw bytes.
+enum class SecretEncoding { raw, standard_webhooks };
+
+// A secret decoded for signing or verifying.
+struct Key {
+    KeyKind kind = KeyKind::hmac;
+    SecretBytes bytes;       // HMAC key, ed25519 32-byte seed, or ed25519 32-byte public key
+    std::string public_key;  // ed25519 only: the 32-byte public key
+    std::string fingerprint; // first 8 hex of SHA-256 of the HMAC key or ed25519 public key
+    std::string origin;
+};
+
+// Decodes `secret` as `encoding` says. Fails (exit 2) on a malformed `whsec_`/`whsk_`/`whpk_`
+// value, naming the secret's origin, never its bytes.
+Result<Key> decode_key(const SecretText& secret, SecretEncoding encoding);
+
+// Decodes every secret; the first failure is returned.
+Result<std::vector<Key>> decode_keys(const std::vector<SecretText>& secrets,
+                                     SecretEncoding encoding);
+
+// The short fingerprint that names key bytes in output: first 8 hex of their SHA-256.
+std::string fingerprint(std::string_view key_bytes);
+
+} // namespace hookctl::keys

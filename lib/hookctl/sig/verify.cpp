@@ -1,0 +1,290 @@
+#include <hookctl/sig/verify.hpp>
+
+#include <hookctl/sig/crypto.hpp>
+#include <hookctl/util/encoding.hpp>
+#include <hookctl/util/units.hpp>
+
+#include <cstdlib>
+
+namespace hookctl::sig {
+namespace {
+
+using keys::KeyKind;
+
+// A signature read from the header: HMAC (32 bytes) or ed25519 (64 bytes).
+struct Candidate {
+    bool ed25519 = false;
+    std::string bytes;
+};
+
+// What the signature header says, or why it cannot be read.
+struct ParsedHeader {
+    std::vector<Candidate> candidates;
+    std::optional<std::string> timestamp_text; // stripe carries t= in the signature header
+    std::string error;                         // non-empty: malformed
+};
+
+std::vector<std::string_view> split(std::string_view s, char separator) {
+    std::vector<std::string_view> parts;
+    for (;;) {
+        auto pos = s.find(separator);
+        parts.push_back(util::trim(s.substr(0, pos)));
+        if (pos == std::string_view::npos) {
+            return parts;
+        }
+        s.remove_prefix(pos + 1);
+    }
+}
+
+std::optional<std::string> decode_hmac_hex(std::string_view text) {
+    auto bytes = util::hex_decode(text);
+    if (!bytes || bytes->size() != 32) {
+        return std::nullopt;
+    }
+    return bytes;
+}
+
+ParsedHeader parse_signature_header(Scheme scheme, std::string_view value) {
+    ParsedHeader out;
+    auto add_hex = [&](std::string_view text, std::string_view what) {
+        auto bytes = decode_hmac_hex(text);
+        if (!bytes) {
+            out.error = std::string(what) + " is not 64 hex digits";
+            return false;
+        }
+        out.candidates.push_back({false, std::move(*bytes)});
+        return true;
+    };
+    switch (scheme) {
+    case Scheme::mailparse:
+        for (auto part : split(value, ',')) {
+            if (!add_hex(part, "a signature")) {
+                return out;
+            }
+        }
+        break;
+    case Scheme::standard:
+    case Scheme::svix:
+        for (auto token : split(value, ' ')) {
+            if (token.empty()) {
+                continue;
+            }
+            auto comma = token.find(',');
+            if (comma == std::string_view::npos) {
+                out.error = "a signature is not written version,base64 (e.g. v1,...)";
+                return out;
+            }
+            auto version = token.substr(0, comma);
+            if (version != "v1" && version != "v1a") {
+                continue; // unknown versions are skipped, as the specification asks
+            }
+            auto bytes = util::base64_decode(token.substr(comma + 1));
+            std::size_t expected = version == "v1" ? 32 : 64;
+            if (!bytes || bytes->size() != expected) {
+                out.error = "a " + std::string(version) + " signature is not base64 of " +
+                            std::to_string(expected) + " bytes";
+                return out;
+            }
+            out.candidates.push_back({version == "v1a", std::move(*bytes)});
+        }
+        if (out.candidates.empty()) {
+            out.error = "no v1 or v1a signature";
+        }
+        return out;
+    case Scheme::stripe:
+        for (auto part : split(value, ',')) {
+            auto eq = part.find('=');
+            if (eq == std::string_view::npos) {
+                out.error = "'" + std::string(part.substr(0, 16)) + "' is not key=value";
+                return out;
+            }
+            auto k = part.substr(0, eq);
+            auto v = part.substr(eq + 1);
+            if (k == "t") {
+                out.timestamp_text = std::string(v);
+            } else if (k == "v1" && !add_hex(v, "a v1 signature")) {
+                return out;
+            }
+        }
+        if (!out.timestamp_text) {
+            out.error = "no t= timestamp";
+        } else if (out.candidates.empty()) {
+            out.error = "no v1= signature";
+        }
+        return out;
+    case Scheme::github:
+        if (!value.starts_with("sha256=")) {
+            out.error = "it does not start with sha256=";
+            return out;
+        }
+        add_hex(value.substr(7), "the signature");
+        break;
+    case Scheme::slack:
+        if (!value.starts_with("v0=")) {
+            out.error = "it does not start with v0=";
+            return out;
+        }
+        add_hex(value.substr(3), "the signature");
+        break;
+    case Scheme::shopify: {
+        auto bytes = util::base64_decode(value);
+        if (!bytes || bytes->size() != 32) {
+            out.error = "it is not base64 of 32 bytes";
+            return out;
+        }
+        out.candidates.push_back({false, std::move(*bytes)});
+        break;
+    }
+    }
+    if (out.candidates.empty() && out.error.empty()) {
+        out.error = "it holds no signature";
+    }
+    return out;
+}
+
+std::string plural(std::size_t n, std::string_view word) {
+    return std::to_string(n) + " " + std::string(word) + (n == 1 ? "" : "s");
+}
+
+} // namespace
+
+std::string_view outcome_code(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::valid:
+        return "valid";
+    case Outcome::missing_header:
+        return "missing_header";
+    case Outcome::malformed_header:
+        return "malformed_header";
+    case Outcome::stale_timestamp:
+        return "stale_timestamp";
+    case Outcome::no_match:
+        return "no_match";
+    }
+    return "unknown";
+}
+
+Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& headers,
+                       const std::vector<keys::Key>& keys, util::ByteSource& body) {
+    const SchemeInfo& scheme = info(request.scheme);
+    Verdict verdict;
+    verdict.scheme = request.scheme;
+    verdict.keys = keys.size();
+    auto done = [&](Outcome outcome, std::string reason) -> Result<Verdict> {
+        verdict.outcome = outcome;
+        verdict.reason = std::move(reason);
+        return verdict;
+    };
+
+    // 1. The headers the scheme needs.
+    std::vector<std::string_view> needed{scheme.signature_header};
+    if (!scheme.timestamp_header.empty()) {
+        needed.push_back(scheme.timestamp_header);
+    }
+    if (!scheme.id_header.empty()) {
+        needed.push_back(scheme.id_header);
+    }
+    for (auto name : needed) {
+        if (!headers.contains(name)) {
+            return done(Outcome::missing_header, "missing header " + std::string(name));
+        }
+    }
+    std::string id;
+    if (!scheme.id_header.empty()) {
+        id = std::string(*headers.find(scheme.id_header));
+        verdict.id = id;
+    }
+
+    // 2. The signature header can be read.
+    ParsedHeader parsed = parse_signature_header(request.scheme, *headers.find(needed.front()));
+    if (!parsed.error.empty()) {
+        return done(Outcome::malformed_header, "malformed signature header " +
+                                                   std::string(scheme.signature_header) + ": " +
+                                                   parsed.error);
+    }
+    verdict.signatures = parsed.candidates.size();
+
+    // 3. The timestamp is within the tolerance.
+    std::int64_t timestamp = 0;
+    if (scheme.has_timestamp) {
+        std::string text = parsed.timestamp_text
+                               ? *parsed.timestamp_text
+                               : std::string(*headers.find(scheme.timestamp_header));
+        auto ts = util::parse_unix_seconds(text);
+        if (!ts) {
+            std::string where = parsed.timestamp_text ? std::string(scheme.signature_header) + " t="
+                                                      : std::string(scheme.timestamp_header);
+            return done(Outcome::malformed_header,
+                        "malformed timestamp in " + where + ": not a whole number of seconds");
+        }
+        timestamp = *ts;
+        verdict.timestamp = timestamp;
+        // Saturating: a timestamp near the int64 limits must not overflow the subtraction.
+        std::int64_t skew = 0;
+        if (__builtin_sub_overflow(request.now, timestamp, &skew)) {
+            skew = timestamp > 0 ? INT64_MIN : INT64_MAX;
+        }
+        verdict.skew = skew;
+        std::uint64_t magnitude = skew < 0 ? 0 - static_cast<std::uint64_t>(skew)
+                                           : static_cast<std::uint64_t>(skew);
+        if (magnitude > static_cast<std::uint64_t>(request.tolerance.count())) {
+            return done(Outcome::stale_timestamp,
+                        "timestamp outside tolerance (skew " + std::to_string(*verdict.skew) +
+                            "s > " + std::to_string(request.tolerance.count()) + "s)");
+        }
+    }
+
+    // 4. Some signature matches some key.
+    std::string prefix = signed_prefix(request.scheme, timestamp, id);
+    bool any_ed25519 = false;
+    std::vector<std::string_view> hmac_keys;
+    for (const auto& key : keys) {
+        if (key.kind == KeyKind::hmac) {
+            hmac_keys.push_back(key.bytes.view());
+        } else {
+            any_ed25519 = true;
+        }
+    }
+    std::string whole;
+    util::MemorySource held(whole);
+    util::ByteSource* source = &body;
+    if (any_ed25519) {
+        auto all = util::read_all(body);
+        if (!all) {
+            return std::unexpected(all.error());
+        }
+        whole = prefix + *all;
+        held = util::MemorySource(std::string_view(whole).substr(prefix.size()));
+        source = &held;
+    }
+    auto macs = hmac_sha256_stream(hmac_keys, prefix, *source);
+    if (!macs) {
+        return std::unexpected(macs.error());
+    }
+    std::size_t next_mac = 0;
+    for (const auto& key : keys) {
+        bool matched = false;
+        if (key.kind == KeyKind::hmac) {
+            const std::string& mac = (*macs)[next_mac++];
+            for (const auto& c : parsed.candidates) {
+                // Compare every candidate (no early exit) so timing says nothing about which.
+                matched |= !c.ed25519 && util::constant_time_equal(c.bytes, mac);
+            }
+        } else {
+            for (const auto& c : parsed.candidates) {
+                matched |= c.ed25519 && ed25519_verify(key.public_key, whole, c.bytes);
+            }
+        }
+        if (matched && !verdict.fingerprint) {
+            verdict.fingerprint = key.fingerprint;
+        }
+    }
+    if (verdict.fingerprint) {
+        return done(Outcome::valid, "valid");
+    }
+    return done(Outcome::no_match, "no signature matched (" +
+                                       plural(verdict.signatures, "signature") + ", " +
+                                       plural(keys.size(), "secret") + ")");
+}
+
+} // namespace hookctl::sig

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <hookctl/keys/secret.hpp>
+#include <hookctl/sig/scheme.hpp>
+#include <hookctl/util/file.hpp>
+#include <hookctl/util/headers.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookctl::sig {
+
+// Why a request passed or did not.
+enum class Outcome {
+    valid,
+    missing_header,   // a header the scheme needs is absent
+    malformed_header, // a signature or timestamp header that cannot be read
+    stale_timestamp,  // outside the tolerance, in either direction
+    no_match,         // well-formed, but no signature matched any key
+};
+
+// The stable reason code of an outcome: `valid`, `missing_header`, `malformed_header`,
+// `stale_timestamp`, `no_match` (JSON output, metrics, logs).
+std::string_view outcome_code(Outcome outcome);
+
+struct VerifyRequest {
+    Scheme scheme = Scheme::mailparse;
+    std::chrono::seconds tolerance{300};
+    std::int64_t now = 0; // Unix seconds
+};
+
+struct Verdict {
+    Outcome outcome = Outcome::no_match;
+    Scheme scheme = Scheme::mailparse;
+    std::string reason;                     // one line for a person: "timestamp outside ..."
+    std::optional<std::string> fingerprint; // the key that matched
+    std::size_t signatures = 0;             // signatures found in the header
+    std::size_t keys = 0;                   // keys tried
+    std::optional<std::int64_t> timestamp;
+    std::optional<std::int64_t> skew; // now - timestamp
+    std::optional<std::string> id;    // the scheme's message id, when it has one
+
+    bool ok() const { return outcome == Outcome::valid; }
+};
+
+// Verifies `body` (raw bytes, read once) against `headers` under `request.scheme` with any of
+// `keys`: the signature over the raw bytes, compared in constant time, and the timestamp
+// within the tolerance in both directions. An invalid request is a Verdict, not an error;
+// the error is for a body that cannot be read.
+Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& headers,
+                       const std::vector<keys::Key>& keys, util::ByteSource& body);
+
+} // namespace hookctl::sig
