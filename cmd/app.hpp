@@ -1,10 +1,10 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
-#include <string>
+#include <hookctl/util/error.hpp>
 
 namespace hookctl::cli {
 

@@ -61,8 +61,8 @@ Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags
 int report_error(const Context& context, const Error& error) {
     std::fflush(stdout);
     if (context.global.json) {
-        nlohmann::json doc = {{"error", {{"code", static_cast<int>(error.code)},
-                                         {"message", error.message}}}};
+        nlohmann::json doc = {
+            {"error", {{"code", static_cast<int>(error.code)}, {"message", error.message}}}};
         std::cerr << doc.dump() << '\n';
     } else {
         std::cerr << "hookctl: error: " << error.message << '\n';
@@ -80,7 +80,9 @@ std::int64_t unix_now() {
         .count();
 }
 
-bool is_tty(int fd) { return ::isatty(fd) == 1; }
+bool is_tty(int fd) {
+    return ::isatty(fd) == 1;
+}
 
 } // namespace hookctl::cli
 
@@ -95,8 +97,7 @@ Result<util::FileSource> open_body(const std::string& path, const SecretFlags& s
             }
         }
         if (is_tty(STDIN_FILENO)) {
-            return fail(ExitCode::usage,
-                        "no body: give a FILE argument or pipe the body on stdin");
+            return fail(ExitCode::usage, "no body: give a FILE argument or pipe the body on stdin");
         }
     }
     return util::FileSource::open(path);

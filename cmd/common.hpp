@@ -1,15 +1,15 @@
 #pragma once
 
-#include "app.hpp"
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/error.hpp>
 #include <hookctl/util/file.hpp>
 
-#include <nlohmann/json.hpp>
-
-#include <string>
-#include <vector>
+#include "app.hpp"
 
 namespace hookctl::cli {
 

@@ -1,9 +1,9 @@
-#include "app.hpp"
-#include "common.hpp"
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
+
+#include "app.hpp"
+#include "common.hpp"
 
 int main(int argc, char** argv) {
     using namespace hookctl;
@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
         }
         std::string where = "hookctl";
         for (auto* sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
-             sub != nullptr; sub = sub->get_subcommands().empty() ? nullptr
-                                                                  : sub->get_subcommands().front()) {
+             sub != nullptr;
+             sub = sub->get_subcommands().empty() ? nullptr : sub->get_subcommands().front()) {
             where += " " + sub->get_name();
         }
         std::string message = e.what();

@@ -1,11 +1,11 @@
 // hookctl sign: sign a payload and print the headers, a JSON object or a curl command.
-#include "common.hpp"
+#include <iostream>
+#include <memory>
 
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/units.hpp>
 
-#include <iostream>
-#include <memory>
+#include "common.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -111,17 +111,17 @@ Result<void> run_sign(const SignOptions& opt, const Context& context) {
 
 void register_sign(CLI::App& app, Context& context) {
     auto opt = std::make_shared<SignOptions>();
-    auto* cmd = app.add_subcommand("sign", "Sign a payload: print headers, JSON, or a curl command");
+    auto* cmd =
+        app.add_subcommand("sign", "Sign a payload: print headers, JSON, or a curl command");
     cmd->add_option("FILE", opt->body, "Body to sign, byte for byte ('-' or absent: stdin)")
         ->type_name("FILE");
     cmd->add_option("--scheme", opt->scheme, "Signature scheme")
-        ->check(CLI::IsMember({"mailparse", "standard", "svix", "stripe", "github", "slack",
-                               "shopify"}))
+        ->check(CLI::IsMember(
+            {"mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
         ->default_str("mailparse");
     cmd->add_option("--timestamp", opt->timestamp, "Unix seconds to sign (default: now)")
         ->type_name("SECONDS");
-    cmd->add_option("--id", opt->id,
-                    "Message id for standard/svix (default: a fresh msg_... id)");
+    cmd->add_option("--id", opt->id, "Message id for standard/svix (default: a fresh msg_... id)");
     cmd->add_option("--format", opt->format, "Output: headers, json or curl")
         ->check(CLI::IsMember({"headers", "json", "curl"}))
         ->default_str("headers");

@@ -1,11 +1,11 @@
 // hookctl verify: check a payload against its signature headers.
-#include "common.hpp"
+#include <iostream>
+#include <memory>
 
 #include <hookctl/sig/verify.hpp>
 #include <hookctl/util/units.hpp>
 
-#include <iostream>
-#include <memory>
+#include "common.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -150,8 +150,8 @@ void register_verify(CLI::App& app, Context& context) {
         ->type_name("FILE")
         ->allow_extra_args(false);
     cmd->add_option("--scheme", opt->scheme, "Signature scheme, or auto (from the headers)")
-        ->check(CLI::IsMember({"auto", "mailparse", "standard", "svix", "stripe", "github",
-                               "slack", "shopify"}))
+        ->check(CLI::IsMember(
+            {"auto", "mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
         ->default_str("auto");
     cmd->add_option("--tolerance", opt->tolerance,
                     "Allowed timestamp skew, both directions: 300, 300s, 5m (default 5m)")

@@ -1,17 +1,17 @@
-#include <hookctl/keys/secret.hpp>
-
-#include <hookctl/util/encoding.hpp>
-#include <hookctl/util/file.hpp>
+#include <cstdlib>
+#include <memory>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <cstdlib>
-#include <memory>
+#include <hookctl/keys/secret.hpp>
+#include <hookctl/util/encoding.hpp>
+#include <hookctl/util/file.hpp>
 
 namespace hookctl::keys {
 
-SecretBytes::SecretBytes(SecretBytes&& other) noexcept : m_bytes(std::move(other.m_bytes)) {
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept
+    : m_bytes(std::move(other.m_bytes)) {
     other.wipe();
 }
 
@@ -32,7 +32,9 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
     return *this;
 }
 
-SecretBytes::~SecretBytes() { wipe(); }
+SecretBytes::~SecretBytes() {
+    wipe();
+}
 
 void SecretBytes::wipe() {
     if (!m_bytes.empty()) {

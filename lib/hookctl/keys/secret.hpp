@@ -1,10 +1,10 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <hookctl/util/error.hpp>
 
 namespace hookctl::keys {
 
@@ -12,7 +12,8 @@ namespace hookctl::keys {
 class SecretBytes {
 public:
     SecretBytes() = default;
-    explicit SecretBytes(std::string bytes) : m_bytes(std::move(bytes)) {}
+    explicit SecretBytes(std::string bytes)
+        : m_bytes(std::move(bytes)) {}
     SecretBytes(const SecretBytes& other) = default;
     SecretBytes(SecretBytes&& other) noexcept;
     SecretBytes& operator=(const SecretBytes& other);

@@ -1,11 +1,11 @@
-#include <hookctl/sig/crypto.hpp>
+#include <array>
+#include <stdexcept>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include <array>
-#include <stdexcept>
+#include <hookctl/sig/crypto.hpp>
 
 namespace hookctl::sig {
 namespace {
@@ -32,9 +32,12 @@ struct MdCtxDeleter {
 
 } // namespace
 
-void HmacSha256::CtxDeleter::operator()(evp_mac_ctx_st* ctx) const { EVP_MAC_CTX_free(ctx); }
+void HmacSha256::CtxDeleter::operator()(evp_mac_ctx_st* ctx) const {
+    EVP_MAC_CTX_free(ctx);
+}
 
-HmacSha256::HmacSha256(std::string_view key) : m_ctx(EVP_MAC_CTX_new(hmac_algorithm())) {
+HmacSha256::HmacSha256(std::string_view key)
+    : m_ctx(EVP_MAC_CTX_new(hmac_algorithm())) {
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
@@ -106,8 +109,8 @@ Result<std::string> ed25519_sign(std::string_view seed, std::string_view message
     std::size_t len = sig.size();
     if (!pkey || !ctx ||
         EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                       uc(message), message.size()) != 1) {
+        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, uc(message),
+                       message.size()) != 1) {
         return fail(ExitCode::usage, "ed25519 signing failed: OpenSSL rejected the key");
     }
     sig.resize(len);
@@ -116,8 +119,8 @@ Result<std::string> ed25519_sign(std::string_view seed, std::string_view message
 
 bool ed25519_verify(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
-    std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey(EVP_PKEY_new_raw_public_key(
-        EVP_PKEY_ED25519, nullptr, uc(public_key), public_key.size()));
+    std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey(
+        EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, uc(public_key), public_key.size()));
     std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
     return pkey && ctx &&
            EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) == 1 &&

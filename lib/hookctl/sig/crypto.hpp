@@ -1,12 +1,12 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
-#include <hookctl/util/file.hpp>
-
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/file.hpp>
 
 struct evp_mac_ctx_st;
 

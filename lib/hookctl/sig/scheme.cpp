@@ -1,6 +1,6 @@
-#include <hookctl/sig/scheme.hpp>
-
 #include <string>
+
+#include <hookctl/sig/scheme.hpp>
 
 namespace hookctl::sig {
 
@@ -10,22 +10,24 @@ const std::array<SchemeInfo, 7>& all_schemes() {
     static const std::array<SchemeInfo, 7> schemes{{
         {Scheme::mailparse, "mailparse", "X-Signature", "X-Signature-Timestamp", "", true, true,
          SecretEncoding::raw},
-        {Scheme::standard, "standard", "webhook-signature", "webhook-timestamp", "webhook-id",
-         true, true, SecretEncoding::standard_webhooks},
+        {Scheme::standard, "standard", "webhook-signature", "webhook-timestamp", "webhook-id", true,
+         true, SecretEncoding::standard_webhooks},
         {Scheme::svix, "svix", "svix-signature", "svix-timestamp", "svix-id", true, true,
          SecretEncoding::standard_webhooks},
         {Scheme::stripe, "stripe", "Stripe-Signature", "", "", true, true, SecretEncoding::raw},
         {Scheme::github, "github", "X-Hub-Signature-256", "", "", false, false,
          SecretEncoding::raw},
-        {Scheme::slack, "slack", "X-Slack-Signature", "X-Slack-Request-Timestamp", "", true,
-         false, SecretEncoding::raw},
+        {Scheme::slack, "slack", "X-Slack-Signature", "X-Slack-Request-Timestamp", "", true, false,
+         SecretEncoding::raw},
         {Scheme::shopify, "shopify", "X-Shopify-Hmac-Sha256", "", "", false, false,
          SecretEncoding::raw},
     }};
     return schemes;
 }
 
-const SchemeInfo& info(Scheme scheme) { return all_schemes()[static_cast<std::size_t>(scheme)]; }
+const SchemeInfo& info(Scheme scheme) {
+    return all_schemes()[static_cast<std::size_t>(scheme)];
+}
 
 Result<Scheme> parse_scheme(std::string_view name) {
     for (const auto& s : all_schemes()) {
@@ -40,8 +42,8 @@ Result<Scheme> parse_scheme(std::string_view name) {
 
 std::optional<Scheme> detect_scheme(const util::HeaderList& headers) {
     // Most specific first: a request can carry X-Signature beside a vendor's own header.
-    static constexpr Scheme order[] = {Scheme::standard, Scheme::svix,    Scheme::stripe,
-                                       Scheme::github,   Scheme::slack,   Scheme::shopify,
+    static constexpr Scheme order[] = {Scheme::standard, Scheme::svix,  Scheme::stripe,
+                                       Scheme::github,   Scheme::slack, Scheme::shopify,
                                        Scheme::mailparse};
     for (Scheme s : order) {
         if (headers.contains(info(s).signature_header)) {

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <hookctl/keys/secret.hpp>
-#include <hookctl/util/error.hpp>
-#include <hookctl/util/headers.hpp>
-
 #include <array>
 #include <optional>
 #include <string_view>
+
+#include <hookctl/keys/secret.hpp>
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/headers.hpp>
 
 namespace hookctl::sig {
 

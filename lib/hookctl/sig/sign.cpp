@@ -1,6 +1,5 @@
-#include <hookctl/sig/sign.hpp>
-
 #include <hookctl/sig/crypto.hpp>
+#include <hookctl/sig/sign.hpp>
 #include <hookctl/util/encoding.hpp>
 
 namespace hookctl::sig {

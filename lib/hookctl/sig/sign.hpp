@@ -1,13 +1,13 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/headers.hpp>
-
-#include <cstdint>
-#include <string>
-#include <vector>
 
 namespace hookctl::sig {
 

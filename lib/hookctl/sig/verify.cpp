@@ -1,10 +1,9 @@
-#include <hookctl/sig/verify.hpp>
+#include <cstdlib>
 
 #include <hookctl/sig/crypto.hpp>
+#include <hookctl/sig/verify.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/units.hpp>
-
-#include <cstdlib>
 
 namespace hookctl::sig {
 namespace {
@@ -225,8 +224,8 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
             skew = timestamp > 0 ? INT64_MIN : INT64_MAX;
         }
         verdict.skew = skew;
-        std::uint64_t magnitude = skew < 0 ? 0 - static_cast<std::uint64_t>(skew)
-                                           : static_cast<std::uint64_t>(skew);
+        std::uint64_t magnitude =
+            skew < 0 ? 0 - static_cast<std::uint64_t>(skew) : static_cast<std::uint64_t>(skew);
         if (magnitude > static_cast<std::uint64_t>(request.tolerance.count())) {
             return done(Outcome::stale_timestamp,
                         "timestamp outside tolerance (skew " + std::to_string(*verdict.skew) +

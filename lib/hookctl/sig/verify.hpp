@@ -1,15 +1,15 @@
 #pragma once
 
-#include <hookctl/keys/secret.hpp>
-#include <hookctl/sig/scheme.hpp>
-#include <hookctl/util/file.hpp>
-#include <hookctl/util/headers.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <hookctl/keys/secret.hpp>
+#include <hookctl/sig/scheme.hpp>
+#include <hookctl/util/file.hpp>
+#include <hookctl/util/headers.hpp>
 
 namespace hookctl::sig {
 

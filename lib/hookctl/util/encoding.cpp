@@ -1,11 +1,11 @@
-#include <hookctl/util/encoding.hpp>
+#include <stdexcept>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <stdexcept>
+#include <hookctl/util/encoding.hpp>
 
 namespace hookctl::util {
 namespace {
@@ -110,7 +110,8 @@ std::string sha256(std::string_view bytes) {
 std::string random_bytes(std::size_t n) {
     std::string out(n, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("OpenSSL RAND_bytes failed: the system entropy source is unusable");
+        throw std::runtime_error(
+            "OpenSSL RAND_bytes failed: the system entropy source is unusable");
     }
     return out;
 }

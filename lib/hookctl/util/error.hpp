@@ -7,7 +7,7 @@ namespace hookctl {
 
 // The documented exit codes of every hookctl command (hookctl(1), EXIT STATUS).
 enum class ExitCode : int {
-    ok = 0,          // success
+    ok = 0,           // success
     check_failed = 1, // the thing checked failed: invalid signature, probe failed, not delivered
     usage = 2,        // usage or input error: bad flag, unreadable file, malformed secret
     aborted = 3,      // circuit breaker tripped or interrupted (resumable)

@@ -1,10 +1,10 @@
-#include <hookctl/util/file.hpp>
-
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <hookctl/util/file.hpp>
 
 namespace hookctl::util {
 
@@ -106,8 +106,7 @@ Result<void> write_file_atomic(const std::string& path, std::string_view bytes, 
         if (n < 0) {
             int err = errno;
             ::unlink(tmp.c_str());
-            return fail(ExitCode::environment,
-                        "cannot write " + tmp + ": " + std::strerror(err));
+            return fail(ExitCode::environment, "cannot write " + tmp + ": " + std::strerror(err));
         }
         done += static_cast<std::size_t>(n);
     }

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
-
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include <hookctl/util/error.hpp>
 
 namespace hookctl::util {
 
@@ -14,8 +14,10 @@ namespace hookctl::util {
 class UniqueFd {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) : m_fd(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+    explicit UniqueFd(int fd)
+        : m_fd(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept
+        : m_fd(std::exchange(other.m_fd, -1)) {}
     UniqueFd& operator=(UniqueFd&& other) noexcept;
     UniqueFd(const UniqueFd&) = delete;
     UniqueFd& operator=(const UniqueFd&) = delete;
@@ -41,7 +43,8 @@ public:
 // Reads bytes already in memory.
 class MemorySource final : public ByteSource {
 public:
-    explicit MemorySource(std::string_view bytes) : m_bytes(bytes) {}
+    explicit MemorySource(std::string_view bytes)
+        : m_bytes(bytes) {}
     Result<std::size_t> read(std::span<char> buffer) override;
 
 private:
@@ -64,7 +67,9 @@ public:
 
 private:
     FileSource(UniqueFd fd, std::string name, bool owned)
-        : m_fd(std::move(fd)), m_name(std::move(name)), m_owned(owned) {}
+        : m_fd(std::move(fd))
+        , m_name(std::move(name))
+        , m_owned(owned) {}
 
     UniqueFd m_fd;
     std::string m_name;

@@ -1,7 +1,7 @@
-#include <hookctl/util/headers.hpp>
-
 #include <algorithm>
 #include <cctype>
+
+#include <hookctl/util/headers.hpp>
 
 namespace hookctl::util {
 

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <hookctl/util/error.hpp>
 
 namespace hookctl::util {
 

@@ -1,8 +1,8 @@
-#include <hookctl/util/units.hpp>
-
 #include <charconv>
 #include <cmath>
 #include <string>
+
+#include <hookctl/util/units.hpp>
 
 namespace hookctl::util {
 namespace {
@@ -17,8 +17,8 @@ std::string quoted(std::string_view s) {
 // Splits `text` into a leading non-negative decimal number and the rest.
 std::optional<std::pair<double, std::string_view>> split_number(std::string_view text) {
     double value = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value,
-                                     std::chars_format::fixed);
+    auto [ptr, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
     if (ec != std::errc{} || ptr == text.data() || !std::isfinite(value) || value < 0) {
         return std::nullopt;
     }

@@ -1,11 +1,11 @@
 #pragma once
 
-#include <hookctl/util/error.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
+
+#include <hookctl/util/error.hpp>
 
 namespace hookctl::util {
 

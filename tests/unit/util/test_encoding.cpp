@@ -1,7 +1,7 @@
+#include <doctest/doctest.h>
+
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/headers.hpp>
-
-#include <doctest/doctest.h>
 
 using namespace hookctl;
 
@@ -11,9 +11,9 @@ TEST_CASE("util::base64 round-trips binary and rejects malformed text") {
     CHECK(util::base64_encode("hi") == "aGk=");
     CHECK(util::base64_decode("aGk=").value() == "hi");
     CHECK(util::base64_decode("").value().empty());
-    CHECK_FALSE(util::base64_decode("aGk").has_value());   // length
-    CHECK_FALSE(util::base64_decode("a=Gk").has_value());  // padding in the middle
-    CHECK_FALSE(util::base64_decode("aG!k").has_value());  // bad character
+    CHECK_FALSE(util::base64_decode("aGk").has_value());    // length
+    CHECK_FALSE(util::base64_decode("a=Gk").has_value());   // padding in the middle
+    CHECK_FALSE(util::base64_decode("aG!k").has_value());   // bad character
     CHECK_FALSE(util::base64_decode("aGk=\n").has_value()); // stray newline
 }
 

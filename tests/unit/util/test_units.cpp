@@ -1,6 +1,6 @@
-#include <hookctl/util/units.hpp>
-
 #include <doctest/doctest.h>
+
+#include <hookctl/util/units.hpp>
 
 using namespace hookctl;
 using namespace std::chrono_literals;

@@ -1,0 +1,162 @@
+#include <hookctl/util/encoding.hpp>
+
+#include "sig_test_support.hpp"
+
+using namespace hookctl;
+using hookctl::test::keys_for;
+using hookctl::test::sign_ok;
+using hookctl::test::verify_ok;
+using sig::Outcome;
+using sig::Scheme;
+
+namespace {
+
+constexpr std::int64_t k_ts = 1'700'000'000;
+
+std::string secret_for(Scheme scheme, int n) {
+    std::string raw = "secret-number-" + std::to_string(n);
+    return sig::info(scheme).encoding == keys::SecretEncoding::standard_webhooks
+               ? "whsec_" + util::base64_encode(raw)
+               : raw;
+}
+
+} // namespace
+
+TEST_CASE("sig round trip: every scheme signs and verifies with one and two secrets") {
+    for (const auto& scheme : sig::all_schemes()) {
+        CAPTURE(scheme.name);
+        std::string body = "{\"n\":1}";
+        auto one = keys_for(scheme.scheme, {secret_for(scheme.scheme, 1)});
+        auto two =
+            keys_for(scheme.scheme, {secret_for(scheme.scheme, 1), secret_for(scheme.scheme, 2)});
+        // One secret signs; a verifier holding either or both accepts.
+        auto headers = sign_ok(scheme.scheme, one, body, k_ts);
+        CHECK(verify_ok(scheme.scheme, headers, one, body, k_ts).ok());
+        auto v = verify_ok(scheme.scheme, headers, two, body, k_ts);
+        CHECK(v.ok());
+        CHECK(v.fingerprint.value() == one[0].fingerprint);
+
+        if (scheme.multi_signature) {
+            // Two secrets sign (rotation); a verifier holding only the second accepts.
+            auto dual = sign_ok(scheme.scheme, two, body, k_ts);
+            auto second_only = keys_for(scheme.scheme, {secret_for(scheme.scheme, 2)});
+            auto v2 = verify_ok(scheme.scheme, dual, second_only, body, k_ts);
+            CHECK(v2.ok());
+            CHECK(v2.signatures == 2);
+        } else {
+            util::MemorySource source(body);
+            auto refused = sig::sign({scheme.scheme, k_ts, "msg_x"}, two, source);
+            REQUIRE_FALSE(refused.has_value());
+            CHECK(refused.error().code == ExitCode::usage);
+        }
+
+        // A different secret does not verify.
+        auto other = keys_for(scheme.scheme, {secret_for(scheme.scheme, 3)});
+        CHECK(verify_ok(scheme.scheme, headers, other, body, k_ts).outcome == Outcome::no_match);
+        // A changed body does not verify.
+        CHECK(verify_ok(scheme.scheme, headers, one, body + " ", k_ts).outcome ==
+              Outcome::no_match);
+    }
+}
+
+TEST_CASE("sig::verify names a missing header") {
+    auto keys = keys_for(Scheme::standard, {secret_for(Scheme::standard, 1)});
+    auto headers = sign_ok(Scheme::standard, keys, "x", k_ts);
+    util::HeaderList without_ts;
+    for (const auto& [n, v] : headers.entries()) {
+        if (n != "webhook-timestamp") {
+            without_ts.add(n, v);
+        }
+    }
+    auto v = verify_ok(Scheme::standard, without_ts, keys, "x", k_ts);
+    CHECK(v.outcome == Outcome::missing_header);
+    CHECK(v.reason == "missing header webhook-timestamp");
+}
+
+TEST_CASE("sig::verify reports a malformed signature header") {
+    auto keys = keys_for(Scheme::mailparse, {"s"});
+    for (const char* garbage :
+         {"zz", "abc", "", "not-hex-at-all-but-64-chars-long-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}) {
+        util::HeaderList headers;
+        headers.add("X-Signature", garbage);
+        headers.add("X-Signature-Timestamp", std::to_string(k_ts));
+        auto v = verify_ok(Scheme::mailparse, headers, keys, "x", k_ts);
+        CHECK(v.outcome == Outcome::malformed_header);
+        CHECK(v.reason.starts_with("malformed signature header X-Signature"));
+    }
+    auto stripe_keys = keys_for(Scheme::stripe, {"s"});
+    for (const char* garbage : {"v1=abc", "t=1700000000", "garbage", "t=1700000000,v1=xyz"}) {
+        util::HeaderList stripe;
+        stripe.add("Stripe-Signature", garbage);
+        CHECK(verify_ok(Scheme::stripe, stripe, stripe_keys, "x", k_ts).outcome ==
+              Outcome::malformed_header);
+    }
+    auto sw_keys = keys_for(Scheme::standard, {secret_for(Scheme::standard, 1)});
+    for (const char* garbage : {"v1", "v1,!!!!", "v2,abcd", "v1,aGk="}) {
+        util::HeaderList sw;
+        sw.add("webhook-id", "msg_1");
+        sw.add("webhook-timestamp", std::to_string(k_ts));
+        sw.add("webhook-signature", garbage);
+        CHECK(verify_ok(Scheme::standard, sw, sw_keys, "x", k_ts).outcome ==
+              Outcome::malformed_header);
+    }
+}
+
+TEST_CASE("sig::verify reports a non-numeric or overflowing timestamp as malformed") {
+    auto keys = keys_for(Scheme::mailparse, {"s"});
+    auto headers = sign_ok(Scheme::mailparse, keys, "x", k_ts);
+    for (const char* ts : {"soon", "99999999999999999999999", "1.5"}) {
+        util::HeaderList h;
+        h.add("X-Signature", std::string(*headers.find("X-Signature")));
+        h.add("X-Signature-Timestamp", ts);
+        CHECK(verify_ok(Scheme::mailparse, h, keys, "x", k_ts).outcome ==
+              Outcome::malformed_header);
+    }
+}
+
+TEST_CASE("sig::verify tolerance: 300 s accepted, 301 s rejected, in both directions") {
+    auto keys = keys_for(Scheme::stripe, {"s"});
+    auto headers = sign_ok(Scheme::stripe, keys, "x", k_ts);
+    CHECK(verify_ok(Scheme::stripe, headers, keys, "x", k_ts + 300).ok());
+    CHECK(verify_ok(Scheme::stripe, headers, keys, "x", k_ts - 300).ok());
+    auto late = verify_ok(Scheme::stripe, headers, keys, "x", k_ts + 301);
+    CHECK(late.outcome == Outcome::stale_timestamp);
+    CHECK(late.reason == "timestamp outside tolerance (skew 301s > 300s)");
+    auto early = verify_ok(Scheme::stripe, headers, keys, "x", k_ts - 301);
+    CHECK(early.outcome == Outcome::stale_timestamp);
+    CHECK(early.reason == "timestamp outside tolerance (skew -301s > 300s)");
+    // A far-off timestamp does not overflow the skew.
+    util::HeaderList far;
+    far.add("Stripe-Signature", "t=-9223372036854775808,v1=" + std::string(64, 'a'));
+    CHECK(verify_ok(Scheme::stripe, far, keys, "x", INT64_MAX).outcome == Outcome::stale_timestamp);
+}
+
+TEST_CASE("sig::verify says how many signatures and secrets it tried") {
+    auto signer = keys_for(Scheme::mailparse, {"a", "b"});
+    auto headers = sign_ok(Scheme::mailparse, signer, "x", k_ts);
+    auto v = verify_ok(Scheme::mailparse, headers, keys_for(Scheme::mailparse, {"c"}), "x", k_ts);
+    CHECK(v.outcome == Outcome::no_match);
+    CHECK(v.reason == "no signature matched (2 signatures, 1 secret)");
+}
+
+TEST_CASE("sig::detect_scheme picks the scheme from the headers present") {
+    for (const auto& scheme : sig::all_schemes()) {
+        util::HeaderList h;
+        h.add(std::string(scheme.signature_header), "x");
+        CHECK(sig::detect_scheme(h) == scheme.scheme);
+    }
+    util::HeaderList none;
+    none.add("Content-Type", "application/json");
+    CHECK_FALSE(sig::detect_scheme(none).has_value());
+}
+
+TEST_CASE("sig signs and verifies binary bodies byte for byte") {
+    std::string body("\0\xff\xfe{\x80\x00\n", 8);
+    for (const auto& scheme : sig::all_schemes()) {
+        auto keys = keys_for(scheme.scheme, {secret_for(scheme.scheme, 1)});
+        auto headers = sign_ok(scheme.scheme, keys, body, k_ts);
+        CHECK(verify_ok(scheme.scheme, headers, keys, body, k_ts).ok());
+        std::string truncated = body.substr(0, 7);
+        CHECK_FALSE(verify_ok(scheme.scheme, headers, keys, truncated, k_ts).ok());
+    }
+}
