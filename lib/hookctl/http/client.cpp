@@ -1,0 +1,315 @@
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include <hookctl/http/client.hpp>
+
+namespace hookctl::http {
+namespace {
+
+struct EasyDeleter {
+    void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+};
+struct MultiDeleter {
+    void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+};
+struct SlistDeleter {
+    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
+using MultiPtr = std::unique_ptr<CURLM, MultiDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+// curl_global_init once per process, before any thread might race on it.
+bool global_init() {
+    static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    return ok;
+}
+
+// One transfer in flight: the request bytes it points into and the response it fills.
+struct Transfer {
+    EasyPtr easy;
+    Request request;
+    SlistPtr header_list;
+    Response response;
+    Client::Completion done;
+    std::size_t body_limit = 0;
+    std::chrono::steady_clock::time_point started;
+    char error_buffer[CURL_ERROR_SIZE] = {};
+};
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    std::size_t n = size * count;
+    std::size_t room =
+        t->body_limit > t->response.body.size() ? t->body_limit - t->response.body.size() : 0;
+    t->response.body.append(data, std::min(n, room));
+    return n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    std::size_t n = size * count;
+    std::string_view line(data, n);
+    if (line.starts_with("HTTP/")) {
+        // A new response (after 100 Continue or a redirect): keep only the last one's headers.
+        t->response.headers = util::HeaderList{};
+        return n;
+    }
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+        line.remove_suffix(1);
+    }
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos && colon > 0) {
+        t->response.headers.add(std::string(line.substr(0, colon)),
+                                std::string(util::trim(line.substr(colon + 1))));
+    }
+    return n;
+}
+
+std::string describe_curl_error(CURLcode code, const char* detail) {
+    switch (code) {
+    case CURLE_COULDNT_CONNECT:
+        return std::string("connection failed") + (detail[0] ? std::string(": ") + detail : "");
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return std::string("cannot resolve host") + (detail[0] ? std::string(": ") + detail : "");
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timed out";
+    case CURLE_GOT_NOTHING:
+        return "connection closed without a response";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        return std::string("connection reset") + (detail[0] ? std::string(": ") + detail : "");
+    default:
+        return detail[0] ? std::string(detail) : std::string(curl_easy_strerror(code));
+    }
+}
+
+} // namespace
+
+struct Client::Impl {
+    ClientOptions options;
+    MultiPtr multi;
+    std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
+    std::vector<EasyPtr> idle; // easy handles kept for reuse (their settings are reset)
+
+    EasyPtr take_easy() {
+        if (!idle.empty()) {
+            EasyPtr easy = std::move(idle.back());
+            idle.pop_back();
+            curl_easy_reset(easy.get());
+            return easy;
+        }
+        return EasyPtr(curl_easy_init());
+    }
+
+    void finish(CURL* easy, CURLcode code) {
+        auto it = active.find(easy);
+        if (it == active.end()) {
+            return;
+        }
+        std::unique_ptr<Transfer> t = std::move(it->second);
+        active.erase(it);
+        curl_multi_remove_handle(multi.get(), easy);
+        Response& r = t->response;
+        r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - t->started);
+        r.curl_code = static_cast<int>(code);
+        if (code == CURLE_OK) {
+            long status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+            r.status = status;
+            long version = 0;
+            curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+            r.http_version = version == CURL_HTTP_VERSION_2_0   ? "2"
+                             : version == CURL_HTTP_VERSION_3   ? "3"
+                             : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                                : "1.1";
+        } else {
+            r.status = 0;
+            r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+            r.transport_error = describe_curl_error(code, t->error_buffer);
+        }
+        if (idle.size() < options.max_connections) {
+            idle.push_back(std::move(t->easy));
+        }
+        Completion done = std::move(t->done);
+        Response out = std::move(t->response);
+        t.reset();
+        if (done) {
+            done(std::move(out));
+        }
+    }
+};
+
+Client::Client(std::unique_ptr<Impl> impl)
+    : m_impl(std::move(impl)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() {
+    if (m_impl && m_impl->multi) {
+        for (auto& [easy, t] : m_impl->active) {
+            curl_multi_remove_handle(m_impl->multi.get(), easy);
+        }
+        m_impl->active.clear();
+    }
+}
+
+Result<Client> Client::create(const ClientOptions& options) {
+    if (!global_init()) {
+        return fail(ExitCode::environment, "cannot initialise libcurl (curl_global_init failed)");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->multi.reset(curl_multi_init());
+    if (!impl->multi) {
+        return fail(ExitCode::environment, "cannot initialise libcurl's multi interface");
+    }
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
+                      static_cast<long>(options.max_connections));
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_MAXCONNECTS,
+                      static_cast<long>(options.max_connections));
+    return Client(std::move(impl));
+}
+
+void Client::start(Request request, Completion done) {
+    auto t = std::make_unique<Transfer>();
+    t->easy = m_impl->take_easy();
+    t->request = std::move(request);
+    t->done = std::move(done);
+    t->body_limit = m_impl->options.body_limit;
+    CURL* easy = t->easy.get();
+    const ClientOptions& o = m_impl->options;
+
+    curl_easy_setopt(easy, CURLOPT_URL, t->request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(o.total_timeout.count()));
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "hookctl/" HOOKCTL_VERSION);
+    if (o.insecure) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    if (t->request.method == "POST" || t->request.method == "PUT" || t->request.method == "PATCH") {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->request.body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(t->request.body.size()));
+        if (t->request.method != "POST") {
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
+        }
+    } else if (t->request.method == "HEAD") {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (t->request.method != "GET") {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
+    }
+    curl_slist* list = nullptr;
+    // No `Expect: 100-continue` round trip for larger bodies.
+    list = curl_slist_append(list, "Expect:");
+    for (const auto& [name, value] : t->request.headers.entries()) {
+        std::string line = value.empty() ? name + ";" : name + ": " + value;
+        list = curl_slist_append(list, line.c_str());
+    }
+    t->header_list.reset(list);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+
+    t->started = std::chrono::steady_clock::now();
+    CURLMcode added = curl_multi_add_handle(m_impl->multi.get(), easy);
+    if (added != CURLM_OK) {
+        // Report it as a transport failure through the normal path, from the next poll().
+        t->response.transport_error =
+            std::string("cannot start the request: ") + curl_multi_strerror(added);
+        t->response.curl_code = -1;
+        Completion done2 = std::move(t->done);
+        Response r = std::move(t->response);
+        if (done2) {
+            done2(std::move(r));
+        }
+        return;
+    }
+    m_impl->active.emplace(easy, std::move(t));
+}
+
+Result<void> Client::poll(std::chrono::milliseconds timeout) {
+    CURLM* multi = m_impl->multi.get();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        if (mc != CURLM_OK) {
+            return fail(ExitCode::environment,
+                        std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
+        }
+        bool any = false;
+        int queued = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+            if (msg->msg == CURLMSG_DONE) {
+                m_impl->finish(msg->easy_handle, msg->data.result);
+                any = true;
+            }
+        }
+        if (any) {
+            return {};
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            return {};
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+        int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left.count()));
+        int fds = 0;
+        mc = curl_multi_poll(multi, nullptr, 0, wait_ms, &fds);
+        if (mc != CURLM_OK) {
+            return fail(ExitCode::environment,
+                        std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
+        }
+    }
+}
+
+void Client::wakeup() {
+    curl_multi_wakeup(m_impl->multi.get());
+}
+
+std::size_t Client::in_flight() const {
+    return m_impl->active.size();
+}
+
+Result<Response> Client::perform(Request request) {
+    bool finished = false;
+    Response out;
+    start(std::move(request), [&](Response&& r) {
+        out = std::move(r);
+        finished = true;
+    });
+    while (!finished) {
+        auto polled = poll(std::chrono::milliseconds(1000));
+        if (!polled) {
+            return std::unexpected(polled.error());
+        }
+    }
+    return out;
+}
+
+std::string curl_version() {
+    return ::curl_version();
+}
+
+} // namespace hookctl::http

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/headers.hpp>
+
+namespace hookctl::http {
+
+// How the client connects (DESIGN.md §7).
+struct ClientOptions {
+    std::chrono::milliseconds connect_timeout{10'000}; // --connect-timeout
+    std::chrono::milliseconds total_timeout{30'000};   // --timeout: whole request
+    bool insecure = false;                             // --insecure: skip TLS verification
+    std::size_t max_connections = 64;                  // connections kept per host
+    std::size_t body_limit = 64 * 1024;                // response bytes kept (rest dropped)
+};
+
+// One HTTP request. The body is owned, so it lives as long as the transfer.
+struct Request {
+    std::string method = "POST";
+    std::string url;
+    util::HeaderList headers;
+    std::string body;
+};
+
+// What came back: an HTTP status, or a transport error (`status == 0`).
+struct Response {
+    long status = 0;                     // 0: no HTTP response (see `transport_error`)
+    util::HeaderList headers;            // response headers (of the last response)
+    std::string body;                    // at most ClientOptions::body_limit bytes
+    std::chrono::microseconds latency{}; // start of the transfer to its end
+    int curl_code = 0;                   // CURLcode, 0 on success
+    std::string transport_error;         // e.g. "connection refused", "timed out"
+    bool timed_out = false;              // the transport error was a timeout
+    std::string http_version;            // "1.1", "2"
+
+    bool ok() const { return status >= 200 && status < 300; }
+};
+
+// A libcurl multi-interface client: many requests in flight, keep-alive connections reused
+// across requests, HTTP/2 (multiplexed) when the server offers it over TLS, certificates
+// verified unless `insecure`. Not thread-safe: drive it from one thread.
+class Client {
+public:
+    // Fails (exit 4) when libcurl cannot be initialised.
+    static Result<Client> create(const ClientOptions& options);
+
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+    ~Client();
+
+    using Completion = std::function<void(Response&&)>;
+
+    // Queues `request`; `done` runs from inside poll() when it finishes (from start() itself
+    // only when libcurl refuses to add the transfer, reported as a transport error).
+    void start(Request request, Completion done);
+
+    // Drives transfers for at most `timeout`, returning early when at least one finished (its
+    // completion has run). Fails (exit 4) only when libcurl's multi interface fails.
+    Result<void> poll(std::chrono::milliseconds timeout);
+
+    // Wakes a poll() in progress (from a signal-safe context is not allowed: same thread or
+    // another thread only).
+    void wakeup();
+
+    // Requests started and not yet completed.
+    std::size_t in_flight() const;
+
+    // Sends one request and waits for it (convenience for `send` and `probe`).
+    Result<Response> perform(Request request);
+
+private:
+    struct Impl;
+    explicit Client(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// The libcurl version string, for `--version -v` and bug reports.
+std::string curl_version();
+
+} // namespace hookctl::http
