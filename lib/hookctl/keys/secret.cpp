@@ -1,9 +1,11 @@
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <hookctl/keys/keyring.hpp>
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
@@ -87,8 +89,8 @@ Result<SecretText> load_one(const SecretSource& source) {
         break;
     }
     case SecretSource::Kind::keyring:
-        return fail(ExitCode::usage, "secret: " + source.describe() +
-                                         ": keyring files are not supported by this build yet");
+        // Handled by load_secrets: a keyring yields several secrets.
+        return fail(ExitCode::usage, "secret: " + source.describe() + ": internal error");
     }
     drop_trailing_newline(text);
     SecretText secret{SecretBytes(std::move(text)), source.describe()};
@@ -122,10 +124,25 @@ std::optional<std::string> ed25519_public_from_seed(std::string_view seed) {
 
 } // namespace
 
-Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources) {
+Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources,
+                                             std::optional<std::int64_t> at) {
     std::vector<SecretText> out;
     bool stdin_used = false;
     for (const auto& source : sources) {
+        if (source.kind == SecretSource::Kind::keyring) {
+            std::int64_t now = at ? *at
+                                  : std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
+            auto secrets = keyring_secrets(source.where, now);
+            if (!secrets) {
+                return std::unexpected(secrets.error());
+            }
+            for (auto& secret : *secrets) {
+                out.push_back(std::move(secret));
+            }
+            continue;
+        }
         if (source.kind == SecretSource::Kind::file && source.where == "-") {
             if (stdin_used) {
                 return fail(ExitCode::usage,

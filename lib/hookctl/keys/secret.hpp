@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,7 +51,12 @@ struct SecretText {
 // Loads every source in order. Fails (exit 2) naming the source when a variable is unset, a
 // file cannot be read, stdin is named twice, or a secret is empty. One trailing newline
 // (`\n` or `\r\n`) of a file or variable is dropped, as `echo` and editors add one.
-Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources);
+// A keyring source yields the secrets valid at `at` (default: the system clock's now), in
+// signing order: its primary first, then its verify-only secrets whose window is open
+// (hookctl::keys::keyring_secrets); it fails when the keyring is unreadable, too open, corrupt
+// or holds no valid secret.
+Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources,
+                                             std::optional<std::int64_t> at = std::nullopt);
 
 // What a decoded key is used for.
 enum class KeyKind { hmac, ed25519_private, ed25519_public };

@@ -1,0 +1,669 @@
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+
+#include <hookctl/keys/keyring.hpp>
+#include <hookctl/util/encoding.hpp>
+#include <hookctl/util/file.hpp>
+
+namespace hookctl::keys {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view k_format = "hookctl-keyring";
+constexpr int k_version = 1;
+
+// Wipes a string that held secret material.
+void cleanse(std::string& s) {
+    if (!s.empty()) {
+        OPENSSL_cleanse(s.data(), s.size());
+    }
+    s.clear();
+}
+
+std::string mode_octal(mode_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+    return buf;
+}
+
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
+
+std::optional<KeyState> parse_state(std::string_view s) {
+    if (s == "primary") {
+        return KeyState::primary;
+    }
+    if (s == "verify-only") {
+        return KeyState::verify_only;
+    }
+    if (s == "retired") {
+        return KeyState::retired;
+    }
+    return std::nullopt;
+}
+
+std::optional<KeyFamily> parse_family(std::string_view s) {
+    if (s == "hmac") {
+        return KeyFamily::hmac;
+    }
+    if (s == "ed25519") {
+        return KeyFamily::ed25519;
+    }
+    return std::nullopt;
+}
+
+void record(KeyEntry& entry, std::string what, std::int64_t now, const Actor& actor) {
+    entry.history.push_back({std::move(what), now, actor.user, actor.host});
+}
+
+std::string next_id(const Keyring& keyring) {
+    long highest = 0;
+    for (const auto& entry : keyring.keys) {
+        if (entry.id.size() > 1 && entry.id[0] == 'k') {
+            long n = 0;
+            auto [end, ec] =
+                std::from_chars(entry.id.data() + 1, entry.id.data() + entry.id.size(), n);
+            if (ec == std::errc() && end == entry.id.data() + entry.id.size()) {
+                highest = std::max(highest, n);
+            }
+        }
+    }
+    return "k" + std::to_string(highest + 1);
+}
+
+Result<void> fsync_parent(const std::string& path) {
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    util::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || ::fsync(fd.get()) != 0) {
+        return fail(ExitCode::environment,
+                    "keyring " + path + ": cannot sync folder " + dir + ": " + errno_text(errno));
+    }
+    return {};
+}
+
+} // namespace
+
+std::string_view family_name(KeyFamily family) {
+    return family == KeyFamily::hmac ? "hmac" : "ed25519";
+}
+
+std::string_view state_name(KeyState state) {
+    switch (state) {
+    case KeyState::primary:
+        return "primary";
+    case KeyState::verify_only:
+        return "verify-only";
+    case KeyState::retired:
+        return "retired";
+    }
+    return "retired";
+}
+
+Actor current_actor() {
+    Actor actor;
+    if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+        actor.user = pw->pw_name;
+    } else {
+        actor.user = "uid " + std::to_string(::geteuid());
+    }
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) {
+        actor.host = host;
+    }
+    return actor;
+}
+
+std::string format_utc(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (::gmtime_r(&tt, &tm) == nullptr) {
+        return std::to_string(t);
+    }
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::optional<std::int64_t> parse_utc(std::string_view text) {
+    // YYYY-MM-DDTHH:MM:SSZ, exactly.
+    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+        text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
+        return std::nullopt;
+    }
+    auto number = [&](std::size_t pos, std::size_t len) -> std::optional<int> {
+        int n = 0;
+        auto [end, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, n);
+        if (ec != std::errc() || end != text.data() + pos + len) {
+            return std::nullopt;
+        }
+        return n;
+    };
+    auto year = number(0, 4), month = number(5, 2), day = number(8, 2), hour = number(11, 2),
+         minute = number(14, 2), second = number(17, 2);
+    if (!year || !month || !day || !hour || !minute || !second || *month < 1 || *month > 12 ||
+        *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = *year - 1900;
+    tm.tm_mon = *month - 1;
+    tm.tm_mday = *day;
+    tm.tm_hour = *hour;
+    tm.tm_min = *minute;
+    tm.tm_sec = *second;
+    return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+bool KeyEntry::valid_at(std::int64_t now) const {
+    switch (state) {
+    case KeyState::primary:
+        return true;
+    case KeyState::verify_only:
+        return !not_after || now <= *not_after;
+    case KeyState::retired:
+        return false;
+    }
+    return false;
+}
+
+const KeyEntry* Keyring::primary() const {
+    for (const auto& entry : keys) {
+        if (entry.state == KeyState::primary) {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+KeyEntry* Keyring::primary() {
+    return const_cast<KeyEntry*>(std::as_const(*this).primary());
+}
+
+const KeyEntry* Keyring::find(std::string_view id_or_fingerprint) const {
+    for (const auto& entry : keys) {
+        if (entry.id == id_or_fingerprint || entry.fingerprint == id_or_fingerprint) {
+            return &entry;
+        }
+    }
+    return nullptr;
+}
+
+KeyEntry* Keyring::find(std::string_view id_or_fingerprint) {
+    return const_cast<KeyEntry*>(std::as_const(*this).find(id_or_fingerprint));
+}
+
+std::vector<const KeyEntry*> Keyring::valid_at(std::int64_t now) const {
+    std::vector<const KeyEntry*> out;
+    if (const auto* p = primary()) {
+        out.push_back(p);
+    }
+    for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
+        if (it->state == KeyState::verify_only && it->valid_at(now)) {
+            out.push_back(&*it);
+        }
+    }
+    return out;
+}
+
+bool Keyring::rotation_in_progress(std::int64_t now) const {
+    return std::any_of(keys.begin(), keys.end(), [&](const KeyEntry& e) {
+        return e.state == KeyState::verify_only && e.not_after && now <= *e.not_after;
+    });
+}
+
+std::optional<std::int64_t> Keyring::next_change_after(std::int64_t now) const {
+    std::optional<std::int64_t> next;
+    for (const auto& e : keys) {
+        if (e.state == KeyState::verify_only && e.not_after && *e.not_after >= now) {
+            std::int64_t t = *e.not_after + 1;
+            if (!next || t < *next) {
+                next = t;
+            }
+        }
+    }
+    return next;
+}
+
+std::string to_json(const Keyring& keyring) {
+    json doc = {{"format", k_format}, {"version", k_version}, {"keys", json::array()}};
+    for (const auto& e : keyring.keys) {
+        json history = json::array();
+        for (const auto& h : e.history) {
+            history.push_back({{"what", h.what},
+                               {"when", format_utc(h.when)},
+                               {"user", h.user},
+                               {"host", h.host}});
+        }
+        json entry = {{"id", e.id},
+                      {"fingerprint", e.fingerprint},
+                      {"family", family_name(e.family)},
+                      {"state", state_name(e.state)},
+                      {"created_at", format_utc(e.created_at)},
+                      {"not_after", nullptr},
+                      {"secret", std::string(e.secret.view())},
+                      {"history", history}};
+        if (e.not_after) {
+            entry["not_after"] = format_utc(*e.not_after);
+        }
+        if (!e.public_key.empty()) {
+            entry["public_key"] = e.public_key;
+        }
+        if (e.rotated_from) {
+            entry["rotated_from"] = *e.rotated_from;
+        }
+        doc["keys"].push_back(std::move(entry));
+    }
+    std::string out = doc.dump(2) + "\n";
+    // The document's copy of each secret lives until here; wipe what nlohmann allocated.
+    for (auto& entry : doc["keys"]) {
+        cleanse(entry["secret"].get_ref<std::string&>());
+    }
+    return out;
+}
+
+Result<Keyring> parse_keyring(std::string_view text, const std::string& path) {
+    auto corrupt = [&](const std::string& what) {
+        return fail(ExitCode::usage,
+                    "keyring " + path + " is corrupt: " + what +
+                        "; it was left untouched: restore it from a backup, or fix it by hand "
+                        "(see hookctl-secret(1), FILES)");
+    };
+    json doc;
+    try {
+        doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+        // e.what() may quote the bytes it choked on (a secret): say only where.
+        return corrupt("not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+    }
+    if (!doc.is_object() || doc.value("format", std::string()) != k_format) {
+        return corrupt("not a hookctl keyring (\"format\" is not \"hookctl-keyring\")");
+    }
+    if (!doc.contains("version") || !doc["version"].is_number_integer() ||
+        doc["version"].get<int>() != k_version) {
+        return corrupt("unsupported \"version\" (this hookctl reads version 1)");
+    }
+    if (!doc.contains("keys") || !doc["keys"].is_array()) {
+        return corrupt("\"keys\" is missing or not a list");
+    }
+    Keyring keyring;
+    int primaries = 0;
+    for (std::size_t i = 0; i < doc["keys"].size(); ++i) {
+        const json& k = doc["keys"][i];
+        std::string where = "keys[" + std::to_string(i) + "]";
+        auto str = [&](const char* field) -> std::optional<std::string> {
+            if (!k.is_object() || !k.contains(field) || !k[field].is_string()) {
+                return std::nullopt;
+            }
+            return k[field].get<std::string>();
+        };
+        for (const char* field : {"id", "fingerprint", "family", "state", "created_at", "secret"}) {
+            if (!str(field)) {
+                return corrupt(where + ": \"" + field + "\" is missing or not a string");
+            }
+        }
+        KeyEntry e;
+        e.id = *str("id");
+        where += " (" + e.id + ")";
+        e.fingerprint = *str("fingerprint");
+        auto family = parse_family(*str("family"));
+        auto state = parse_state(*str("state"));
+        auto created = parse_utc(*str("created_at"));
+        if (!family || !state || !created) {
+            return corrupt(where + ": bad family, state or created_at");
+        }
+        e.family = *family;
+        e.state = *state;
+        e.created_at = *created;
+        if (k.contains("not_after") && !k["not_after"].is_null()) {
+            auto t = k["not_after"].is_string() ? parse_utc(k["not_after"].get<std::string>())
+                                                : std::nullopt;
+            if (!t) {
+                return corrupt(where + ": bad not_after");
+            }
+            e.not_after = *t;
+        }
+        if (auto from = str("rotated_from")) {
+            e.rotated_from = *from;
+        }
+        if (auto pub = str("public_key")) {
+            e.public_key = *pub;
+        }
+        std::string secret = *str("secret");
+        e.secret = SecretBytes(secret);
+        cleanse(secret);
+        if (e.secret.empty()) {
+            return corrupt(where + ": \"secret\" is empty");
+        }
+        auto described = describe_secret(e.secret, "keyring " + path + " " + where);
+        if (!described) {
+            return corrupt(where + ": the secret cannot be read");
+        }
+        if (described->fingerprint != e.fingerprint || described->family != e.family) {
+            return corrupt(where + ": the fingerprint or family does not match the secret");
+        }
+        if (k.contains("history") && k["history"].is_array()) {
+            for (const auto& h : k["history"]) {
+                if (!h.is_object()) {
+                    return corrupt(where + ": a history entry is not an object");
+                }
+                KeyEvent ev;
+                ev.what = h.value("what", std::string());
+                ev.user = h.value("user", std::string());
+                ev.host = h.value("host", std::string());
+                auto when = parse_utc(h.value("when", std::string()));
+                if (!when) {
+                    return corrupt(where + ": a history entry has a bad \"when\"");
+                }
+                ev.when = *when;
+                e.history.push_back(std::move(ev));
+            }
+        }
+        if (keyring.find(e.id) != nullptr || keyring.find(e.fingerprint) != nullptr) {
+            return corrupt(where + ": duplicate id or fingerprint");
+        }
+        primaries += e.state == KeyState::primary ? 1 : 0;
+        keyring.keys.push_back(std::move(e));
+    }
+    if (primaries > 1) {
+        return corrupt("more than one primary secret");
+    }
+    return keyring;
+}
+
+Result<Keyring> read_keyring(const std::string& path) {
+    util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        int err = errno;
+        if (err == ENOENT) {
+            return fail(ExitCode::usage, "keyring " + path +
+                                             " does not exist: create it with 'hookctl secret "
+                                             "new --keyring " +
+                                             path + "' (or check the path)");
+        }
+        return fail(ExitCode::usage, "cannot open keyring " + path + ": " + errno_text(err));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(ExitCode::usage, "cannot stat keyring " + path + ": " + errno_text(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ExitCode::usage, "keyring " + path + " is not a regular file");
+    }
+    if ((st.st_mode & 077) != 0) {
+        return fail(ExitCode::usage,
+                    "keyring " + path + ": permissions " + mode_octal(st.st_mode) +
+                        " are too open: others can read or change the secrets it holds, so "
+                        "hookctl refuses it. Run 'chmod 600 " +
+                        path + "', and rotate its secrets if others may have read them");
+    }
+    std::string text;
+    {
+        char buffer[65536];
+        for (;;) {
+            ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                int err = errno;
+                cleanse(text);
+                return fail(ExitCode::usage,
+                            "cannot read keyring " + path + ": " + errno_text(err));
+            }
+            if (n == 0) {
+                break;
+            }
+            text.append(buffer, static_cast<std::size_t>(n));
+        }
+        OPENSSL_cleanse(buffer, sizeof buffer);
+    }
+    auto keyring = parse_keyring(text, path);
+    cleanse(text);
+    return keyring;
+}
+
+Result<Keyring> update_keyring(const std::string& path, bool create,
+                               const std::function<Result<void>(Keyring&)>& change) {
+    std::string lock_path = path + ".lock";
+    util::UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock) {
+        return fail(ExitCode::environment, "cannot open lock file " + lock_path + ": " +
+                                               errno_text(errno) + " (check the folder)");
+    }
+    while (::flock(lock.get(), LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            return fail(ExitCode::environment,
+                        "cannot lock " + lock_path + ": " + errno_text(errno));
+        }
+    }
+    Keyring keyring;
+    struct stat st {};
+    bool exists = ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
+    if (exists || !create) {
+        auto read = read_keyring(path);
+        if (!read) {
+            return std::unexpected(read.error());
+        }
+        keyring = std::move(*read);
+    }
+    if (auto changed = change(keyring); !changed) {
+        return std::unexpected(changed.error());
+    }
+    std::string text = to_json(keyring);
+    auto written = util::write_file_atomic(path, text, 0600);
+    cleanse(text);
+    if (!written) {
+        return std::unexpected(written.error());
+    }
+    if (auto synced = fsync_parent(path); !synced) {
+        return std::unexpected(synced.error());
+    }
+    return keyring;
+}
+
+Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& origin) {
+    std::string_view view = text.view();
+    NewSecret out;
+    out.secret = text;
+    bool sw = view.starts_with("whsec_") || view.starts_with("whsk_") || view.starts_with("whpk_");
+    auto key = decode_key(SecretText{text, origin},
+                          sw ? SecretEncoding::standard_webhooks : SecretEncoding::raw);
+    if (!key) {
+        return std::unexpected(key.error());
+    }
+    out.fingerprint = key->fingerprint;
+    if (key->kind == KeyKind::hmac) {
+        out.family = KeyFamily::hmac;
+    } else {
+        out.family = KeyFamily::ed25519;
+        out.public_key = "whpk_" + util::base64_encode(key->public_key);
+    }
+    return out;
+}
+
+Result<NewSecret> generate_secret(KeyFamily family, SecretFormat format) {
+    std::string bytes = util::random_bytes(32);
+    std::string text;
+    if (family == KeyFamily::ed25519) {
+        text = "whsk_" + util::base64_encode(bytes);
+    } else if (format == SecretFormat::hex) {
+        text = util::hex_encode(bytes);
+    } else {
+        text = "whsec_" + util::base64_encode(bytes);
+    }
+    cleanse(bytes);
+    SecretBytes secret(text);
+    cleanse(text);
+    return describe_secret(secret, "a new secret");
+}
+
+SecretFormat format_of(const KeyEntry& entry) {
+    std::string_view s = entry.secret.view();
+    bool hex = s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+                   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+               });
+    return hex ? SecretFormat::hex : SecretFormat::whsec;
+}
+
+Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::int64_t now,
+                               const Actor& actor, const AddOptions& options) {
+    if (const auto* same = keyring.find(secret.fingerprint)) {
+        return fail(ExitCode::usage, "the keyring already holds this secret as " + same->id +
+                                         " (fingerprint " + same->fingerprint + ", " +
+                                         std::string(state_name(same->state)) + ")");
+    }
+    KeyState state = keyring.primary() == nullptr ? KeyState::primary
+                                                  : options.state.value_or(KeyState::verify_only);
+    if (state == KeyState::primary && keyring.primary() != nullptr) {
+        return fail(ExitCode::usage,
+                    "the keyring already has a primary secret (" + keyring.primary()->id +
+                        "): make a new primary with 'hookctl rotate begin' instead");
+    }
+    KeyEntry e;
+    e.id = next_id(keyring);
+    e.fingerprint = secret.fingerprint;
+    e.family = secret.family;
+    e.secret = secret.secret;
+    e.public_key = secret.public_key;
+    e.state = state;
+    e.created_at = now;
+    if (state == KeyState::verify_only) {
+        e.not_after = options.not_after;
+    }
+    std::string what = options.what + " as " + std::string(state_name(state));
+    if (e.not_after) {
+        what += " until " + format_utc(*e.not_after);
+    }
+    record(e, what, now, actor);
+    keyring.keys.push_back(std::move(e));
+    return keyring.keys.back().id;
+}
+
+Result<std::string> begin_rotation(Keyring& keyring, const NewSecret& secret,
+                                   std::int64_t window_seconds, bool force, std::int64_t now,
+                                   const Actor& actor) {
+    KeyEntry* old = keyring.primary();
+    if (old == nullptr) {
+        return fail(ExitCode::usage, "the keyring has no primary secret to rotate: create one "
+                                     "with 'hookctl secret new --keyring FILE'");
+    }
+    if (window_seconds <= 0) {
+        return fail(ExitCode::usage, "--window must be longer than zero: it is how long the "
+                                     "old secret keeps verifying");
+    }
+    if (keyring.rotation_in_progress(now) && !force) {
+        std::string open;
+        for (const auto& e : keyring.keys) {
+            if (e.state == KeyState::verify_only && e.not_after && now <= *e.not_after) {
+                open = e.id + " (" + e.fingerprint + ") verifies until " + format_utc(*e.not_after);
+                break;
+            }
+        }
+        return fail(ExitCode::usage, "a rotation is already in progress: " + open +
+                                         "; run 'hookctl rotate finish' (or 'rotate abort') "
+                                         "first, or pass --force to start another");
+    }
+    if (const auto* same = keyring.find(secret.fingerprint)) {
+        return fail(ExitCode::usage, "the keyring already holds this secret as " + same->id +
+                                         " (fingerprint " + same->fingerprint +
+                                         "): a rotation needs a new secret");
+    }
+    for (auto& e : keyring.keys) {
+        if (e.state == KeyState::verify_only && e.not_after && *e.not_after < now) {
+            e.state = KeyState::retired;
+            record(e,
+                   "verify-only -> retired (window ended " + format_utc(*e.not_after) +
+                       "; rotate begin)",
+                   now, actor);
+        }
+    }
+    std::string old_id = old->id;
+    std::int64_t until = now + window_seconds;
+    old->state = KeyState::verify_only;
+    old->not_after = until;
+    record(*old, "primary -> verify-only until " + format_utc(until) + " (rotate begin)", now,
+           actor);
+    KeyEntry e;
+    e.id = next_id(keyring);
+    e.fingerprint = secret.fingerprint;
+    e.family = secret.family;
+    e.secret = secret.secret;
+    e.public_key = secret.public_key;
+    e.state = KeyState::primary;
+    e.created_at = now;
+    e.rotated_from = old_id;
+    record(e, "created as primary (rotate begin, replaces " + old_id + ")", now, actor);
+    keyring.keys.push_back(std::move(e));
+    return keyring.keys.back().id;
+}
+
+std::vector<std::string> finish_rotation(Keyring& keyring, std::int64_t now, const Actor& actor) {
+    std::vector<std::string> retired;
+    for (auto& e : keyring.keys) {
+        if (e.state == KeyState::verify_only) {
+            e.state = KeyState::retired;
+            record(e, "verify-only -> retired (rotate finish)", now, actor);
+            retired.push_back(e.id);
+        }
+    }
+    return retired;
+}
+
+Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Actor& actor) {
+    KeyEntry* current = keyring.primary();
+    if (current == nullptr || !current->rotated_from) {
+        return fail(ExitCode::usage, "no rotation to abort: the primary secret" +
+                                         (current ? " " + current->id : std::string()) +
+                                         " was not made by 'hookctl rotate begin'");
+    }
+    KeyEntry* previous = keyring.find(*current->rotated_from);
+    if (previous == nullptr || previous->state != KeyState::verify_only) {
+        return fail(ExitCode::usage, "cannot abort: the previous primary " +
+                                         *current->rotated_from +
+                                         " is already retired ('rotate finish' ran); start a "
+                                         "new rotation with 'hookctl rotate begin' instead");
+    }
+    current->state = KeyState::retired;
+    record(*current, "primary -> retired (rotate abort)", now, actor);
+    previous->state = KeyState::primary;
+    previous->not_after.reset();
+    record(*previous, "verify-only -> primary (rotate abort, replaces " + current->id + ")", now,
+           actor);
+    return previous->id;
+}
+
+Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::int64_t now) {
+    auto keyring = read_keyring(path);
+    if (!keyring) {
+        return std::unexpected(keyring.error());
+    }
+    std::vector<SecretText> out;
+    for (const KeyEntry* e : keyring->valid_at(now)) {
+        out.push_back({e->secret, "keyring " + path + " (" + e->id + ")"});
+    }
+    if (out.empty()) {
+        return fail(ExitCode::usage,
+                    "keyring " + path + " holds no secret valid at " + format_utc(now) +
+                        ": add one with 'hookctl secret new --keyring " + path + "'");
+    }
+    return out;
+}
+
+} // namespace hookctl::keys
