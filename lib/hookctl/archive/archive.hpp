@@ -1,0 +1,284 @@
+#pragma once
+
+// hookctl::archive: the SQLite archive of DESIGN.md §5 (events, delivery attempts, runs, and
+// the receiver's request log). The schema is documented in hookctl-events(1), section SCHEMA.
+//
+// Thread-safety: an Archive object is used by one thread at a time (one Archive per thread;
+// the receiver's writer thread owns one). Several Archive objects, in one process or several,
+// may open the same file: WAL mode lets readers run while one writer writes, and every
+// connection waits up to `busy_timeout` for a lock instead of failing at once.
+//
+// Times are Unix milliseconds (UTC) in the API and in the file (INTEGER columns named *_ms);
+// NDJSON import and export use RFC 3339 text with milliseconds (`2026-11-26T18:00:00.123Z`).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/headers.hpp>
+
+namespace hookctl::archive {
+
+// The schema version this build writes (`PRAGMA user_version`). Opening an older file
+// migrates it forward in one transaction; a newer file is refused (exit 4).
+//   1: events, attempts, runs.
+//   2: events.trace_id and events.source columns, the `requests` table (the receiver's log,
+//      injected faults included), index attempts(run_id, event_id).
+inline constexpr int k_schema_version = 2;
+
+// `PRAGMA application_id` of a hookctl archive ("hkct"); a file with another id is refused.
+inline constexpr std::int32_t k_application_id = 0x686b6374;
+
+enum class Mode {
+    create,     // read-write; creates the file (and the schema) when missing
+    read_write, // read-write; the file must exist
+    read_only,  // reads only; the file must exist and be at the current schema version
+};
+
+struct OpenOptions {
+    Mode mode = Mode::create;
+    std::chrono::milliseconds busy_timeout{5000};
+    // `PRAGMA synchronous`: true = FULL (a committed transaction survives power loss),
+    // false = NORMAL (survives a process crash, the WAL default). The receiver wants true.
+    bool synchronous_full = true;
+};
+
+// Event status. `received` is the state of a stored event nobody delivered yet.
+enum class EventStatus { received, delivered, failed, dead };
+
+std::string_view to_string(EventStatus status);
+// Parses `received|delivered|failed|dead`; fails (exit 2) naming the accepted values.
+Result<EventStatus> parse_status(std::string_view text);
+
+// An event to store.
+struct NewEvent {
+    std::string event_id; // unique; a second insert of the same id is a duplicate
+    std::int64_t received_at_ms = 0;
+    std::string org_id;       // may be empty
+    std::string scheme;       // signature scheme it arrived with (`mailparse`, ...), or empty
+    util::HeaderList headers; // as received, order and repeats kept
+    std::string body;         // raw bytes, exactly as signed
+    std::optional<std::string> raw_mime; // raw MIME bytes when known
+    EventStatus status = EventStatus::received;
+    std::string last_error; // e.g. the reason given on import
+    std::string trace_id;   // W3C trace id (32 hex) or empty
+    std::string source;     // who stored it: `listen`, `import`, ...
+};
+
+enum class InsertResult { inserted, duplicate };
+
+// A stored event.
+struct Event {
+    std::int64_t seq = 0; // insertion order (SQLite rowid); stable, used as a resume cursor
+    std::string event_id;
+    std::int64_t received_at_ms = 0;
+    std::string org_id;
+    std::string scheme;
+    util::HeaderList headers;
+    std::string body;
+    std::optional<std::string> raw_mime;
+    EventStatus status = EventStatus::received;
+    std::int64_t attempts = 0; // delivery attempts recorded for this event
+    std::string last_error;
+    std::int64_t updated_at_ms = 0; // last change of status / attempts
+    std::string trace_id;
+    std::string source;
+};
+
+// Which events a query selects. Empty fields do not filter. Results come in `seq` order.
+struct EventFilter {
+    std::vector<EventStatus> statuses;     // any of these
+    std::optional<std::int64_t> since_ms;  // received_at_ms >= since_ms
+    std::optional<std::int64_t> until_ms;  // received_at_ms <  until_ms
+    std::vector<std::string> org_ids;      // any of these
+    std::vector<std::string> event_ids;    // any of these
+    std::optional<std::int64_t> after_seq; // seq > after_seq (resume cursor)
+    std::optional<std::uint64_t> limit;    // at most this many
+    bool with_body = true; // false: body and raw_mime are left empty (cheaper listings)
+};
+
+// One delivery attempt of one event in one run.
+struct Attempt {
+    std::string run_id; // may be empty (a delivery outside a run, e.g. listen --forward-to)
+    std::string event_id;
+    std::string target;       // URL or target name
+    std::int64_t attempt = 1; // 1-based attempt number for this event in this run
+    std::int64_t at_ms = 0;   // when the request was sent
+    int http_status = 0;      // 0 when there was no HTTP response
+    double latency_ms = 0;
+    std::string outcome; // `delivered`, `retry`, `failed`, `dead`
+    std::string reason;  // reason code, e.g. `http_503`, `timeout`, `connect_refused`
+    // When set, the event's status becomes this (and last_error = reason unless delivered).
+    std::optional<EventStatus> new_status;
+};
+
+enum class RunState { running, paused, completed, aborted, failed };
+std::string_view to_string(RunState state);
+Result<RunState> parse_run_state(std::string_view text);
+
+struct RunProgress {
+    std::int64_t total = 0; // events selected (0 if not known yet)
+    std::int64_t done = 0;  // events finished (delivered + failed + dead)
+    std::int64_t delivered = 0;
+    std::int64_t failed = 0; // failed or dead-lettered
+    std::int64_t cursor = 0; // last event seq completed in order: resume after it
+};
+
+struct NewRun {
+    std::string run_id;              // empty: a random id `run_<16 hex>` is generated
+    std::string kind;                // `replay`, `send`, ...
+    std::string source;              // where events came from (archive path, query, ...)
+    std::string target;              // target URL or name
+    std::string options_json = "{}"; // the options the run was started with (JSON object text)
+};
+
+struct Run {
+    std::string run_id;
+    std::string kind;
+    std::string source;
+    std::string target;
+    std::string options_json;
+    RunState state = RunState::running;
+    RunProgress progress;
+    std::int64_t created_at_ms = 0;
+    std::int64_t updated_at_ms = 0;
+    std::string last_error;
+};
+
+// One request the receiver answered (accepted, rejected, or an injected fault).
+struct RequestLog {
+    std::int64_t at_ms = 0;
+    std::string event_id;  // may be empty (e.g. rejected before an id was found)
+    int http_status = 0;   // what was answered; 0 for a dropped connection
+    std::string reason;    // `accepted`, `duplicate`, `bad_signature`, `injected_fail`, ...
+    bool injected = false; // true for an injected fault (never stored as an event)
+    double latency_ms = 0;
+    std::string trace_id;
+};
+
+struct LatencyPercentiles {
+    std::int64_t count = 0; // attempts with a latency
+    double p50 = 0, p95 = 0, p99 = 0, max = 0;
+};
+
+struct Stats {
+    std::int64_t total = 0;
+    std::vector<std::pair<std::string, std::int64_t>> by_status; // every status, fixed order
+    std::vector<std::pair<std::string, std::int64_t>> by_org;    // most events first
+    std::vector<std::pair<std::string, std::int64_t>> by_day;    // `YYYY-MM-DD` (UTC), ascending
+    std::int64_t attempts = 0;
+    std::vector<std::pair<std::string, std::int64_t>> attempts_by_outcome;
+    LatencyPercentiles latency; // over every attempt (or the run's, see stats())
+};
+
+// An open archive file. Move-only; closes the connection when destroyed.
+class Archive {
+public:
+    // Opens `path` (see Mode), sets WAL mode and the busy timeout, checks the application id
+    // and migrates the schema to k_schema_version. Fails with exit 4 (environment) when the
+    // file is missing (read_write/read_only), unreadable, read-only while writing is asked,
+    // not a SQLite database (corrupt), another application's database, or from a newer
+    // hookctl; the message names the file and what to do.
+    static Result<Archive> open(const std::string& path, const OpenOptions& options = {});
+
+    Archive(Archive&&) noexcept;
+    Archive& operator=(Archive&&) noexcept;
+    Archive(const Archive&) = delete;
+    Archive& operator=(const Archive&) = delete;
+    ~Archive();
+
+    const std::string& path() const;
+    // The schema version of the open file (k_schema_version after open).
+    int schema_version() const;
+
+    // --- events ---------------------------------------------------------------------------
+
+    // Stores `events` in ONE transaction (one commit): for each, `inserted` or `duplicate`
+    // (its event_id is already stored, or appeared earlier in the same batch; the stored
+    // event is left untouched). On error nothing is stored (exit 4). Prepared statements are
+    // reused across calls: this is the receiver's group-commit hot path.
+    Result<std::vector<InsertResult>> insert_events(std::span<const NewEvent> events);
+
+    // Calls `visit` for each event `filter` selects, in seq order, streaming (memory stays
+    // flat for any number of events). `visit` returns false to stop early. Returns how many
+    // events were visited. Do not write through this Archive from inside `visit`.
+    Result<std::uint64_t> for_each_event(const EventFilter& filter,
+                                         const std::function<bool(const Event&)>& visit);
+
+    // How many events `filter` selects (ignores limit, after_seq honoured).
+    Result<std::uint64_t> count_events(const EventFilter& filter);
+
+    // The event `event_id`, or nullopt when there is none.
+    Result<std::optional<Event>> get_event(std::string_view event_id);
+
+    // Sets the status of `event_ids` to `status` with `reason` as last_error (empty reason
+    // clears it), in one transaction. Returns the ids that are not in the archive (those are
+    // skipped; the others are still marked).
+    Result<std::vector<std::string>> mark_events(std::span<const std::string> event_ids,
+                                                 EventStatus status, std::string_view reason);
+
+    // --- delivery attempts ----------------------------------------------------------------
+
+    // Records `attempts` in one transaction; each increments its event's `attempts` count and
+    // applies `new_status` when set. An attempt for an unknown event id is still recorded.
+    Result<void> record_attempts(std::span<const Attempt> attempts);
+    Result<void> record_attempt(const Attempt& attempt) { return record_attempts({&attempt, 1}); }
+
+    // The attempts of `event_id` in time order (optionally only those of `run_id`).
+    Result<std::vector<Attempt>> attempts_for(std::string_view event_id,
+                                              std::string_view run_id = {});
+
+    // --- runs -----------------------------------------------------------------------------
+
+    // Creates a run in state `running`; fails (exit 2) if `run.run_id` already exists.
+    Result<Run> create_run(const NewRun& run);
+    // Sets the progress and state of `run_id` (and last_error); fails (exit 2) if unknown.
+    Result<void> update_run(std::string_view run_id, const RunProgress& progress, RunState state,
+                            std::string_view last_error = {});
+    Result<std::optional<Run>> get_run(std::string_view run_id);
+    // Every run, newest first.
+    Result<std::vector<Run>> list_runs();
+
+    // --- the receiver's request log ---------------------------------------------------------
+
+    // Appends `entries` in one transaction.
+    Result<void> log_requests(std::span<const RequestLog> entries);
+    // Request counts by (http_status, reason, injected), most first.
+    struct RequestCount {
+        int http_status = 0;
+        std::string reason;
+        bool injected = false;
+        std::int64_t count = 0;
+    };
+    Result<std::vector<RequestCount>> request_counts();
+
+    // --- statistics -----------------------------------------------------------------------
+
+    // Counts by status, org and day of the events `filter` selects (statuses/since/until/orgs
+    // honoured), and attempt latency percentiles (of `run_id`'s attempts when not empty).
+    Result<Stats> stats(const EventFilter& filter = {}, std::string_view run_id = {});
+
+    // Runs `PRAGMA wal_checkpoint(TRUNCATE)` (e.g. before a copy of the file is taken).
+    Result<void> checkpoint();
+
+private:
+    struct Impl;
+    explicit Archive(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Unix milliseconds -> `2026-11-26T18:00:00.123Z`.
+std::string format_time_ms(std::int64_t unix_ms);
+// Parses RFC 3339 (`2026-11-26T18:00:00Z`, fractional seconds and offsets accepted), a date
+// `2026-11-26` (midnight UTC), or Unix seconds (`@1764180000` or plain digits) into Unix ms.
+// Fails (exit 2) quoting `text`.
+Result<std::int64_t> parse_time_ms(std::string_view text);
+
+} // namespace hookctl::archive
