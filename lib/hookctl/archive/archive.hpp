@@ -67,9 +67,10 @@ struct NewEvent {
     std::string body;         // raw bytes, exactly as signed
     std::optional<std::string> raw_mime; // raw MIME bytes when known
     EventStatus status = EventStatus::received;
-    std::string last_error; // e.g. the reason given on import
-    std::string trace_id;   // W3C trace id (32 hex) or empty
-    std::string source;     // who stored it: `listen`, `import`, ...
+    std::int64_t attempts = 0; // attempts made elsewhere (import); the receiver leaves 0
+    std::string last_error;    // e.g. the reason given on import
+    std::string trace_id;      // W3C trace id (32 hex) or empty
+    std::string source;        // who stored it: `listen`, `import`, ...
 };
 
 enum class InsertResult { inserted, duplicate };
@@ -197,6 +198,17 @@ public:
     const std::string& path() const;
     // The schema version of the open file (k_schema_version after open).
     int schema_version() const;
+
+    // --- explicit transactions ------------------------------------------------------------
+
+    // Groups several writes into one all-or-nothing transaction (e.g. a whole import):
+    // begin() takes the write lock (BEGIN IMMEDIATE, waiting up to the busy timeout); writes
+    // made until commit() join it; rollback() undoes them. Without begin() every write call is
+    // its own transaction. Destroying the Archive with a transaction open rolls it back.
+    Result<void> begin();
+    Result<void> commit();
+    void rollback();
+    bool in_transaction() const;
 
     // --- events ---------------------------------------------------------------------------
 
