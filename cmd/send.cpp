@@ -1,0 +1,239 @@
+// hookctl send: sign and POST one payload (JSON, or .eml parsed to the event JSON) with retries.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <unistd.h>
+
+#include <hookctl/http/target.hpp>
+#include <hookctl/mime/parse.hpp>
+#include <hookctl/util/encoding.hpp>
+
+#include "common.hpp"
+
+namespace hookctl::cli {
+namespace {
+
+struct SendOptions {
+    std::string body = "-";
+    http::DeliverySpec spec;
+    SecretFlags secrets;
+    std::vector<std::string> headers;
+    std::string event_id;
+    std::string content_type = "application/json";
+    std::string org_id;
+};
+
+// Asks on the terminal (stderr for the question, stdin for the answer); empty without a TTY.
+http::Prompt tty_prompt() {
+    if (!is_tty(STDIN_FILENO)) {
+        return {};
+    }
+    return [](const std::string& question) -> std::optional<std::string> {
+        std::cerr << "hookctl: " << question << std::flush;
+        std::string line;
+        if (!std::getline(std::cin, line)) {
+            return std::nullopt;
+        }
+        return line;
+    };
+}
+
+std::string excerpt(std::string_view body, std::size_t limit) {
+    std::string out;
+    for (char c : body.substr(0, limit)) {
+        out += (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f)) ? c : '.';
+    }
+    if (body.size() > limit) {
+        out += "...";
+    }
+    return out;
+}
+
+Result<bool> run_send(SendOptions& opt, const Context& context) {
+    if (!opt.secrets.refused.empty()) {
+        auto refused = load_secret_flags(opt.secrets);
+        return std::unexpected(refused.error());
+    }
+    opt.spec.config_path = context.global.config;
+    opt.spec.secrets = opt.secrets.sources();
+    util::HeaderList extra;
+    for (const auto& h : opt.headers) {
+        auto entry = util::parse_header_line(h, "-H");
+        if (!entry) {
+            return std::unexpected(entry.error());
+        }
+        extra.add(entry->first, entry->second);
+    }
+
+    // The payload: JSON as given, or an .eml parsed to the event JSON.
+    std::string body;
+    std::string event_id = opt.event_id;
+    std::string trace_id;
+    bool is_eml = opt.body.size() > 4 && opt.body.ends_with(".eml");
+    if (opt.body == "-" && is_tty(STDIN_FILENO)) {
+        return fail(ExitCode::usage, "no payload: give a FILE argument or pipe it on stdin");
+    }
+    auto raw = util::read_file(opt.body);
+    if (!raw) {
+        return std::unexpected(raw.error());
+    }
+    if (is_eml) {
+        mime::ParseOptions parse_options;
+        parse_options.org_id = opt.org_id;
+        auto event = mime::parse_message(*raw, parse_options);
+        if (!event) {
+            return std::unexpected(event.error());
+        }
+        body = event->dump();
+    } else {
+        body = std::move(*raw);
+    }
+    if (opt.content_type == "application/json") {
+        auto doc = nlohmann::json::parse(body, nullptr, false);
+        if (doc.is_discarded()) {
+            return fail(ExitCode::usage, opt.body + ": not valid JSON (pass --content-type TYPE "
+                                                    "to send other bytes)");
+        }
+        if (doc.is_object()) {
+            if (event_id.empty() && doc.contains("event_id") && doc["event_id"].is_string()) {
+                event_id = doc["event_id"].get<std::string>();
+            }
+            if (doc.contains("trace_id") && doc["trace_id"].is_string()) {
+                trace_id = doc["trace_id"].get<std::string>();
+            }
+        }
+    }
+    if (event_id.empty()) {
+        // Deterministic, so sending the same bytes twice is idempotent at the receiver.
+        event_id = "evt_" + util::hex_encode(util::sha256(body)).substr(0, 24);
+    }
+    extra.add("traceparent", http::make_traceparent(trace_id));
+
+    auto resolved = http::resolve_delivery(opt.spec, tty_prompt());
+    if (!resolved) {
+        return std::unexpected(resolved.error());
+    }
+    resolved->endpoint.content_type = opt.content_type;
+    auto client = http::Client::create(resolved->client);
+    if (!client) {
+        return std::unexpected(client.error());
+    }
+    bool quiet = context.global.quiet || context.global.json;
+    auto result = http::deliver(
+        *client, resolved->endpoint, event_id, body, extra, resolved->policy,
+        [&](const http::Attempt& a) {
+            if (quiet || a.decision.verdict == http::Verdict::delivered) {
+                return;
+            }
+            std::cerr << "hookctl: attempt " << a.number << ": "
+                      << (a.response.status ? "HTTP " + std::to_string(a.response.status)
+                                            : a.response.transport_error);
+            if (a.wait_before_next.count() > 0 || a.decision.verdict == http::Verdict::retry) {
+                if (a.wait_before_next.count() > 0 || a.number <= resolved->policy.retries) {
+                    std::cerr << "; retrying in " << a.wait_before_next.count() << " ms"
+                              << (a.decision.retry_after ? " (Retry-After)" : "");
+                }
+            }
+            std::cerr << '\n';
+        });
+    if (!result) {
+        return std::unexpected(result.error());
+    }
+    const http::Attempt& last = result->attempts.back();
+    double latency_ms = static_cast<double>(last.response.latency.count()) / 1000.0;
+    if (context.global.json) {
+        nlohmann::json attempts = nlohmann::json::array();
+        for (const auto& a : result->attempts) {
+            attempts.push_back(
+                {{"attempt", a.number},
+                 {"status", a.response.status},
+                 {"latency_ms", static_cast<double>(a.response.latency.count()) / 1000.0},
+                 {"reason", a.decision.reason},
+                 {"error", a.response.transport_error}});
+        }
+        print_json({{"delivered", result->delivered},
+                    {"event_id", event_id},
+                    {"target", resolved->target_label},
+                    {"status", last.response.status},
+                    {"latency_ms", latency_ms},
+                    {"http_version", last.response.http_version},
+                    {"attempts", attempts},
+                    {"reason", result->delivered ? "" : result->reason},
+                    {"body", excerpt(last.response.body, 2048)}});
+    } else {
+        char latency[32];
+        std::snprintf(latency, sizeof latency, "%.1f ms", latency_ms);
+        std::string status = last.response.status ? "HTTP " + std::to_string(last.response.status)
+                                                  : last.response.transport_error;
+        std::cout << (result->delivered ? "delivered: " : "not delivered: ") << status << " in "
+                  << latency << " (" << result->attempts.size()
+                  << (result->attempts.size() == 1 ? " attempt" : " attempts") << ", event "
+                  << event_id << ")\n";
+        if (!last.response.body.empty() && !context.global.quiet) {
+            std::cout << excerpt(last.response.body, 512) << '\n';
+        }
+        if (!result->delivered) {
+            std::cerr << "hookctl: not delivered to " << resolved->target_label << ": "
+                      << result->reason
+                      << (last.decision.verdict == http::Verdict::permanent
+                              ? " (permanent: not retried)"
+                              : " (retries exhausted)")
+                      << '\n';
+        }
+    }
+    return result->delivered;
+}
+
+} // namespace
+
+void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
+    cmd.add_option("--to", spec.to, "Deliver to this URL")->type_name("URL");
+    cmd.add_option("--target", spec.target, "Deliver to a target named in the config file")
+        ->type_name("NAME");
+    cmd.add_option("--scheme", spec.scheme,
+                   "Signature scheme (default: the target's, or mailparse)")
+        ->check(CLI::IsMember(
+            {"mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}));
+    cmd.add_flag("--yes", spec.yes, "Confirm delivery to a production target");
+    cmd.add_flag("--insecure", spec.insecure, "Do not verify TLS certificates");
+    cmd.add_option("--retries", spec.retries, "Retries after the first attempt (default 5)")
+        ->type_name("N")
+        ->group("Retry");
+    cmd.add_option("--backoff-base", spec.backoff_base,
+                   "First backoff ceiling; doubles per retry, full jitter (default 500ms)")
+        ->type_name("DURATION")
+        ->group("Retry");
+    cmd.add_option("--backoff-max", spec.backoff_max, "Cap of one backoff delay (default 30s)")
+        ->type_name("DURATION")
+        ->group("Retry");
+    cmd.add_option("--max-elapsed", spec.max_elapsed,
+                   "Give up on an event after this long (default: no limit)")
+        ->type_name("DURATION")
+        ->group("Retry");
+    cmd.add_option("--timeout", spec.timeout, "Whole-request timeout (default 30s)")
+        ->type_name("DURATION");
+    cmd.add_option("--connect-timeout", spec.connect_timeout, "Connect timeout (default 10s)")
+        ->type_name("DURATION");
+}
+
+void register_send(CLI::App& app, Context& context) {
+    auto opt = std::make_shared<SendOptions>();
+    auto* cmd = app.add_subcommand("send", "Sign and POST one payload (JSON or .eml) with retries");
+    cmd->add_option("FILE", opt->body, "Payload: JSON, or a .eml message ('-': stdin)")
+        ->type_name("FILE");
+    add_delivery_options(*cmd, opt->spec);
+    cmd->add_option("-H,--header", opt->headers, "Extra header 'Name: value' (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_option("--event-id", opt->event_id,
+                    "Idempotency-Key (default: the payload's event_id, else from its SHA-256)");
+    cmd->add_option("--content-type", opt->content_type,
+                    "Content-Type (default application/json; other types skip the JSON check)");
+    cmd->add_option("--org", opt->org_id, "org_id for an .eml parsed to the event JSON");
+    add_secret_options(*cmd, opt->secrets);
+    cmd->callback([opt, &context] {
+        auto done = run_send(*opt, context);
+        context.exit_code = !done ? report_error(context, done.error()) : *done ? 0 : 1;
+    });
+}
+
+} // namespace hookctl::cli

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <hookctl/http/client.hpp>
+#include <hookctl/http/config.hpp>
+#include <hookctl/http/deliver.hpp>
+#include <hookctl/http/retry.hpp>
+
+namespace hookctl::http {
+
+// Delivery settings as given on the command line (strings, parsed by resolve_delivery), shared
+// by send, replay and probe.
+struct DeliverySpec {
+    std::string config_path;                 // --config (empty: the default path)
+    std::string to;                          // --to URL
+    std::string target;                      // --target NAME
+    std::string scheme;                      // --scheme (empty: the target's, or mailparse)
+    std::vector<keys::SecretSource> secrets; // secret flags (empty: the target's)
+    bool yes = false;                        // --yes: confirm a production target
+    bool insecure = false;                   // --insecure
+    std::string retries = "5";
+    std::string backoff_base = "500ms";
+    std::string backoff_max = "30s";
+    std::string max_elapsed;     // empty: no limit
+    std::string timeout = "30s"; // whole request
+    std::string connect_timeout = "10s";
+};
+
+struct ResolvedDelivery {
+    Endpoint endpoint;
+    RetryPolicy policy;
+    ClientOptions client;
+    std::optional<Target> target; // when --target was used
+    std::string target_label;     // the target name, or the URL
+};
+
+// Checks and resolves `spec`: exactly one of --to/--target, the target from the config, the
+// production guard (`prompt` empty when there is no TTY), the secrets loaded and decoded for
+// the scheme, durations and counts parsed. Every failure is exit 2 and happens before anything
+// is sent.
+Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt);
+
+} // namespace hookctl::http
