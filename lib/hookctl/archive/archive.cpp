@@ -1,0 +1,1089 @@
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <sqlite3.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <nlohmann/json.hpp>
+
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/archive/schema.hpp>
+#include <hookctl/util/encoding.hpp>
+
+namespace hookctl::archive {
+namespace {
+
+using json = nlohmann::json;
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// What to do about a SQLite failure, by its primary result code.
+std::string_view advice(int code) {
+    switch (code) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return " (another process holds the archive's lock; wait for it or stop it, then retry)";
+    case SQLITE_READONLY:
+        return " (the file or its directory is read-only; give write permission or pass another "
+               "--archive)";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return " (the file is not a hookctl archive or is corrupt; move it aside and pass "
+               "another --archive, or restore it from a copy)";
+    case SQLITE_FULL:
+        return " (the disk is full; free space and retry)";
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return " (check that the path exists and that its directory is writable)";
+    case SQLITE_IOERR:
+        return " (an I/O error; check the disk and the filesystem)";
+    default:
+        return "";
+    }
+}
+
+Error db_error(const std::string& path, std::string_view what, const SQLite::Exception& e) {
+    int code = e.getErrorCode() & 0xff;
+    return Error{ExitCode::environment, "archive " + path + ": " + std::string(what) +
+                                            " failed: " + e.what() + std::string(advice(code))};
+}
+
+// Runs `body` (returning Result<T>), turning SQLite and other exceptions into Errors.
+template <class F>
+auto guarded(const std::string& path, std::string_view what, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const SQLite::Exception& e) {
+        return std::unexpected(db_error(path, what, e));
+    } catch (const std::exception& e) {
+        return fail(ExitCode::environment,
+                    "archive " + path + ": " + std::string(what) + " failed: " + e.what());
+    }
+}
+
+std::string headers_to_json(const util::HeaderList& headers) {
+    json array = json::array();
+    for (const auto& [name, value] : headers.entries()) {
+        array.push_back(json::array({name, value}));
+    }
+    return array.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+util::HeaderList headers_from_json(std::string_view text) {
+    util::HeaderList headers;
+    auto parsed = json::parse(text, nullptr, false);
+    if (!parsed.is_array()) {
+        return headers;
+    }
+    for (const auto& pair : parsed) {
+        if (pair.is_array() && pair.size() == 2 && pair[0].is_string() && pair[1].is_string()) {
+            headers.add(pair[0].get<std::string>(), pair[1].get<std::string>());
+        }
+    }
+    return headers;
+}
+
+std::string column_bytes(const SQLite::Column& column) {
+    if (column.isNull()) {
+        return {};
+    }
+    const auto* data = static_cast<const char*>(column.getBlob());
+    int size = column.getBytes();
+    return data == nullptr ? std::string() : std::string(data, static_cast<std::size_t>(size));
+}
+
+std::string column_text(const SQLite::Column& column) {
+    return column.isNull() ? std::string() : column.getString();
+}
+
+void bind_blob(SQLite::Statement& stmt, int index, const std::string& bytes) {
+    if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+        throw std::length_error("a body of " + std::to_string(bytes.size()) +
+                                " bytes is larger than the archive can hold (2 GiB)");
+    }
+    stmt.bindNoCopy(index, static_cast<const void*>(bytes.data()), static_cast<int>(bytes.size()));
+}
+
+template <class T, class F> std::string json_list(const std::vector<T>& items, F&& to_text) {
+    json array = json::array();
+    for (const auto& item : items) {
+        array.push_back(std::string(to_text(item)));
+    }
+    return array.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The WHERE clause of `filter` and a binder per `?`, in order.
+struct BoundWhere {
+    std::string sql;
+    std::vector<std::function<void(SQLite::Statement&, int)>> binders;
+};
+
+BoundWhere where_clause(const EventFilter& filter, bool honour_after_seq) {
+    BoundWhere w;
+    auto add_text = [&](const char* clause, std::string value) {
+        w.sql += clause;
+        w.binders.push_back([v = std::move(value)](SQLite::Statement& s, int i) { s.bind(i, v); });
+    };
+    auto add_int = [&](const char* clause, std::int64_t value) {
+        w.sql += clause;
+        w.binders.push_back([value](SQLite::Statement& s, int i) { s.bind(i, value); });
+    };
+    w.sql = " WHERE 1";
+    if (!filter.statuses.empty()) {
+        add_text(" AND status IN (SELECT value FROM json_each(?))",
+                 json_list(filter.statuses, [](EventStatus s) { return to_string(s); }));
+    }
+    if (filter.since_ms) {
+        add_int(" AND received_at_ms >= ?", *filter.since_ms);
+    }
+    if (filter.until_ms) {
+        add_int(" AND received_at_ms < ?", *filter.until_ms);
+    }
+    if (!filter.org_ids.empty()) {
+        add_text(" AND org_id IN (SELECT value FROM json_each(?))",
+                 json_list(filter.org_ids, [](const std::string& s) { return s; }));
+    }
+    if (!filter.event_ids.empty()) {
+        add_text(" AND event_id IN (SELECT value FROM json_each(?))",
+                 json_list(filter.event_ids, [](const std::string& s) { return s; }));
+    }
+    if (honour_after_seq && filter.after_seq) {
+        add_int(" AND seq > ?", *filter.after_seq);
+    }
+    return w;
+}
+
+constexpr const char* k_event_columns =
+    "seq, event_id, received_at_ms, org_id, scheme, headers, %BODY%, status, attempts, "
+    "last_error, updated_at_ms, trace_id, source";
+
+std::string event_select(bool with_body) {
+    std::string columns = k_event_columns;
+    auto at = columns.find("%BODY%");
+    columns.replace(at, 6, with_body ? "body, raw_mime" : "NULL, NULL");
+    return "SELECT " + columns + " FROM events";
+}
+
+Event read_event(SQLite::Statement& stmt) {
+    Event e;
+    e.seq = stmt.getColumn(0).getInt64();
+    e.event_id = column_text(stmt.getColumn(1));
+    e.received_at_ms = stmt.getColumn(2).getInt64();
+    e.org_id = column_text(stmt.getColumn(3));
+    e.scheme = column_text(stmt.getColumn(4));
+    e.headers = headers_from_json(column_text(stmt.getColumn(5)));
+    e.body = column_bytes(stmt.getColumn(6));
+    if (!stmt.getColumn(7).isNull()) {
+        e.raw_mime = column_bytes(stmt.getColumn(7));
+    }
+    auto status = parse_status(column_text(stmt.getColumn(8)));
+    e.status = status ? *status : EventStatus::received;
+    e.attempts = stmt.getColumn(9).getInt64();
+    e.last_error = column_text(stmt.getColumn(10));
+    e.updated_at_ms = stmt.getColumn(11).getInt64();
+    e.trace_id = column_text(stmt.getColumn(12));
+    e.source = column_text(stmt.getColumn(13));
+    return e;
+}
+
+constexpr const char* k_run_columns =
+    "run_id, kind, source, target, options, state, total, done, delivered, failed, cursor, "
+    "created_at_ms, updated_at_ms, last_error";
+
+Run read_run(SQLite::Statement& stmt) {
+    Run r;
+    r.run_id = column_text(stmt.getColumn(0));
+    r.kind = column_text(stmt.getColumn(1));
+    r.source = column_text(stmt.getColumn(2));
+    r.target = column_text(stmt.getColumn(3));
+    r.options_json = column_text(stmt.getColumn(4));
+    auto state = parse_run_state(column_text(stmt.getColumn(5)));
+    r.state = state ? *state : RunState::failed;
+    r.progress.total = stmt.getColumn(6).getInt64();
+    r.progress.done = stmt.getColumn(7).getInt64();
+    r.progress.delivered = stmt.getColumn(8).getInt64();
+    r.progress.failed = stmt.getColumn(9).getInt64();
+    r.progress.cursor = stmt.getColumn(10).getInt64();
+    r.created_at_ms = stmt.getColumn(11).getInt64();
+    r.updated_at_ms = stmt.getColumn(12).getInt64();
+    r.last_error = column_text(stmt.getColumn(13));
+    return r;
+}
+
+} // namespace
+
+std::string_view to_string(EventStatus status) {
+    switch (status) {
+    case EventStatus::received:
+        return "received";
+    case EventStatus::delivered:
+        return "delivered";
+    case EventStatus::failed:
+        return "failed";
+    case EventStatus::dead:
+        return "dead";
+    }
+    return "received";
+}
+
+Result<EventStatus> parse_status(std::string_view text) {
+    for (auto s :
+         {EventStatus::received, EventStatus::delivered, EventStatus::failed, EventStatus::dead}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    return fail(ExitCode::usage, "unknown event status '" + std::string(text) +
+                                     "': use received, delivered, failed or dead");
+}
+
+std::string_view to_string(RunState state) {
+    switch (state) {
+    case RunState::running:
+        return "running";
+    case RunState::paused:
+        return "paused";
+    case RunState::completed:
+        return "completed";
+    case RunState::aborted:
+        return "aborted";
+    case RunState::failed:
+        return "failed";
+    }
+    return "failed";
+}
+
+Result<RunState> parse_run_state(std::string_view text) {
+    for (auto s : {RunState::running, RunState::paused, RunState::completed, RunState::aborted,
+                   RunState::failed}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    return fail(ExitCode::usage, "unknown run state '" + std::string(text) +
+                                     "': use running, paused, completed, aborted or failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Archive::Impl {
+    std::string path;
+    SQLite::Database db; // declared before the statements: destroyed after them
+    int version = 0;
+    bool in_transaction = false;
+    std::optional<SQLite::Statement> insert_event;
+    std::optional<SQLite::Statement> mark_event;
+    std::optional<SQLite::Statement> insert_attempt;
+    std::optional<SQLite::Statement> count_attempt;
+    std::optional<SQLite::Statement> count_attempt_status;
+    std::optional<SQLite::Statement> insert_request;
+
+    Impl(std::string p, int flags, int busy_ms)
+        : path(std::move(p))
+        , db(path, flags, busy_ms) {}
+
+    ~Impl() {
+        insert_event.reset();
+        mark_event.reset();
+        insert_attempt.reset();
+        count_attempt.reset();
+        count_attempt_status.reset();
+        insert_request.reset();
+        if (in_transaction) {
+            try {
+                db.exec("ROLLBACK");
+            } catch (...) { // closing rolls back anyway
+            }
+        }
+    }
+
+    SQLite::Statement& prepared(std::optional<SQLite::Statement>& slot, const char* sql) {
+        if (!slot) {
+            slot.emplace(db, sql);
+        }
+        slot->reset();
+        slot->clearBindings();
+        return *slot;
+    }
+};
+
+namespace {
+
+// One write: its own IMMEDIATE transaction, or a savepoint inside an explicit transaction.
+class WriteScope {
+public:
+    WriteScope(SQLite::Database& db, bool in_transaction)
+        : m_db(db)
+        , m_own(!in_transaction) {
+        m_db.exec(m_own ? "BEGIN IMMEDIATE" : "SAVEPOINT hookctl_write");
+    }
+    WriteScope(const WriteScope&) = delete;
+    WriteScope& operator=(const WriteScope&) = delete;
+    ~WriteScope() {
+        if (m_done) {
+            return;
+        }
+        try {
+            if (m_own) {
+                m_db.exec("ROLLBACK");
+            } else {
+                m_db.exec("ROLLBACK TO hookctl_write");
+                m_db.exec("RELEASE hookctl_write");
+            }
+        } catch (...) { // nothing better to do while unwinding
+        }
+    }
+    void commit() {
+        m_db.exec(m_own ? "COMMIT" : "RELEASE hookctl_write");
+        m_done = true;
+    }
+
+private:
+    SQLite::Database& m_db;
+    bool m_own;
+    bool m_done = false;
+};
+
+int read_int_pragma(SQLite::Database& db, const char* pragma) {
+    return db.execAndGet(std::string("PRAGMA ") + pragma).getInt();
+}
+
+} // namespace
+
+Archive::Archive(std::unique_ptr<Impl> impl)
+    : m_impl(std::move(impl)) {}
+Archive::Archive(Archive&&) noexcept = default;
+Archive& Archive::operator=(Archive&&) noexcept = default;
+Archive::~Archive() = default;
+
+const std::string& Archive::path() const {
+    return m_impl->path;
+}
+
+int Archive::schema_version() const {
+    return m_impl->version;
+}
+
+Result<Archive> Archive::open(const std::string& path, const OpenOptions& options) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    if (path.empty()) {
+        return fail(ExitCode::usage, "archive path is empty: pass --archive FILE");
+    }
+    if (exists && fs::is_directory(path, ec)) {
+        return fail(ExitCode::environment,
+                    "archive " + path + " is a directory: pass the path of an archive file");
+    }
+    if (!exists && options.mode != Mode::create) {
+        return fail(ExitCode::environment,
+                    "archive " + path +
+                        " does not exist: pass the right --archive, or create one with "
+                        "`hookctl events import --archive " +
+                        path + " FILE` or `hookctl listen --archive " + path + "`");
+    }
+    int flags = SQLite::OPEN_NOMUTEX;
+    switch (options.mode) {
+    case Mode::create:
+        flags |= SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
+        break;
+    case Mode::read_write:
+        flags |= SQLite::OPEN_READWRITE;
+        break;
+    case Mode::read_only:
+        flags |= SQLite::OPEN_READONLY;
+        break;
+    }
+    const bool writing = options.mode != Mode::read_only;
+    try {
+        auto impl =
+            std::make_unique<Impl>(path, flags, static_cast<int>(options.busy_timeout.count()));
+        auto& db = impl->db;
+        if (writing && sqlite3_db_readonly(db.getHandle(), "main") == 1) {
+            return fail(ExitCode::environment,
+                        "archive " + path +
+                            " is read-only (file permissions or a read-only filesystem) and "
+                            "this command writes to it: give write permission, or copy the "
+                            "file somewhere writable and pass that --archive");
+        }
+        // The first read of the file: a corrupt or foreign file fails here.
+        int app_id = read_int_pragma(db, "application_id");
+        int version = read_int_pragma(db, "user_version");
+        if (app_id != 0 && app_id != k_application_id) {
+            char hex[16];
+            std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(app_id));
+            return fail(ExitCode::environment,
+                        "archive " + path +
+                            " is a SQLite database of another application "
+                            "(application_id " +
+                            hex + "), not a hookctl archive: pass another --archive");
+        }
+        if (app_id == 0 && version == 0 &&
+            db.execAndGet("SELECT count(*) FROM sqlite_master").getInt() > 0) {
+            return fail(ExitCode::environment,
+                        "archive " + path +
+                            " is a SQLite database but not a hookctl archive (it has tables and "
+                            "no hookctl schema version): pass another --archive");
+        }
+        if (version > k_schema_version) {
+            return fail(ExitCode::environment,
+                        "archive " + path + " has schema version " + std::to_string(version) +
+                            ", written by a newer hookctl (this one knows up to version " +
+                            std::to_string(k_schema_version) + "): upgrade hookctl");
+        }
+        if (!writing && version < k_schema_version) {
+            return fail(ExitCode::environment,
+                        "archive " + path + " has schema version " + std::to_string(version) +
+                            " and this hookctl reads version " + std::to_string(k_schema_version) +
+                            ": migrate it once with `hookctl events migrate --archive " + path +
+                            "` (needs write access)");
+        }
+        if (writing) {
+            auto mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
+            if (mode != "wal") {
+                return fail(ExitCode::environment,
+                            "archive " + path + ": could not switch to WAL mode (journal mode is " +
+                                mode +
+                                "); the filesystem may lack shared memory support (NFS?): put "
+                                "the archive on a local disk");
+            }
+            db.exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                             : "PRAGMA synchronous=NORMAL");
+            if (version < k_schema_version) {
+                db.exec("BEGIN IMMEDIATE");
+                try {
+                    // Another process may have migrated while we waited for the lock.
+                    version = read_int_pragma(db, "user_version");
+                    auto steps = schema::migrations();
+                    for (int v = version; v < k_schema_version; ++v) {
+                        db.exec(std::string(steps[static_cast<std::size_t>(v)]));
+                    }
+                    db.exec("PRAGMA user_version=" + std::to_string(k_schema_version));
+                    db.exec("PRAGMA application_id=" + std::to_string(k_application_id));
+                    db.exec("COMMIT");
+                } catch (...) {
+                    try {
+                        db.exec("ROLLBACK");
+                    } catch (...) { // the original error matters more
+                    }
+                    throw;
+                }
+                version = k_schema_version;
+            }
+        }
+        impl->version = version;
+        return Archive(std::move(impl));
+    } catch (const SQLite::Exception& e) {
+        return std::unexpected(db_error(path, "open", e));
+    } catch (const std::exception& e) {
+        return fail(ExitCode::environment, "archive " + path + ": open failed: " + e.what());
+    }
+}
+
+Result<void> Archive::begin() {
+    auto& impl = *m_impl;
+    if (impl.in_transaction) {
+        return fail(ExitCode::usage, "archive " + impl.path + ": a transaction is already open");
+    }
+    return guarded(impl.path, "begin transaction", [&]() -> Result<void> {
+        impl.db.exec("BEGIN IMMEDIATE");
+        impl.in_transaction = true;
+        return {};
+    });
+}
+
+Result<void> Archive::commit() {
+    auto& impl = *m_impl;
+    if (!impl.in_transaction) {
+        return fail(ExitCode::usage, "archive " + impl.path + ": no transaction to commit");
+    }
+    return guarded(impl.path, "commit", [&]() -> Result<void> {
+        try {
+            impl.db.exec("COMMIT");
+        } catch (...) {
+            rollback();
+            throw;
+        }
+        impl.in_transaction = false;
+        return {};
+    });
+}
+
+void Archive::rollback() {
+    auto& impl = *m_impl;
+    if (!impl.in_transaction) {
+        return;
+    }
+    impl.in_transaction = false;
+    try {
+        impl.db.exec("ROLLBACK");
+    } catch (...) { // SQLite already rolled back (e.g. after an I/O error)
+    }
+}
+
+bool Archive::in_transaction() const {
+    return m_impl->in_transaction;
+}
+
+Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEvent> events) {
+    auto& impl = *m_impl;
+    for (const auto& e : events) {
+        if (e.event_id.empty()) {
+            return fail(ExitCode::usage,
+                        "archive " + impl.path + ": an event without an event_id cannot be stored");
+        }
+    }
+    return guarded(impl.path, "insert events", [&]() -> Result<std::vector<InsertResult>> {
+        std::vector<InsertResult> results;
+        results.reserve(events.size());
+        std::string headers;
+        const std::int64_t now = now_ms();
+        WriteScope write(impl.db, impl.in_transaction);
+        for (const auto& e : events) {
+            auto& stmt = impl.prepared(
+                impl.insert_event,
+                "INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, body, "
+                "raw_mime, status, attempts, last_error, updated_at_ms, trace_id, source) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                "ON CONFLICT (event_id) DO NOTHING");
+            headers = headers_to_json(e.headers);
+            stmt.bindNoCopy(1, e.event_id);
+            stmt.bind(2, static_cast<std::int64_t>(e.received_at_ms));
+            stmt.bindNoCopy(3, e.org_id);
+            stmt.bindNoCopy(4, e.scheme);
+            stmt.bindNoCopy(5, headers);
+            bind_blob(stmt, 6, e.body);
+            if (e.raw_mime) {
+                bind_blob(stmt, 7, *e.raw_mime);
+            } else {
+                stmt.bind(7);
+            }
+            stmt.bind(8, std::string(to_string(e.status)));
+            stmt.bind(9, static_cast<std::int64_t>(e.attempts));
+            stmt.bindNoCopy(10, e.last_error);
+            stmt.bind(11, static_cast<std::int64_t>(now));
+            stmt.bindNoCopy(12, e.trace_id);
+            stmt.bindNoCopy(13, e.source);
+            int changed = stmt.exec();
+            results.push_back(changed == 1 ? InsertResult::inserted : InsertResult::duplicate);
+        }
+        write.commit();
+        return results;
+    });
+}
+
+Result<std::uint64_t> Archive::for_each_event(const EventFilter& filter,
+                                              const std::function<bool(const Event&)>& visit) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read events", [&]() -> Result<std::uint64_t> {
+        auto where = where_clause(filter, true);
+        std::string sql = event_select(filter.with_body) + where.sql + " ORDER BY seq";
+        if (filter.limit) {
+            sql += " LIMIT " + std::to_string(*filter.limit);
+        }
+        SQLite::Statement stmt(impl.db, sql);
+        for (std::size_t i = 0; i < where.binders.size(); ++i) {
+            where.binders[i](stmt, static_cast<int>(i + 1));
+        }
+        std::uint64_t visited = 0;
+        while (stmt.executeStep()) {
+            ++visited;
+            if (!visit(read_event(stmt))) {
+                break;
+            }
+        }
+        return visited;
+    });
+}
+
+Result<std::uint64_t> Archive::count_events(const EventFilter& filter) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "count events", [&]() -> Result<std::uint64_t> {
+        auto where = where_clause(filter, true);
+        SQLite::Statement stmt(impl.db, "SELECT count(*) FROM events" + where.sql);
+        for (std::size_t i = 0; i < where.binders.size(); ++i) {
+            where.binders[i](stmt, static_cast<int>(i + 1));
+        }
+        stmt.executeStep();
+        return static_cast<std::uint64_t>(stmt.getColumn(0).getInt64());
+    });
+}
+
+Result<std::optional<Event>> Archive::get_event(std::string_view event_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read event", [&]() -> Result<std::optional<Event>> {
+        SQLite::Statement stmt(impl.db, event_select(true) + " WHERE event_id = ?");
+        stmt.bind(1, std::string(event_id));
+        if (!stmt.executeStep()) {
+            return std::nullopt;
+        }
+        return read_event(stmt);
+    });
+}
+
+Result<std::vector<std::string>> Archive::mark_events(std::span<const std::string> event_ids,
+                                                      EventStatus status, std::string_view reason) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "mark events", [&]() -> Result<std::vector<std::string>> {
+        std::vector<std::string> missing;
+        const std::string status_text(to_string(status));
+        const std::string reason_text(reason);
+        const std::int64_t now = now_ms();
+        WriteScope write(impl.db, impl.in_transaction);
+        for (const auto& id : event_ids) {
+            auto& stmt =
+                impl.prepared(impl.mark_event, "UPDATE events SET status = ?1, last_error = ?2, "
+                                               "updated_at_ms = ?3 WHERE event_id = ?4");
+            stmt.bind(1, status_text);
+            stmt.bind(2, reason_text);
+            stmt.bind(3, static_cast<std::int64_t>(now));
+            stmt.bind(4, id);
+            if (stmt.exec() == 0) {
+                missing.push_back(id);
+            }
+        }
+        write.commit();
+        return missing;
+    });
+}
+
+Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "record attempts", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        for (const auto& a : attempts) {
+            auto& ins = impl.prepared(
+                impl.insert_attempt,
+                "INSERT INTO attempts (run_id, event_id, target, attempt, at_ms, http_status, "
+                "latency_ms, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+            ins.bindNoCopy(1, a.run_id);
+            ins.bindNoCopy(2, a.event_id);
+            ins.bindNoCopy(3, a.target);
+            ins.bind(4, static_cast<std::int64_t>(a.attempt));
+            ins.bind(5, static_cast<std::int64_t>(a.at_ms));
+            ins.bind(6, a.http_status);
+            ins.bind(7, a.latency_ms);
+            ins.bindNoCopy(8, a.outcome);
+            ins.bindNoCopy(9, a.reason);
+            ins.exec();
+            if (a.new_status) {
+                auto& upd = impl.prepared(impl.count_attempt_status,
+                                          "UPDATE events SET attempts = attempts + 1, "
+                                          "updated_at_ms = ?1, status = ?3, last_error = ?4 "
+                                          "WHERE event_id = ?2");
+                upd.bind(1, static_cast<std::int64_t>(a.at_ms));
+                upd.bindNoCopy(2, a.event_id);
+                upd.bind(3, std::string(to_string(*a.new_status)));
+                upd.bind(4, *a.new_status == EventStatus::delivered ? std::string() : a.reason);
+                upd.exec();
+            } else {
+                auto& upd =
+                    impl.prepared(impl.count_attempt, "UPDATE events SET attempts = attempts + 1, "
+                                                      "updated_at_ms = ?1 WHERE event_id = ?2");
+                upd.bind(1, static_cast<std::int64_t>(a.at_ms));
+                upd.bindNoCopy(2, a.event_id);
+                upd.exec();
+            }
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
+                                                   std::string_view run_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read attempts", [&]() -> Result<std::vector<Attempt>> {
+        std::string sql = "SELECT run_id, event_id, target, attempt, at_ms, http_status, "
+                          "latency_ms, outcome, reason FROM attempts WHERE event_id = ?1";
+        if (!run_id.empty()) {
+            sql += " AND run_id = ?2";
+        }
+        sql += " ORDER BY at_ms, id";
+        SQLite::Statement stmt(impl.db, sql);
+        stmt.bind(1, std::string(event_id));
+        if (!run_id.empty()) {
+            stmt.bind(2, std::string(run_id));
+        }
+        std::vector<Attempt> out;
+        while (stmt.executeStep()) {
+            Attempt a;
+            a.run_id = column_text(stmt.getColumn(0));
+            a.event_id = column_text(stmt.getColumn(1));
+            a.target = column_text(stmt.getColumn(2));
+            a.attempt = stmt.getColumn(3).getInt64();
+            a.at_ms = stmt.getColumn(4).getInt64();
+            a.http_status = stmt.getColumn(5).getInt();
+            a.latency_ms = stmt.getColumn(6).getDouble();
+            a.outcome = column_text(stmt.getColumn(7));
+            a.reason = column_text(stmt.getColumn(8));
+            out.push_back(std::move(a));
+        }
+        return out;
+    });
+}
+
+Result<Run> Archive::create_run(const NewRun& run) {
+    auto& impl = *m_impl;
+    if (run.kind.empty()) {
+        return fail(ExitCode::usage, "archive " + impl.path + ": a run needs a kind");
+    }
+    Run created;
+    created.run_id =
+        run.run_id.empty() ? "run_" + util::hex_encode(util::random_bytes(8)) : run.run_id;
+    created.kind = run.kind;
+    created.source = run.source;
+    created.target = run.target;
+    created.options_json = run.options_json.empty() ? "{}" : run.options_json;
+    created.created_at_ms = created.updated_at_ms = now_ms();
+    return guarded(impl.path, "create run", [&]() -> Result<Run> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement exists(impl.db, "SELECT 1 FROM runs WHERE run_id = ?");
+        exists.bind(1, created.run_id);
+        if (exists.executeStep()) {
+            return fail(ExitCode::usage, "archive " + impl.path + ": run id " + created.run_id +
+                                             " already exists: choose another id");
+        }
+        SQLite::Statement stmt(impl.db, "INSERT INTO runs (run_id, kind, source, target, "
+                                        "options, state, created_at_ms, updated_at_ms) VALUES "
+                                        "(?, ?, ?, ?, ?, 'running', ?, ?)");
+        stmt.bind(1, created.run_id);
+        stmt.bind(2, created.kind);
+        stmt.bind(3, created.source);
+        stmt.bind(4, created.target);
+        stmt.bind(5, created.options_json);
+        stmt.bind(6, static_cast<std::int64_t>(created.created_at_ms));
+        stmt.bind(7, static_cast<std::int64_t>(created.updated_at_ms));
+        stmt.exec();
+        write.commit();
+        return created;
+    });
+}
+
+Result<void> Archive::update_run(std::string_view run_id, const RunProgress& progress,
+                                 RunState state, std::string_view last_error) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "update run", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db,
+                               "UPDATE runs SET total = ?, done = ?, delivered = ?, failed = ?, "
+                               "cursor = ?, state = ?, last_error = ?, updated_at_ms = ? "
+                               "WHERE run_id = ?");
+        stmt.bind(1, static_cast<std::int64_t>(progress.total));
+        stmt.bind(2, static_cast<std::int64_t>(progress.done));
+        stmt.bind(3, static_cast<std::int64_t>(progress.delivered));
+        stmt.bind(4, static_cast<std::int64_t>(progress.failed));
+        stmt.bind(5, static_cast<std::int64_t>(progress.cursor));
+        stmt.bind(6, std::string(to_string(state)));
+        stmt.bind(7, std::string(last_error));
+        stmt.bind(8, static_cast<std::int64_t>(now_ms()));
+        stmt.bind(9, std::string(run_id));
+        if (stmt.exec() == 0) {
+            return fail(ExitCode::usage, "archive " + impl.path + ": no run with id " +
+                                             std::string(run_id) +
+                                             " (list runs with `hookctl replay --list`)");
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::optional<Run>> Archive::get_run(std::string_view run_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read run", [&]() -> Result<std::optional<Run>> {
+        SQLite::Statement stmt(impl.db, std::string("SELECT ") + k_run_columns +
+                                            " FROM runs WHERE run_id = ?");
+        stmt.bind(1, std::string(run_id));
+        if (!stmt.executeStep()) {
+            return std::nullopt;
+        }
+        return read_run(stmt);
+    });
+}
+
+Result<std::vector<Run>> Archive::list_runs() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "list runs", [&]() -> Result<std::vector<Run>> {
+        SQLite::Statement stmt(impl.db, std::string("SELECT ") + k_run_columns +
+                                            " FROM runs ORDER BY created_at_ms DESC, rowid DESC");
+        std::vector<Run> out;
+        while (stmt.executeStep()) {
+            out.push_back(read_run(stmt));
+        }
+        return out;
+    });
+}
+
+Result<void> Archive::log_requests(std::span<const RequestLog> entries) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "log requests", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        for (const auto& r : entries) {
+            auto& stmt = impl.prepared(impl.insert_request,
+                                       "INSERT INTO requests (at_ms, event_id, http_status, "
+                                       "reason, injected, latency_ms, trace_id) VALUES "
+                                       "(?, ?, ?, ?, ?, ?, ?)");
+            stmt.bind(1, static_cast<std::int64_t>(r.at_ms));
+            stmt.bindNoCopy(2, r.event_id);
+            stmt.bind(3, r.http_status);
+            stmt.bindNoCopy(4, r.reason);
+            stmt.bind(5, r.injected ? 1 : 0);
+            stmt.bind(6, r.latency_ms);
+            stmt.bindNoCopy(7, r.trace_id);
+            stmt.exec();
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::vector<Archive::RequestCount>> Archive::request_counts() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "count requests", [&]() -> Result<std::vector<RequestCount>> {
+        SQLite::Statement stmt(impl.db, "SELECT http_status, reason, injected, count(*) FROM "
+                                        "requests GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2");
+        std::vector<RequestCount> out;
+        while (stmt.executeStep()) {
+            out.push_back({stmt.getColumn(0).getInt(), column_text(stmt.getColumn(1)),
+                           stmt.getColumn(2).getInt() != 0, stmt.getColumn(3).getInt64()});
+        }
+        return out;
+    });
+}
+
+Result<Stats> Archive::stats(const EventFilter& filter, std::string_view run_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "compute statistics", [&]() -> Result<Stats> {
+        Stats stats;
+        auto where = where_clause(filter, true);
+        auto grouped = [&](const std::string& key, const std::string& order) {
+            std::vector<std::pair<std::string, std::int64_t>> rows;
+            SQLite::Statement stmt(impl.db, "SELECT " + key + ", count(*) FROM events" + where.sql +
+                                                " GROUP BY 1 ORDER BY " + order);
+            for (std::size_t i = 0; i < where.binders.size(); ++i) {
+                where.binders[i](stmt, static_cast<int>(i + 1));
+            }
+            while (stmt.executeStep()) {
+                rows.emplace_back(column_text(stmt.getColumn(0)), stmt.getColumn(1).getInt64());
+            }
+            return rows;
+        };
+        auto statuses = grouped("status", "1");
+        for (auto s : {EventStatus::received, EventStatus::delivered, EventStatus::failed,
+                       EventStatus::dead}) {
+            std::int64_t n = 0;
+            for (const auto& [name, count] : statuses) {
+                if (name == to_string(s)) {
+                    n = count;
+                }
+            }
+            stats.by_status.emplace_back(std::string(to_string(s)), n);
+            stats.total += n;
+        }
+        stats.by_org = grouped("org_id", "2 DESC, 1");
+        stats.by_day = grouped("strftime('%Y-%m-%d', received_at_ms / 1000, 'unixepoch')", "1");
+
+        std::string attempt_where = run_id.empty() ? "" : " WHERE run_id = ?1";
+        {
+            SQLite::Statement stmt(impl.db, "SELECT outcome, count(*) FROM attempts" +
+                                                attempt_where + " GROUP BY 1 ORDER BY 2 DESC, 1");
+            if (!run_id.empty()) {
+                stmt.bind(1, std::string(run_id));
+            }
+            while (stmt.executeStep()) {
+                auto n = stmt.getColumn(1).getInt64();
+                stats.attempts_by_outcome.emplace_back(column_text(stmt.getColumn(0)), n);
+                stats.attempts += n;
+            }
+        }
+        // Latency of the attempts that got an HTTP response (nearest-rank percentiles).
+        std::string latency_where =
+            run_id.empty() ? " WHERE http_status > 0" : " WHERE http_status > 0 AND run_id = ?1";
+        {
+            SQLite::Statement stmt(impl.db, "SELECT count(*), max(latency_ms) FROM attempts" +
+                                                latency_where);
+            if (!run_id.empty()) {
+                stmt.bind(1, std::string(run_id));
+            }
+            stmt.executeStep();
+            stats.latency.count = stmt.getColumn(0).getInt64();
+            stats.latency.max = stmt.getColumn(1).isNull() ? 0 : stmt.getColumn(1).getDouble();
+        }
+        if (stats.latency.count > 0) {
+            SQLite::Statement stmt(impl.db, "SELECT latency_ms FROM attempts" + latency_where +
+                                                " ORDER BY latency_ms LIMIT 1 OFFSET ?9");
+            auto percentile = [&](double p) {
+                auto rank = static_cast<std::int64_t>(
+                    std::ceil(p * static_cast<double>(stats.latency.count)));
+                rank = std::clamp<std::int64_t>(rank, 1, stats.latency.count);
+                stmt.reset();
+                if (!run_id.empty()) {
+                    stmt.bind(1, std::string(run_id));
+                }
+                stmt.bind(9, static_cast<std::int64_t>(rank - 1));
+                return stmt.executeStep() ? stmt.getColumn(0).getDouble() : 0.0;
+            };
+            stats.latency.p50 = percentile(0.50);
+            stats.latency.p95 = percentile(0.95);
+            stats.latency.p99 = percentile(0.99);
+        }
+        return stats;
+    });
+}
+
+Result<void> Archive::checkpoint() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "checkpoint", [&]() -> Result<void> {
+        impl.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        return {};
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string format_time_ms(std::int64_t unix_ms) {
+    std::int64_t seconds = unix_ms / 1000;
+    std::int64_t millis = unix_ms % 1000;
+    if (millis < 0) {
+        millis += 1000;
+        seconds -= 1;
+    }
+    std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(millis));
+    return buf;
+}
+
+namespace {
+
+// Reads exactly `width` digits at `pos`.
+bool read_digits(std::string_view s, std::size_t& pos, std::size_t width, int& out) {
+    if (pos + width > s.size()) {
+        return false;
+    }
+    auto [ptr, ec] = std::from_chars(s.data() + pos, s.data() + pos + width, out);
+    if (ec != std::errc() || ptr != s.data() + pos + width) {
+        return false;
+    }
+    pos += width;
+    return true;
+}
+
+bool expect(std::string_view s, std::size_t& pos, char c) {
+    if (pos < s.size() && s[pos] == c) {
+        ++pos;
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
+Result<std::int64_t> parse_time_ms(std::string_view text) {
+    auto bad = [&] {
+        return fail(ExitCode::usage,
+                    "cannot read time '" + std::string(text) +
+                        "': use RFC 3339 (2026-11-26T18:00:00Z), a date (2026-11-26) or Unix "
+                        "seconds (@1764180000)");
+    };
+    std::string_view s = util::trim(text);
+    if (!s.empty() && s.front() == '@') {
+        s.remove_prefix(1);
+    }
+    if (!s.empty() &&
+        std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        std::int64_t seconds = 0;
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), seconds);
+        if (ec != std::errc() || ptr != s.data() + s.size() ||
+            seconds > std::numeric_limits<std::int64_t>::max() / 1000) {
+            return bad();
+        }
+        return seconds * 1000;
+    }
+    s = util::trim(text);
+    std::size_t pos = 0;
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (!read_digits(s, pos, 4, year) || !expect(s, pos, '-') || !read_digits(s, pos, 2, month) ||
+        !expect(s, pos, '-') || !read_digits(s, pos, 2, day)) {
+        return bad();
+    }
+    std::int64_t millis = 0;
+    std::int64_t offset_seconds = 0;
+    if (pos < s.size()) {
+        if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') {
+            return bad();
+        }
+        ++pos;
+        if (!read_digits(s, pos, 2, hour) || !expect(s, pos, ':') ||
+            !read_digits(s, pos, 2, minute)) {
+            return bad();
+        }
+        if (expect(s, pos, ':') && !read_digits(s, pos, 2, second)) {
+            return bad();
+        }
+        if (expect(s, pos, '.') || expect(s, pos, ',')) {
+            int digits = 0;
+            std::int64_t scale = 100;
+            while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+                millis += (s[pos] - '0') * scale;
+                scale /= 10;
+                ++pos;
+                ++digits;
+            }
+            if (digits == 0) {
+                return bad();
+            }
+        }
+        if (pos < s.size()) {
+            if (s[pos] == 'Z' || s[pos] == 'z') {
+                ++pos;
+            } else if (s[pos] == '+' || s[pos] == '-') {
+                int sign = s[pos] == '-' ? -1 : 1;
+                ++pos;
+                int oh = 0, om = 0;
+                if (!read_digits(s, pos, 2, oh)) {
+                    return bad();
+                }
+                expect(s, pos, ':');
+                if (!read_digits(s, pos, 2, om) || oh > 23 || om > 59) {
+                    return bad();
+                }
+                offset_seconds = sign * (oh * 3600 + om * 60);
+            } else {
+                return bad();
+            }
+        }
+        if (pos != s.size()) {
+            return bad();
+        }
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+        return bad();
+    }
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    std::time_t t = timegm(&tm);
+    if (tm.tm_mday != day) { // e.g. February 30 normalised into March
+        return bad();
+    }
+    return (static_cast<std::int64_t>(t) - offset_seconds) * 1000 + millis;
+}
+
+} // namespace hookctl::archive

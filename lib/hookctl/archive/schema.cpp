@@ -1,0 +1,85 @@
+#include <array>
+
+#include <hookctl/archive/schema.hpp>
+
+namespace hookctl::archive::schema {
+namespace {
+
+// Version 1: events, delivery attempts, runs.
+constexpr std::string_view k_v1 = R"sql(
+CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY,
+    event_id       TEXT    NOT NULL UNIQUE,
+    received_at_ms INTEGER NOT NULL,
+    org_id         TEXT    NOT NULL DEFAULT '',
+    scheme         TEXT    NOT NULL DEFAULT '',
+    headers        TEXT    NOT NULL DEFAULT '[]',
+    body           BLOB    NOT NULL,
+    raw_mime       BLOB,
+    status         TEXT    NOT NULL DEFAULT 'received'
+                   CHECK (status IN ('received', 'delivered', 'failed', 'dead')),
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    last_error     TEXT    NOT NULL DEFAULT '',
+    updated_at_ms  INTEGER NOT NULL
+);
+CREATE INDEX events_received_at ON events (received_at_ms);
+CREATE INDEX events_status ON events (status, received_at_ms);
+CREATE TABLE attempts (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT    NOT NULL DEFAULT '',
+    event_id    TEXT    NOT NULL,
+    target      TEXT    NOT NULL DEFAULT '',
+    attempt     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    http_status INTEGER NOT NULL DEFAULT 0,
+    latency_ms  REAL    NOT NULL DEFAULT 0,
+    outcome     TEXT    NOT NULL,
+    reason      TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_event ON attempts (event_id, at_ms);
+CREATE TABLE runs (
+    run_id        TEXT    PRIMARY KEY,
+    kind          TEXT    NOT NULL,
+    source        TEXT    NOT NULL DEFAULT '',
+    target        TEXT    NOT NULL DEFAULT '',
+    options       TEXT    NOT NULL DEFAULT '{}',
+    state         TEXT    NOT NULL DEFAULT 'running'
+                  CHECK (state IN ('running', 'paused', 'completed', 'aborted', 'failed')),
+    total         INTEGER NOT NULL DEFAULT 0,
+    done          INTEGER NOT NULL DEFAULT 0,
+    delivered     INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    cursor        INTEGER NOT NULL DEFAULT 0,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    last_error    TEXT    NOT NULL DEFAULT ''
+);
+)sql";
+
+// Version 2: trace id and provenance of events, the receiver's request log (injected faults
+// are logged there, never stored as events), attempts by run (replay resume and stats).
+constexpr std::string_view k_v2 = R"sql(
+ALTER TABLE events ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE TABLE requests (
+    id          INTEGER PRIMARY KEY,
+    at_ms       INTEGER NOT NULL,
+    event_id    TEXT    NOT NULL DEFAULT '',
+    http_status INTEGER NOT NULL,
+    reason      TEXT    NOT NULL,
+    injected    INTEGER NOT NULL DEFAULT 0,
+    latency_ms  REAL    NOT NULL DEFAULT 0,
+    trace_id    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_run ON attempts (run_id, event_id);
+)sql";
+
+constexpr std::array<std::string_view, 2> k_migrations{k_v1, k_v2};
+
+} // namespace
+
+std::span<const std::string_view> migrations() {
+    return k_migrations;
+}
+
+} // namespace hookctl::archive::schema
