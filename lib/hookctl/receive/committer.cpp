@@ -1,0 +1,87 @@
+#include <hookctl/receive/committer.hpp>
+
+namespace hookctl::receive {
+
+GroupCommitter::GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer)
+    : m_store(store)
+    , m_max_batch(max_batch == 0 ? 1 : max_batch)
+    , m_observer(std::move(observer))
+    , m_writer([this] { run(); }) {}
+
+GroupCommitter::~GroupCommitter() {
+    close();
+}
+
+void GroupCommitter::close() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_closing = true;
+    }
+    m_wake.notify_all();
+    if (m_writer.joinable()) {
+        m_writer.join();
+    }
+}
+
+std::uint64_t GroupCommitter::batches() const {
+    std::lock_guard lock(m_mutex);
+    return m_batches;
+}
+
+void GroupCommitter::submit(IncomingEvent event, Done done) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_closing) {
+            m_queue.push_back({std::move(event), std::move(done)});
+            m_wake.notify_one();
+            return;
+        }
+    }
+    done(StoreResult::failed);
+}
+
+void GroupCommitter::run() {
+    std::vector<Pending> batch;
+    std::vector<IncomingEvent> events;
+    for (;;) {
+        {
+            std::unique_lock lock(m_mutex);
+            m_wake.wait(lock, [this] { return m_closing || !m_queue.empty(); });
+            if (m_queue.empty()) {
+                return; // closing and drained
+            }
+            std::size_t n = std::min(m_queue.size(), m_max_batch);
+            batch.assign(std::make_move_iterator(m_queue.begin()),
+                         std::make_move_iterator(m_queue.begin() + static_cast<long>(n)));
+            m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<long>(n));
+        }
+        events.clear();
+        events.reserve(batch.size());
+        for (auto& p : batch) {
+            events.push_back(std::move(p.event));
+        }
+        Result<std::vector<StoreResult>> results = fail(ExitCode::environment, "not stored");
+        try {
+            results = m_store.insert_batch(events);
+        } catch (const std::exception& e) {
+            results = fail(ExitCode::environment, std::string("archive write failed: ") + e.what());
+        }
+        if (results && results->size() != batch.size()) {
+            results = fail(ExitCode::environment, "archive returned a result count that does not "
+                                                  "match the batch");
+        }
+        {
+            std::lock_guard lock(m_mutex);
+            ++m_batches;
+        }
+        if (m_observer) {
+            m_observer(batch.size(), results ? nullptr : &results.error());
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            batch[i].done(results ? (*results)[i] : StoreResult::failed);
+        }
+        batch.clear();
+    }
+}
+
+} // namespace hookctl::receive

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <hookctl/util/error.hpp>
+#include <hookctl/util/headers.hpp>
+
+namespace hookctl::receive {
+
+// An event as the receiver accepted it, ready to be stored.
+struct IncomingEvent {
+    std::string event_id;
+    std::string org_id;
+    std::string scheme;              // the scheme it was verified with
+    std::int64_t received_at_ms = 0; // Unix milliseconds
+    util::HeaderList headers;        // as received
+    std::string body;                // raw bytes, as signed
+    std::string trace_id;            // from traceparent, may be empty
+};
+
+enum class StoreResult { inserted, duplicate, failed };
+
+// Where accepted events go: the archive, or a fake in tests. `insert_batch` stores every event
+// in one transaction (one commit for the batch; it may move from `events`) and says for each
+// whether it was new or a
+// duplicate of a stored event id (also within the batch); on error nothing is stored.
+class EventStore {
+public:
+    virtual ~EventStore() = default;
+    virtual Result<std::vector<StoreResult>> insert_batch(std::vector<IncomingEvent>& events) = 0;
+};
+
+// Group commit: one writer thread takes every event queued since its last transaction and
+// stores them in one `insert_batch`, so durability costs one commit per batch, not per request,
+// and the request threads never touch the archive. `done` runs on the writer thread after the
+// commit (or the failure) with the event's result; when the store fails, every event of the
+// batch gets `failed` and the error is kept for `last_error`.
+class GroupCommitter {
+public:
+    using Done = std::function<void(StoreResult)>;
+    // Called on the writer thread after each transaction with the batch size (metrics).
+    using BatchObserver = std::function<void(std::size_t size, const Error* error)>;
+
+    GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer = {});
+    GroupCommitter(const GroupCommitter&) = delete;
+    GroupCommitter& operator=(const GroupCommitter&) = delete;
+    // Commits what is queued, then stops the writer.
+    ~GroupCommitter();
+
+    void submit(IncomingEvent event, Done done);
+
+    // Commits everything queued and stops the writer; later submits fail at once.
+    void close();
+
+    std::uint64_t batches() const;
+
+private:
+    void run();
+
+    struct Pending {
+        IncomingEvent event;
+        Done done;
+    };
+    EventStore& m_store;
+    std::size_t m_max_batch;
+    BatchObserver m_observer;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::vector<Pending> m_queue;
+    bool m_closing = false;
+    std::uint64_t m_batches = 0;
+    std::thread m_writer;
+};
+
+} // namespace hookctl::receive

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <hookctl/receive/committer.hpp>
+#include <hookctl/receive/keyset.hpp>
+#include <hookctl/sig/scheme.hpp>
+#include <hookctl/util/headers.hpp>
+
+namespace hookctl::receive {
+
+// What the receiver checks on a webhook POST.
+struct CheckOptions {
+    std::optional<sig::Scheme> scheme = sig::Scheme::mailparse; // empty: auto (from headers)
+    std::chrono::seconds tolerance{300};
+};
+
+// The result of checking one webhook request: either a rejection (status, reason code, a
+// one-line reason) or an event to store.
+struct Checked {
+    int status = 0;          // 0: accepted (see `event`); else 400 or 401
+    std::string reason_code; // `no_match`, `stale_timestamp`, `missing_header`, ...
+    std::string reason;      // one line for a person
+    IncomingEvent event;     // when accepted
+};
+
+// Verifies the signature over the raw `body` BEFORE anything is parsed (401 when no signature
+// matches; 400 for stale timestamps and missing or malformed headers), then finds the event id:
+// the scheme's id header, else `event_id`, else `message_id` in the JSON body, else
+// `sha256:<hex of body>` (identical bodies then deduplicate). `now`: Unix seconds of the check.
+Checked check_request(const CheckOptions& options, const KeySet& keys,
+                      const util::HeaderList& headers, std::string body, std::int64_t now_ms);
+
+// The trace id (32 hex) of a W3C `traceparent` value, or empty when it is not one.
+std::string trace_id_of(std::string_view traceparent);
+
+} // namespace hookctl::receive

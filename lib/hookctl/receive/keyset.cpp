@@ -1,0 +1,71 @@
+#include <hookctl/receive/keyset.hpp>
+
+namespace hookctl::receive {
+
+const std::vector<keys::Key>& KeySet::for_scheme(sig::Scheme scheme) const {
+    return sig::info(scheme).encoding == keys::SecretEncoding::standard_webhooks ? standard : raw;
+}
+
+Result<KeySet> make_key_set(const std::vector<keys::SecretText>& secrets,
+                            std::optional<sig::Scheme> scheme,
+                            std::optional<std::int64_t> expires_at) {
+    KeySet set;
+    set.expires_at = expires_at;
+    set.secrets = secrets.size();
+    for (const auto& secret : secrets) {
+        bool need_raw = !scheme || sig::info(*scheme).encoding == keys::SecretEncoding::raw;
+        bool need_standard =
+            !scheme || sig::info(*scheme).encoding == keys::SecretEncoding::standard_webhooks;
+        if (need_raw) {
+            auto key = keys::decode_key(secret, keys::SecretEncoding::raw);
+            if (!key) {
+                return std::unexpected(key.error());
+            }
+            set.raw.push_back(std::move(*key));
+        }
+        if (need_standard) {
+            auto key = keys::decode_key(secret, keys::SecretEncoding::standard_webhooks);
+            if (key) {
+                set.standard.push_back(std::move(*key));
+            } else if (scheme) {
+                return std::unexpected(key.error());
+            }
+        }
+    }
+    return set;
+}
+
+KeyStore::KeyStore(KeyLoader loader, KeySet initial)
+    : m_loader(std::move(loader))
+    , m_current(std::make_shared<const KeySet>(std::move(initial))) {}
+
+std::shared_ptr<const KeySet> KeyStore::current(std::int64_t now) {
+    auto set = m_current.load(std::memory_order_acquire);
+    if (set->expires_at && now > *set->expires_at && m_loader) {
+        auto fresh = reload(now);
+        if (fresh) {
+            return *fresh;
+        }
+        // Fail closed: secrets whose window ended must not verify while a reload fails.
+        static const auto empty = std::make_shared<const KeySet>();
+        return empty;
+    }
+    return set;
+}
+
+Result<std::shared_ptr<const KeySet>> KeyStore::reload(std::int64_t now) {
+    std::lock_guard lock(m_reload_mutex);
+    auto set = m_current.load(std::memory_order_acquire);
+    if (!m_loader) {
+        return set;
+    }
+    auto loaded = m_loader(now);
+    if (!loaded) {
+        return std::unexpected(loaded.error());
+    }
+    auto fresh = std::make_shared<const KeySet>(std::move(*loaded));
+    m_current.store(fresh, std::memory_order_release);
+    return fresh;
+}
+
+} // namespace hookctl::receive

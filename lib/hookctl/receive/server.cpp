@@ -1,0 +1,781 @@
+// The HTTP side of `hookctl listen`: every Boost.Beast/Asio use of hookctl is in this one
+// translation unit (Beast is slow to compile).
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+
+#include <hookctl/receive/server.hpp>
+
+namespace hookctl::receive {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string json_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+                static constexpr char k_hex[] = "0123456789abcdef";
+                out += "\\u00";
+                out += k_hex[(static_cast<unsigned char>(c) >> 4U) & 0xfU];
+                out += k_hex[static_cast<unsigned char>(c) & 0xfU];
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
+class SessionBase {
+public:
+    virtual ~SessionBase() = default;
+    // Posts to the session's strand: close the connection if it waits for a new request, and
+    // after the current answer otherwise.
+    virtual void request_close() = 0;
+};
+
+// What every session shares.
+struct ServerState {
+    ServerState(const ListenOptions& o, KeyStore& k, GroupCommitter& c, Metrics& m,
+                const ServerHooks& h)
+        : options(o)
+        , keys(k)
+        , committer(c)
+        , metrics(m)
+        , hooks(h)
+        , faults(o.faults) {}
+
+    const ListenOptions& options;
+    KeyStore& keys;
+    GroupCommitter& committer;
+    Metrics& metrics;
+    const ServerHooks& hooks;
+    FaultPlan faults;
+    std::atomic<std::uint64_t> sequence{0};
+    std::atomic<bool> stopping{false};
+    std::atomic<std::uint64_t> store_failures{0};
+
+    std::mutex sessions_mutex;
+    std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+
+    void add(SessionBase* key, std::weak_ptr<SessionBase> session) {
+        std::lock_guard lock(sessions_mutex);
+        sessions.emplace(key, std::move(session));
+    }
+    void remove(SessionBase* key) {
+        std::lock_guard lock(sessions_mutex);
+        sessions.erase(key);
+    }
+    std::vector<std::shared_ptr<SessionBase>> live() {
+        std::vector<std::shared_ptr<SessionBase>> out;
+        std::lock_guard lock(sessions_mutex);
+        for (auto& [key, weak] : sessions) {
+            if (auto s = weak.lock()) {
+                out.push_back(std::move(s));
+            }
+        }
+        return out;
+    }
+};
+
+bool is_disconnect(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+           ec == beast::error::timeout || ec == asio::error::broken_pipe ||
+           ec == asio::error::not_connected || ec == asio::ssl::error::stream_truncated;
+}
+
+// One connection: reads requests one after another (pipelined requests are answered in order
+// because the next one is read only after the previous answer is written).
+template <class Stream>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+public:
+    static constexpr bool k_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+    Session(Stream stream, ServerState& state, std::string peer)
+        : m_stream(std::move(stream))
+        , m_state(state)
+        , m_peer(std::move(peer))
+        , m_timer(m_stream.get_executor()) {}
+
+    ~Session() override { m_state.remove(this); }
+
+    void start() {
+        m_state.add(this, this->weak_from_this());
+        if constexpr (k_tls) {
+            lowest().expires_after(m_state.options.header_timeout);
+            m_stream.async_handshake(ssl::stream_base::server,
+                                     [self = this->shared_from_this()](beast::error_code ec) {
+                                         if (ec) {
+                                             self->close();
+                                             return;
+                                         }
+                                         self->read_header();
+                                     });
+        } else {
+            asio::dispatch(m_stream.get_executor(),
+                           [self = this->shared_from_this()] { self->read_header(); });
+        }
+    }
+
+    void request_close() override {
+        asio::post(m_stream.get_executor(),
+                   [self = this->shared_from_this()] { self->close_if_idle(); });
+    }
+
+private:
+    void close_if_idle() {
+        m_closing = true;
+        if (m_idle) {
+            close();
+        }
+    }
+
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(m_stream); }
+
+    void read_header() {
+        if (m_state.stopping.load() && m_buffer.size() == 0) {
+            close();
+            return;
+        }
+        m_idle = m_buffer.size() == 0;
+        m_parser.emplace();
+        m_parser->header_limit(static_cast<std::uint32_t>(m_state.options.max_header_bytes));
+        m_parser->body_limit(m_state.options.max_body);
+        m_event_id.clear();
+        m_trace_id.clear();
+        m_delay = {};
+        m_keep_alive = true;
+        lowest().expires_after(m_state.options.header_timeout);
+        http::async_read_header(m_stream, m_buffer, *m_parser,
+                                [self = this->shared_from_this()](
+                                    beast::error_code ec, std::size_t) { self->on_header(ec); });
+    }
+
+    void on_header(beast::error_code ec) {
+        m_idle = false;
+        m_start = Clock::now();
+        if (ec == http::error::header_limit) {
+            m_method = "-";
+            m_target = "-";
+            respond_and_close(431, "headers_too_large",
+                              "request headers larger than " +
+                                  std::to_string(m_state.options.max_header_bytes) + " bytes");
+            return;
+        }
+        if (ec) {
+            if (is_disconnect(ec) || m_closing) {
+                close();
+                return;
+            }
+            m_method = "-";
+            m_target = "-";
+            respond_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+            return;
+        }
+        auto& req = m_parser->get();
+        m_method = std::string(req.method_string());
+        m_target = std::string(req.target());
+        m_keep_alive = req.keep_alive();
+        auto count = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+        if (count > m_state.options.max_header_count) {
+            respond_and_close(431, "headers_too_large",
+                              std::to_string(count) + " request headers, more than the limit of " +
+                                  std::to_string(m_state.options.max_header_count));
+            return;
+        }
+        std::string_view path(req.target().data(), req.target().size());
+        if (auto q = path.find('?'); q != std::string_view::npos) {
+            path = path.substr(0, q);
+        }
+        // Routes other than the webhook do not read a body: answered, then closed if one came.
+        bool has_body = !m_parser->is_done();
+        if (path != m_state.options.path) {
+            if (has_body) {
+                m_keep_alive = false;
+            }
+            if (path == "/healthz" &&
+                (req.method() == http::verb::get || req.method() == http::verb::head)) {
+                respond(200, "healthz", "ok\n", "text/plain");
+            } else if (path == "/metrics" && req.method() == http::verb::get) {
+                respond(200, "metrics", m_state.metrics.render(),
+                        "text/plain; version=0.0.4; charset=utf-8");
+            } else if (path == "/metrics" || path == "/healthz") {
+                respond(405, "method_not_allowed", "use GET\n", "text/plain");
+            } else {
+                respond(404, "not_found",
+                        "no such path: webhooks go to " + m_state.options.path + "\n",
+                        "text/plain");
+            }
+            return;
+        }
+        if (req.method() != http::verb::post) {
+            if (has_body) {
+                m_keep_alive = false;
+            }
+            respond(405, "method_not_allowed", "webhooks are POSTed\n", "text/plain");
+            return;
+        }
+        if (auto length = m_parser->content_length();
+            length && *length > m_state.options.max_body) {
+            respond_and_close(413, "too_large",
+                              "body of " + std::to_string(*length) +
+                                  " bytes is over the limit of " +
+                                  std::to_string(m_state.options.max_body) + " bytes");
+            return;
+        }
+        auto expect = req[http::field::expect];
+        if (!m_parser->is_done() && beast::iequals(expect, "100-continue")) {
+            m_continue.emplace(http::status::continue_, 11);
+            http::async_write(
+                m_stream, *m_continue,
+                [self = this->shared_from_this()](beast::error_code wec, std::size_t) {
+                    if (wec) {
+                        self->close();
+                        return;
+                    }
+                    self->read_body();
+                });
+            return;
+        }
+        read_body();
+    }
+
+    void read_body() {
+        lowest().expires_after(m_state.options.body_timeout);
+        http::async_read(m_stream, m_buffer, *m_parser,
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->on_body(ec);
+                         });
+    }
+
+    void on_body(beast::error_code ec) {
+        if (ec == http::error::body_limit) {
+            respond_and_close(413, "too_large",
+                              "body over the limit of " + std::to_string(m_state.options.max_body) +
+                                  " bytes");
+            return;
+        }
+        if (ec) {
+            if (is_disconnect(ec)) {
+                record_drop("client_gone", "connection closed or timed out while reading the "
+                                           "body: " +
+                                               ec.message());
+                close();
+                return;
+            }
+            respond_and_close(400, "bad_request", "malformed HTTP body: " + ec.message());
+            return;
+        }
+        lowest().expires_never();
+        auto req = m_parser->release();
+        util::HeaderList headers;
+        for (const auto& field : req) {
+            headers.add(std::string(field.name_string()), std::string(field.value()));
+        }
+        auto now_ms = unix_ms();
+        auto keys = m_state.keys.current(now_ms / 1000);
+        auto checked =
+            check_request(m_state.options.check, *keys, headers, std::move(req.body()), now_ms);
+        if (auto tp = headers.find("traceparent")) {
+            m_trace_id = trace_id_of(*tp);
+        }
+        if (checked.status != 0) {
+            m_state.metrics.record_verification_failure(checked.reason_code);
+            respond(checked.status, checked.reason_code, checked.reason + "\n", "text/plain");
+            return;
+        }
+        m_event_id = checked.event.event_id;
+        auto fault = m_state.faults.decide(m_state.sequence.fetch_add(1), checked.event.event_id);
+        m_delay = fault.latency;
+        using Kind = FaultDecision::Kind;
+        switch (fault.kind) {
+        case Kind::drop:
+            m_state.metrics.record_fault("drop");
+            after_delay([self = this->shared_from_this()] {
+                self->record_drop("fault_drop", "injected: connection dropped (--drop-rate)");
+                self->close();
+            });
+            return;
+        case Kind::fail_first:
+        case Kind::fail: {
+            bool first = fault.kind == Kind::fail_first;
+            m_state.metrics.record_fault(first ? "fail_first" : "fail");
+            int status = m_state.options.faults.fail_status;
+            respond(status, std::string(fault.reason()),
+                    first ? "injected failure (--fail-first)\n"
+                          : "injected failure (--fail-rate)\n",
+                    "text/plain");
+            return;
+        }
+        case Kind::throttle:
+            m_state.metrics.record_fault("throttle");
+            m_retry_after = m_state.options.faults.retry_after;
+            respond(429, "fault_throttle", "injected throttle (--throttle-rate)\n", "text/plain");
+            return;
+        case Kind::none:
+            break;
+        }
+        if (m_state.metrics.inflight() >= static_cast<std::int64_t>(m_state.options.max_inflight)) {
+            m_retry_after = m_state.options.overload_retry_after;
+            respond(429, "overloaded",
+                    "more than " + std::to_string(m_state.options.max_inflight) +
+                        " events waiting to be committed; retry later\n",
+                    "text/plain");
+            return;
+        }
+        m_state.metrics.add_inflight(1);
+        auto guard = asio::make_work_guard(m_stream.get_executor());
+        m_state.committer.submit(std::move(checked.event), [self = this->shared_from_this(),
+                                                            guard](StoreResult result) mutable {
+            auto executor = guard.get_executor();
+            asio::post(executor, [self, result, g = std::move(guard)]() mutable {
+                self->on_committed(result);
+                g.reset();
+            });
+        });
+    }
+
+    void on_committed(StoreResult result) {
+        m_state.metrics.add_inflight(-1);
+        auto body = [&](std::string_view status) {
+            return "{\"status\":\"" + std::string(status) + "\",\"event_id\":\"" +
+                   json_escape(m_event_id) + "\"}\n";
+        };
+        switch (result) {
+        case StoreResult::inserted:
+            m_state.metrics.record_stored();
+            respond(202, "accepted", body("accepted"), "application/json");
+            return;
+        case StoreResult::duplicate:
+            m_state.metrics.record_duplicate();
+            respond(200, "duplicate", body("duplicate"), "application/json");
+            return;
+        case StoreResult::failed:
+            m_state.store_failures.fetch_add(1);
+            m_retry_after = std::chrono::seconds(1);
+            respond(503, "archive_unavailable",
+                    "the archive could not be written; the event was not stored\n", "text/plain");
+            return;
+        }
+    }
+
+    template <class F> void after_delay(F&& then) {
+        if (m_delay.count() <= 0) {
+            then();
+            return;
+        }
+        m_timer.expires_after(m_delay);
+        m_timer.async_wait([then = std::forward<F>(then)](beast::error_code) { then(); });
+    }
+
+    void log(int status, std::string reason_code, std::string reason) {
+        RequestRecord record;
+        record.method = m_method;
+        record.target = m_target;
+        record.peer = m_peer;
+        record.status = status;
+        record.reason_code = std::move(reason_code);
+        record.reason = std::move(reason);
+        record.event_id = m_event_id;
+        record.trace_id = m_trace_id;
+        record.latency =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - m_start) +
+            std::chrono::duration_cast<std::chrono::microseconds>(m_delay);
+        m_state.metrics.record_request(status, record.reason_code, record.latency);
+        if (m_state.hooks.on_request && record.reason_code != "metrics" &&
+            record.reason_code != "healthz") {
+            m_state.hooks.on_request(record);
+        }
+    }
+
+    void record_drop(std::string reason_code, std::string reason) {
+        log(0, std::move(reason_code), std::move(reason));
+    }
+
+    void respond_and_close(int status, std::string reason_code, std::string reason) {
+        m_keep_alive = false;
+        respond(status, std::move(reason_code), reason + "\n", "text/plain");
+    }
+
+    // Answers the current request (after the injected latency, if any).
+    void respond(int status, std::string reason_code, std::string body,
+                 std::string_view content_type) {
+        std::string line;
+        if (status >= 400) {
+            line = body;
+            if (!line.empty() && line.back() == '\n') {
+                line.pop_back();
+            }
+        }
+        log(status, std::move(reason_code), std::move(line));
+        m_response.emplace();
+        m_response->version(11);
+        m_response->result(static_cast<unsigned>(status));
+        m_response->set(http::field::server, "hookctl");
+        m_response->set(http::field::content_type,
+                        beast::string_view(content_type.data(), content_type.size()));
+        if (status == 405) {
+            m_response->set(http::field::allow,
+                            m_target.starts_with(m_state.options.path) ? "POST" : "GET");
+        }
+        if (m_retry_after) {
+            m_response->set(http::field::retry_after, std::to_string(m_retry_after->count()));
+            m_retry_after.reset();
+        }
+        if (m_method != "HEAD") {
+            m_response->body() = std::move(body);
+        }
+        bool keep = m_keep_alive && !m_closing && !m_state.stopping.load();
+        m_response->keep_alive(keep);
+        m_response->prepare_payload();
+        after_delay([self = this->shared_from_this()] { self->write(); });
+    }
+
+    void write() {
+        lowest().expires_after(m_state.options.body_timeout);
+        http::async_write(m_stream, *m_response,
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->on_write(ec);
+                          });
+    }
+
+    void on_write(beast::error_code ec) {
+        bool keep = m_response->keep_alive();
+        m_response.reset();
+        if (ec || !keep) {
+            close();
+            return;
+        }
+        read_header();
+    }
+
+    void close() {
+        if (m_closed) {
+            return;
+        }
+        m_closed = true;
+        m_idle = false;
+        beast::error_code ignored;
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        lowest().close();
+    }
+
+    Stream m_stream;
+    ServerState& m_state;
+    std::string m_peer;
+    asio::steady_timer m_timer;
+    beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    std::optional<http::response<http::empty_body>> m_continue;
+    std::optional<http::response<http::string_body>> m_response;
+    std::optional<std::chrono::seconds> m_retry_after;
+    Clock::time_point m_start = Clock::now();
+    std::chrono::milliseconds m_delay{};
+    std::string m_method = "-";
+    std::string m_target = "-";
+    std::string m_event_id;
+    std::string m_trace_id;
+    bool m_keep_alive = true;
+    bool m_idle = false;
+    bool m_closing = false;
+    bool m_closed = false;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(asio::io_context& ioc, tcp::acceptor acceptor, ServerState& state, ssl::context* tls)
+        : m_ioc(ioc)
+        , m_acceptor(std::move(acceptor))
+        , m_state(state)
+        , m_tls(tls)
+        , m_retry(ioc) {}
+
+    void start() { accept(); }
+
+    void stop() {
+        asio::post(m_acceptor.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->m_acceptor.close(ignored);
+            self->m_retry.cancel();
+        });
+    }
+
+private:
+    void accept() {
+        m_acceptor.async_accept(
+            asio::make_strand(m_ioc),
+            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                self->on_accept(ec, std::move(socket));
+            });
+    }
+
+    void on_accept(beast::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !m_acceptor.is_open()) {
+            return;
+        }
+        if (ec) {
+            // Out of descriptors or similar: say so, wait a little, go on accepting.
+            if (m_state.hooks.on_notice) {
+                m_state.hooks.on_notice("accept failed: " + ec.message(), true);
+            }
+            m_retry.expires_after(std::chrono::milliseconds(100));
+            m_retry.async_wait([self = shared_from_this()](beast::error_code wec) {
+                if (!wec) {
+                    self->accept();
+                }
+            });
+            return;
+        }
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto remote = socket.remote_endpoint(ignored);
+        std::string peer =
+            ignored ? "-" : remote.address().to_string() + ":" + std::to_string(remote.port());
+        if (m_tls != nullptr) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                beast::ssl_stream<beast::tcp_stream>(std::move(socket), *m_tls), m_state,
+                std::move(peer))
+                ->start();
+        } else {
+            std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
+                                                         m_state, std::move(peer))
+                ->start();
+        }
+        accept();
+    }
+
+    asio::io_context& m_ioc;
+    tcp::acceptor m_acceptor;
+    ServerState& m_state;
+    ssl::context* m_tls;
+    asio::steady_timer m_retry;
+};
+
+Result<std::unique_ptr<ssl::context>> make_tls_context(const ListenOptions& options) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                     ssl::context::single_dh_use);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    ctx->use_certificate_chain_file(options.tls_cert, ec);
+    if (ec) {
+        return fail(ExitCode::usage, "--tls-cert " + options.tls_cert +
+                                         ": cannot load a PEM certificate chain (" + ec.message() +
+                                         "); give a readable PEM file");
+    }
+    ctx->use_private_key_file(options.tls_key, ssl::context::pem, ec);
+    if (ec) {
+        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
+                                         ": cannot load a PEM private key (" + ec.message() +
+                                         "); give a readable, unencrypted PEM key");
+    }
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
+                                         " does not match the certificate in --tls-cert " +
+                                         options.tls_cert);
+    }
+    return ctx;
+}
+
+} // namespace
+
+Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& store,
+                      Metrics& metrics, const ServerHooks& hooks) {
+    auto started = Clock::now();
+    std::unique_ptr<ssl::context> tls;
+    if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+        if (options.tls_cert.empty() || options.tls_key.empty()) {
+            return fail(ExitCode::usage, "TLS needs both --tls-cert FILE and --tls-key FILE");
+        }
+        auto ctx = make_tls_context(options);
+        if (!ctx) {
+            return std::unexpected(ctx.error());
+        }
+        tls = std::move(*ctx);
+    }
+
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options.host, ec);
+    if (ec) {
+        return fail(ExitCode::usage, "--bind: '" + options.host +
+                                         "' is not an IP address; give HOST:PORT such as "
+                                         "127.0.0.1:8080 or [::1]:8080");
+    }
+    unsigned threads =
+        options.threads != 0 ? options.threads : std::max(2U, std::thread::hardware_concurrency());
+    asio::io_context ioc(static_cast<int>(threads));
+    tcp::endpoint endpoint(address, options.port);
+    tcp::acceptor acceptor(ioc);
+    std::string where = options.host + ":" + std::to_string(options.port);
+    if (acceptor.open(endpoint.protocol(), ec); !ec) {
+        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) {
+            acceptor.bind(endpoint, ec);
+        }
+        if (!ec) {
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        }
+    }
+    if (ec) {
+        return fail(ExitCode::environment,
+                    "cannot listen on " + where + ": " + ec.message() +
+                        "; pick another --bind address or port (127.0.0.1:0 picks a free one)");
+    }
+    auto port = acceptor.local_endpoint(ec).port();
+    std::string host = address.is_v6() ? "[" + options.host + "]" : options.host;
+    std::string url = std::string(tls ? "https" : "http") + "://" + host + ":" +
+                      std::to_string(port) + options.path;
+
+    std::atomic<bool> store_failed{false};
+    GroupCommitter committer(
+        store, options.max_batch,
+        [&metrics, &hooks, &store_failed](std::size_t size, const Error* error) {
+            metrics.record_batch(size);
+            if (error != nullptr && hooks.on_notice && !store_failed.exchange(true)) {
+                hooks.on_notice(error->message, true);
+            }
+            if (error == nullptr) {
+                store_failed.store(false);
+            }
+        });
+    ServerState state(options, keys, committer, metrics, hooks);
+    auto listener = std::make_shared<Listener>(ioc, std::move(acceptor), state, tls.get());
+    listener->start();
+
+    std::mutex stop_mutex;
+    std::condition_variable stop_cv;
+    bool threads_done = false;
+    bool drain_cut = false;
+    std::thread watchdog;
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code sec, int signo) {
+        if (sec) {
+            return;
+        }
+        if (signo == SIGHUP) {
+            auto reloaded = keys.reload(unix_ms() / 1000);
+            if (hooks.on_notice) {
+                hooks.on_notice(reloaded ? "secrets reloaded (" +
+                                               std::to_string((*reloaded)->secrets) + " secrets)"
+                                         : "secrets not reloaded, keeping the current "
+                                           "ones: " +
+                                               reloaded.error().message,
+                                !reloaded);
+            }
+            signals.async_wait(on_signal);
+            return;
+        }
+        if (state.stopping.exchange(true)) {
+            return;
+        }
+        if (hooks.on_notice) {
+            hooks.on_notice(std::string(signo == SIGINT ? "SIGINT" : "SIGTERM") +
+                                ": stopping, finishing in-flight requests",
+                            false);
+        }
+        listener->stop();
+        for (auto& session : state.live()) {
+            session->request_close();
+        }
+        beast::error_code ignored;
+        signals.cancel(ignored);
+        watchdog = std::thread([&] {
+            std::unique_lock lock(stop_mutex);
+            if (!stop_cv.wait_for(lock, options.drain_timeout, [&] { return threads_done; })) {
+                drain_cut = true;
+                ioc.stop();
+            }
+        });
+    };
+    signals.async_wait(on_signal);
+
+    if (hooks.on_listening) {
+        hooks.on_listening(url);
+    }
+
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (unsigned i = 1; i < threads; ++i) {
+        pool.emplace_back([&ioc] { ioc.run(); });
+    }
+    ioc.run();
+    for (auto& t : pool) {
+        t.join();
+    }
+    {
+        std::lock_guard lock(stop_mutex);
+        threads_done = true;
+    }
+    stop_cv.notify_all();
+    if (watchdog.joinable()) {
+        watchdog.join();
+    }
+    committer.close();
+
+    Summary summary;
+    auto by = metrics.requests_by_status_reason();
+    for (const auto& [key, count] : by) {
+        const auto& reason = key.second;
+        if (reason == "metrics" || reason == "healthz") {
+            continue;
+        }
+        summary.requests += count;
+        if (reason.starts_with("fault_")) {
+            summary.faults += count;
+        } else if (key.first == 202) {
+            summary.accepted += count;
+        } else if (reason == "duplicate") {
+            summary.duplicates += count;
+        } else if (key.first >= 400 && key.first < 500) {
+            summary.rejected += count;
+        }
+    }
+    summary.store_failures = state.store_failures.load();
+    summary.batches = committer.batches();
+    summary.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    summary.drained = !drain_cut;
+    return summary;
+}
+
+} // namespace hookctl::receive

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <hookctl/receive/committer.hpp>
+#include <hookctl/receive/faults.hpp>
+#include <hookctl/receive/handler.hpp>
+#include <hookctl/receive/keyset.hpp>
+#include <hookctl/receive/metrics.hpp>
+#include <hookctl/util/error.hpp>
+
+namespace hookctl::receive {
+
+// How `hookctl listen` serves (every field has its flag; see hookctl-listen(1)).
+struct ListenOptions {
+    std::string host = "127.0.0.1"; // --bind HOST:PORT
+    std::uint16_t port = 8080;      // 0: a free port
+    std::string path = "/webhooks/email";
+    CheckOptions check;
+    std::size_t max_body = 25 * 1024 * 1024;
+    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_header_count = 100;
+    std::chrono::milliseconds header_timeout{10'000}; // whole header block, and keep-alive idle
+    std::chrono::milliseconds body_timeout{30'000};
+    std::size_t max_inflight = 4096; // accepted, not yet committed; beyond: 429
+    std::chrono::seconds overload_retry_after{1};
+    std::size_t max_batch = 2048; // events per archive transaction at most
+    FaultOptions faults;
+    std::string tls_cert; // PEM files: both set means HTTPS (TLS 1.2 minimum)
+    std::string tls_key;
+    unsigned threads = 0;                            // 0: one per core, at least 2
+    std::chrono::milliseconds drain_timeout{10'000}; // after SIGINT/SIGTERM
+};
+
+// One request as answered (or dropped: `status` 0), for the log line.
+struct RequestRecord {
+    std::string method;
+    std::string target;
+    std::string peer;
+    int status = 0;
+    std::string reason_code; // `accepted`, `duplicate`, `no_match`, `fault_fail`, ...
+    std::string reason;      // one line for a person (empty when accepted)
+    std::string event_id;
+    std::string trace_id;
+    std::chrono::microseconds latency{};
+};
+
+// What the server tells its caller. Called from server threads; must be thread-safe.
+struct ServerHooks {
+    std::function<void(const std::string& url)> on_listening;
+    std::function<void(const RequestRecord&)> on_request;
+    std::function<void(std::string_view message, bool warning)> on_notice;
+};
+
+// What a run did, for the summary printed on shutdown.
+struct Summary {
+    std::uint64_t requests = 0;
+    std::uint64_t accepted = 0; // 202
+    std::uint64_t duplicates = 0;
+    std::uint64_t rejected = 0; // 4xx other than injected faults
+    std::uint64_t faults = 0;
+    std::uint64_t store_failures = 0; // 503 because the archive could not be written
+    std::uint64_t batches = 0;
+    std::chrono::milliseconds elapsed{};
+    bool drained = true; // false: the drain timeout cut in-flight requests off
+};
+
+// Serves webhooks on `options.host:port` until SIGINT or SIGTERM (SIGHUP reloads `keys`):
+// verifies every POST to `options.path` before parsing it, stores accepted events through
+// `store` with group commit (202 only after the commit; 503 when it fails), answers
+// duplicates 200, injects the configured faults, serves `/metrics` (from `metrics`) and
+// `/healthz`. On SIGINT/SIGTERM it stops accepting, finishes in-flight requests, commits and
+// returns the summary. Fails (exit 4) when it cannot bind; (exit 2) when the TLS files cannot
+// be read.
+Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& store,
+                      Metrics& metrics, const ServerHooks& hooks);
+
+} // namespace hookctl::receive

@@ -1,0 +1,88 @@
+#include <doctest/doctest.h>
+
+#include <hookctl/receive/handler.hpp>
+#include <hookctl/sig/sign.hpp>
+
+using namespace hookctl;
+using namespace hookctl::receive;
+
+namespace {
+
+KeySet keyset(std::optional<sig::Scheme> scheme) {
+    std::vector<keys::SecretText> texts;
+    texts.push_back({keys::SecretBytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "test"});
+    auto set = make_key_set(texts, scheme);
+    REQUIRE(set.has_value());
+    return std::move(*set);
+}
+
+util::HeaderList signed_headers(sig::Scheme scheme, const KeySet& keys, std::string_view body,
+                                std::int64_t ts, std::string id = "msg_1") {
+    util::MemorySource source(body);
+    auto s = sig::sign({scheme, ts, std::move(id)}, keys.for_scheme(scheme), source);
+    REQUIRE(s.has_value());
+    return s->headers;
+}
+
+const std::int64_t k_now = 1'764'180'000;
+
+} // namespace
+
+TEST_CASE("receive::check_request accepts a valid request and takes event_id from the JSON") {
+    auto keys = keyset(sig::Scheme::mailparse);
+    std::string body = R"({"event_id":"evt_1","org_id":"org_9","subject":"hi"})";
+    auto headers = signed_headers(sig::Scheme::mailparse, keys, body, k_now);
+    headers.add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    auto c = check_request({}, keys, headers, body, k_now * 1000);
+    CHECK(c.status == 0);
+    CHECK(c.event.event_id == "evt_1");
+    CHECK(c.event.org_id == "org_9");
+    CHECK(c.event.scheme == "mailparse");
+    CHECK(c.event.body == body);
+    CHECK(c.event.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+TEST_CASE("receive::check_request rejects before parsing: 401 no match, 400 stale/missing") {
+    auto keys = keyset(sig::Scheme::mailparse);
+    std::string body = R"({"event_id":"evt_1"})";
+    auto headers = signed_headers(sig::Scheme::mailparse, keys, body, k_now);
+    auto tampered = check_request({}, keys, headers, body + " ", k_now * 1000);
+    CHECK(tampered.status == 401);
+    CHECK(tampered.reason_code == "no_match");
+    CHECK(tampered.event.event_id.empty());
+    auto stale = check_request({}, keys, headers, body, (k_now + 301) * 1000);
+    CHECK(stale.status == 400);
+    CHECK(stale.reason_code == "stale_timestamp");
+    auto missing = check_request({}, keys, util::HeaderList{}, body, k_now * 1000);
+    CHECK(missing.status == 400);
+    CHECK(missing.reason_code == "missing_header");
+}
+
+TEST_CASE("receive::check_request prefers the scheme's id header, then message_id, then a hash") {
+    auto keys = keyset(std::nullopt);
+    std::string body = R"({"event_id":"evt_body"})";
+    auto headers = signed_headers(sig::Scheme::standard, keys, body, k_now, "msg_header");
+    CheckOptions automatic;
+    automatic.scheme.reset();
+    auto c = check_request(automatic, keys, headers, body, k_now * 1000);
+    REQUIRE(c.status == 0);
+    CHECK(c.event.event_id == "msg_header");
+    CHECK(c.event.scheme == "standard");
+
+    std::string mid = R"({"message_id":"<a@b>"})";
+    auto h2 = signed_headers(sig::Scheme::mailparse, keys, mid, k_now);
+    CHECK(check_request({}, keys, h2, mid, k_now * 1000).event.event_id == "<a@b>");
+
+    std::string plain = "not json";
+    auto h3 = signed_headers(sig::Scheme::mailparse, keys, plain, k_now);
+    auto c3 = check_request({}, keys, h3, plain, k_now * 1000);
+    CHECK(c3.event.event_id.starts_with("sha256:"));
+    CHECK(c3.event.event_id.size() == 7 + 64);
+}
+
+TEST_CASE("receive::trace_id_of reads W3C traceparent and refuses malformed ones") {
+    CHECK(trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+          "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(trace_id_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01").empty());
+    CHECK(trace_id_of("garbage").empty());
+}
