@@ -8,7 +8,7 @@
 namespace hookctl::archive {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool valid_utf8(std::string_view s) {

@@ -30,11 +30,11 @@ namespace hookctl::archive {
 
 // `event` as one export object (without payload/body_base64/raw_mime_base64 when
 // `include_body` is false: the listing form).
-nlohmann::json event_to_json(const Event& event, bool include_body = true);
+nlohmann::ordered_json event_to_json(const Event& event, bool include_body = true);
 
 // Reads one import object; fails (exit 2) saying which field is wrong. `now_ms` is the
 // received_at of objects that have none.
-Result<NewEvent> event_from_json(const nlohmann::json& object, std::int64_t now_ms);
+Result<NewEvent> event_from_json(const nlohmann::ordered_json& object, std::int64_t now_ms);
 
 struct ImportSummary {
     std::uint64_t lines = 0;      // non-blank lines read
