@@ -29,10 +29,11 @@ bool Pacer::try_take(Clock::time_point now) {
     if (now < m_next) {
         return false;
     }
-    // Slots missed beyond the burst allowance are dropped: catch up by at most `burst`.
-    auto oldest_allowed = now - m_interval * (m_burst - 1);
-    if (m_next < oldest_allowed) {
-        m_next = oldest_allowed;
+    // Slots due now: lateness under one interval is not a stall and keeps the schedule.
+    // More than `burst` due means a stall: the older missed slots are dropped.
+    auto due = (now - m_next) / m_interval + 1;
+    if (due > m_burst) {
+        m_next = now - m_interval * (m_burst - 1);
     }
     m_next += m_interval;
     return true;
