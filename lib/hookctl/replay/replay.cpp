@@ -337,8 +337,13 @@ private:
                     if (due > m_pause_until) {
                         m_pause_until = due;
                         m_pacer.pause_until(due);
+                    }
+                    m_pauses += 1;
+                    if (now - m_last_pause_log > std::chrono::seconds(10)) {
+                        m_last_pause_log = now;
                         log("429 from target: pausing the run for " +
-                            std::to_string(delay->count()) + " ms (Retry-After)");
+                            std::to_string(delay->count()) + " ms (Retry-After; " +
+                            std::to_string(m_pauses) + " pauses so far)");
                     }
                 }
                 m_retries.emplace(due, std::move(p));
@@ -443,6 +448,8 @@ private:
     Clock::time_point m_last_tick{};
     Clock::time_point m_last_save{};
     Clock::time_point m_pause_until{};
+    Clock::time_point m_last_pause_log{};
+    std::int64_t m_pauses = 0;
     std::size_t m_lookahead = 16;
     std::deque<std::unique_ptr<Pending>> m_ready;
     std::deque<std::unique_ptr<Pending>> m_due;
