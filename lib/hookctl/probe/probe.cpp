@@ -1,0 +1,628 @@
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <sstream>
+
+#include <hookctl/probe/probe.hpp>
+#include <hookctl/sig/sign.hpp>
+#include <hookctl/util/encoding.hpp>
+#include <hookctl/util/file.hpp>
+
+namespace hookctl::probe {
+namespace {
+
+const std::vector<std::string> k_checks = {
+    "valid",           "duplicate",        "tampered-body",     "wrong-secret",
+    "stale-timestamp", "future-timestamp", "missing-signature", "malformed-json",
+    "oversized-body",  "latency",
+};
+
+// A printable, bounded view of an answer body for reports (JSON, XML and a terminal alike).
+std::string snippet(std::string_view body, std::size_t limit = 160) {
+    std::string out;
+    for (char c : body.substr(0, limit)) {
+        out += (c >= 0x20 && c < 0x7f) ? c : (c == '\n' || c == '\r' || c == '\t') ? ' ' : '?';
+    }
+    if (body.size() > limit) {
+        out += "...";
+    }
+    return out;
+}
+
+std::string describe(const Exchange& answer, std::chrono::milliseconds timeout) {
+    if (answer.status != 0) {
+        std::string got = std::to_string(answer.status);
+        if (!answer.body.empty()) {
+            got += ": " + snippet(answer.body);
+        }
+        return got;
+    }
+    if (answer.timed_out) {
+        return "no answer within " + std::to_string(timeout.count()) + " ms";
+    }
+    return "no answer: " + (answer.error.empty() ? std::string("transport error") : answer.error);
+}
+
+std::string milliseconds(std::chrono::microseconds latency) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f ms", static_cast<double>(latency.count()) / 1000.0);
+    return text;
+}
+
+bool is_2xx(long status) {
+    return status >= 200 && status < 300;
+}
+bool is_4xx(long status) {
+    return status >= 400 && status < 500;
+}
+
+// A probe event: clearly a test (type hookctl.probe), never a real-looking email.
+std::string event_body(const std::string& event_id, std::string_view check, std::int64_t now,
+                       std::size_t pad_to = 0) {
+    nlohmann::json doc = {
+        {"schema_version", "1"},
+        {"type", "hookctl.probe"},
+        {"event_id", event_id},
+        {"created_at", now},
+        {"probe", {{"check", check}, {"tool", "hookctl " HOOKCTL_VERSION}}},
+        {"note", "conformance test event sent by hookctl probe; safe to discard"},
+    };
+    std::string body = doc.dump();
+    if (pad_to > body.size()) {
+        doc["padding"] = "";
+        std::string shell = doc.dump(); // ..."padding":""}
+        std::size_t fill = pad_to > shell.size() ? pad_to - shell.size() : 0;
+        doc["padding"] = std::string(fill, 'x');
+        body = doc.dump();
+    }
+    return body;
+}
+
+std::string new_event_id() {
+    return "evt_probe_" + util::hex_encode(util::random_bytes(10));
+}
+
+class Battery {
+public:
+    Battery(const ProbeOptions& options, Transport& transport)
+        : m_options(options)
+        , m_transport(transport) {}
+
+    Result<Report> run();
+
+private:
+    struct Prepared {
+        util::HeaderList headers; // signature headers and the usual ones
+        std::string body;
+    };
+
+    Result<Prepared> prepare(std::string body, const std::string& event_id, std::int64_t timestamp,
+                             const std::vector<keys::Key>& keys) const;
+    util::HeaderList common_headers(const std::string& event_id) const;
+    Result<Exchange> send(const Prepared& request);
+    bool selected(std::string_view check) const;
+    std::int64_t now() const { return m_options.now ? m_options.now() : unix_now(); }
+    static std::int64_t unix_now() {
+        return std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+    void record(CheckResult result);
+    void started(std::string_view check) const {
+        if (m_options.started) {
+            m_options.started(check);
+        }
+    }
+
+    // Each returns the result, or an error that stops the run.
+    // Sends `request`, which the endpoint must refuse with a 4xx (ideally one of `preferred`).
+    Result<CheckResult> expect_rejection(std::string_view name, const Prepared& request,
+                                         std::string_view what, std::vector<long> preferred);
+
+    const ProbeOptions& m_options;
+    Transport& m_transport;
+    Report m_report;
+    bool m_first_request = true;
+};
+
+bool Battery::selected(std::string_view check) const {
+    if (!m_options.only.empty() &&
+        std::ranges::find(m_options.only, check) == m_options.only.end()) {
+        return false;
+    }
+    return std::ranges::find(m_options.skip, check) == m_options.skip.end();
+}
+
+util::HeaderList Battery::common_headers(const std::string& event_id) const {
+    util::HeaderList headers;
+    headers.add("Content-Type", "application/json");
+    headers.add("Idempotency-Key", event_id);
+    headers.add("User-Agent", "hookctl-probe/" HOOKCTL_VERSION);
+    return headers;
+}
+
+Result<Battery::Prepared> Battery::prepare(std::string body, const std::string& event_id,
+                                           std::int64_t timestamp,
+                                           const std::vector<keys::Key>& keys) const {
+    sig::SignRequest request;
+    request.scheme = m_options.scheme;
+    request.timestamp = timestamp;
+    request.id = event_id;
+    util::MemorySource source(body);
+    auto signed_ = sig::sign(request, keys, source);
+    if (!signed_) {
+        return std::unexpected(signed_.error());
+    }
+    Prepared out;
+    out.headers = common_headers(event_id);
+    for (const auto& [name, value] : signed_->headers.entries()) {
+        out.headers.add(name, value);
+    }
+    out.body = std::move(body);
+    return out;
+}
+
+Result<Exchange> Battery::send(const Prepared& request) {
+    Exchange answer =
+        m_transport.post(m_options.url, request.headers, request.body, m_options.timeout);
+    if (m_first_request && answer.unreachable) {
+        return fail(ExitCode::environment,
+                    "cannot reach " + m_options.url + ": " + answer.error +
+                        "; check that the endpoint is up and the URL is right");
+    }
+    m_first_request = false;
+    return answer;
+}
+
+void Battery::record(CheckResult result) {
+    switch (result.status) {
+    case Status::pass:
+        ++m_report.passed;
+        break;
+    case Status::fail:
+        ++m_report.failed;
+        break;
+    case Status::skip:
+        ++m_report.skipped;
+        break;
+    }
+    m_report.checks.push_back(std::move(result));
+}
+
+Result<CheckResult> Battery::expect_rejection(std::string_view name, const Prepared& request,
+                                              std::string_view what, std::vector<long> preferred) {
+    started(name);
+    auto answer = send(request);
+    if (!answer) {
+        return std::unexpected(answer.error());
+    }
+    std::string statuses;
+    for (long status : preferred) {
+        statuses += (statuses.empty() ? "" : " or ") + std::to_string(status);
+    }
+    CheckResult result{std::string(name),
+                       Status::fail,
+                       "4xx (" + statuses + ")",
+                       describe(*answer, m_options.timeout),
+                       "",
+                       answer->latency};
+    if (is_4xx(answer->status)) {
+        result.status = Status::pass;
+        if (std::ranges::find(preferred, answer->status) == preferred.end()) {
+            result.detail = "rejected; " + statuses + " would say why more precisely";
+        }
+    } else if (is_2xx(answer->status)) {
+        result.detail = "accepted " + std::string(what) + ": the endpoint does not check it";
+    } else if (answer->status >= 500) {
+        result.detail = "server error on " + std::string(what) + ": it should be rejected with 4xx";
+    } else if (answer->status == 0) {
+        result.detail = "no HTTP answer to " + std::string(what);
+    } else {
+        result.detail = "unexpected status for " + std::string(what);
+    }
+    return result;
+}
+
+Result<Report> Battery::run() {
+    m_report.url = m_options.url;
+    m_report.scheme = std::string(sig::info(m_options.scheme).name);
+    const auto& scheme = sig::info(m_options.scheme);
+    const std::int64_t t0 = now();
+    auto not_selected = [](const std::string& name) {
+        return CheckResult{name, Status::skip, "", "", "not selected (--only/--skip)", {}};
+    };
+
+    // valid, duplicate and latency share the first delivery.
+    std::optional<Exchange> first;
+    std::string valid_id = new_event_id();
+    std::string valid_body = event_body(valid_id, "valid", t0);
+    if (selected("valid") || selected("duplicate") || selected("latency")) {
+        started("valid");
+        auto request = prepare(valid_body, valid_id, t0, m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        auto answer = send(*request);
+        if (!answer) {
+            return std::unexpected(answer.error());
+        }
+        first = *answer;
+    }
+    if (selected("valid")) {
+        CheckResult r{"valid", Status::fail,  "2xx", describe(*first, m_options.timeout),
+                      "",      first->latency};
+        if (is_2xx(first->status)) {
+            r.status = Status::pass;
+        } else if (first->status == 401 || first->status == 403) {
+            r.detail = "a correctly signed event was refused: is the secret or scheme (" +
+                       m_report.scheme + ") right?";
+        } else {
+            r.detail = "a correctly signed event was not accepted";
+        }
+        record(std::move(r));
+    } else {
+        record(not_selected("valid"));
+    }
+
+    if (selected("duplicate")) {
+        started("duplicate");
+        // The same event (same id and body), freshly signed as a sender's retry would be.
+        auto request = prepare(valid_body, valid_id, now(), m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        auto answer = send(*request);
+        if (!answer) {
+            return std::unexpected(answer.error());
+        }
+        CheckResult r{"duplicate",
+                      Status::fail,
+                      "2xx (treated as a duplicate)",
+                      describe(*answer, m_options.timeout),
+                      "",
+                      answer->latency};
+        std::string lower = answer->body;
+        std::ranges::transform(lower, lower.begin(),
+                               [](char c) { return static_cast<char>(std::tolower(c)); });
+        if (is_2xx(answer->status)) {
+            r.status = Status::pass;
+            if (lower.find("duplicate") != std::string::npos) {
+                r.detail = "the endpoint reported a duplicate";
+            } else if (first && first->status != answer->status && is_2xx(first->status)) {
+                r.detail = "told apart by status (" + std::to_string(first->status) + " then " +
+                           std::to_string(answer->status) + ")";
+            } else {
+                r.detail = "accepted again; the endpoint does not say whether it deduplicated";
+            }
+        } else if (answer->status == 409) {
+            r.detail = "409 on a retry makes senders give up or retry forever: answer 2xx";
+        } else {
+            r.detail = "a retry of an accepted event must be acknowledged with 2xx";
+        }
+        record(std::move(r));
+    } else {
+        record(not_selected("duplicate"));
+    }
+
+    if (selected("tampered-body")) {
+        std::string id = new_event_id();
+        std::string body = event_body(id, "tampered-body", now());
+        auto request = prepare(body, id, now(), m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        // One byte changed after signing, still valid JSON.
+        auto at = request->body.find("safe to discard");
+        request->body[at] = 'S';
+        auto r =
+            expect_rejection("tampered-body", *request, "a body changed after signing", {401, 403});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        record(std::move(*r));
+    } else {
+        record(not_selected("tampered-body"));
+    }
+
+    if (selected("wrong-secret")) {
+        std::string id = new_event_id();
+        keys::Key wrong;
+        wrong.kind = keys::KeyKind::hmac;
+        wrong.bytes = keys::SecretBytes(util::random_bytes(32));
+        wrong.origin = "a random secret";
+        auto request = prepare(event_body(id, "wrong-secret", now()), id, now(), {wrong});
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        auto r = expect_rejection("wrong-secret", *request, "a signature made with a wrong secret",
+                                  {401, 403});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        record(std::move(*r));
+    } else {
+        record(not_selected("wrong-secret"));
+    }
+
+    for (auto [name, sign] : {std::pair<std::string, std::int64_t>{"stale-timestamp", -1},
+                              std::pair<std::string, std::int64_t>{"future-timestamp", 1}}) {
+        if (!selected(name)) {
+            record(not_selected(name));
+            continue;
+        }
+        if (!scheme.has_timestamp) {
+            record({name,
+                    Status::skip,
+                    "4xx",
+                    "",
+                    "scheme " + m_report.scheme + " signs no timestamp",
+                    {}});
+            continue;
+        }
+        std::string id = new_event_id();
+        std::int64_t ts = now() + sign * m_options.timestamp_offset.count();
+        auto request = prepare(event_body(id, name, ts), id, ts, m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        std::string what = "a timestamp " + std::to_string(m_options.timestamp_offset.count()) +
+                           (sign < 0 ? " s old" : " s in the future");
+        auto r = expect_rejection(name, *request, what, {401, 403});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        record(std::move(*r));
+    }
+
+    if (selected("missing-signature")) {
+        std::string id = new_event_id();
+        Prepared request{common_headers(id), event_body(id, "missing-signature", now())};
+        auto r = expect_rejection("missing-signature", request, "a request without signature",
+                                  {401, 403});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        record(std::move(*r));
+    } else {
+        record(not_selected("missing-signature"));
+    }
+
+    if (selected("malformed-json")) {
+        std::string id = new_event_id();
+        std::string body = event_body(id, "malformed-json", now());
+        body.resize(body.size() / 2); // cut in the middle: not JSON any more
+        auto request = prepare(body, id, now(), m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        auto r = expect_rejection("malformed-json", *request,
+                                  "malformed JSON with a valid signature", {400, 422});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        record(std::move(*r));
+    } else {
+        record(not_selected("malformed-json"));
+    }
+
+    if (selected("oversized-body")) {
+        std::string id = new_event_id();
+        auto request = prepare(event_body(id, "oversized-body", now(), m_options.max_body + 1), id,
+                               now(), m_options.keys);
+        if (!request) {
+            return std::unexpected(request.error());
+        }
+        auto r = expect_rejection("oversized-body", *request,
+                                  "a body of " + std::to_string(m_options.max_body + 1) +
+                                      " bytes (over --max-body)",
+                                  {413});
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        r->expected = "4xx (413), not a hang";
+        record(std::move(*r));
+    } else {
+        record(not_selected("oversized-body"));
+    }
+
+    if (selected("latency")) {
+        started("latency");
+        std::string budget = std::to_string(m_options.latency_budget.count()) + " ms";
+        if (first->status == 0) {
+            record({"latency",
+                    Status::skip,
+                    "<= " + budget,
+                    "",
+                    "the valid event got no answer to time",
+                    {}});
+        } else {
+            CheckResult r{"latency",
+                          Status::pass,
+                          "<= " + budget,
+                          milliseconds(first->latency),
+                          "answer time of the valid event",
+                          first->latency};
+            if (first->latency > m_options.latency_budget) {
+                r.status = Status::fail;
+                r.detail = "the valid event was answered slower than the budget";
+            }
+            record(std::move(r));
+        }
+    } else {
+        record(not_selected("latency"));
+    }
+    return m_report;
+}
+
+std::string xml_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        case '\'':
+            out += "&apos;";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
+                out += ' ';
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
+std::string seconds_text(std::chrono::microseconds latency) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6f", static_cast<double>(latency.count()) / 1e6);
+    return text;
+}
+
+} // namespace
+
+const std::vector<std::string>& check_names() {
+    return k_checks;
+}
+
+std::string_view status_name(Status status) {
+    switch (status) {
+    case Status::pass:
+        return "pass";
+    case Status::fail:
+        return "fail";
+    case Status::skip:
+        break;
+    }
+    return "skip";
+}
+
+Result<void> validate_selection(const std::vector<std::string>& only,
+                                const std::vector<std::string>& skip) {
+    std::string known;
+    for (const auto& name : k_checks) {
+        known += (known.empty() ? "" : ", ") + name;
+    }
+    for (const auto* list : {&only, &skip}) {
+        for (const auto& name : *list) {
+            if (std::ranges::find(k_checks, name) == k_checks.end()) {
+                return fail(ExitCode::usage, "unknown check '" + name + "' in " +
+                                                 (list == &only ? "--only" : "--skip") +
+                                                 "; the checks are: " + known);
+            }
+        }
+    }
+    bool any = std::ranges::any_of(k_checks, [&](const std::string& name) {
+        return (only.empty() || std::ranges::find(only, name) != only.end()) &&
+               std::ranges::find(skip, name) == skip.end();
+    });
+    if (!any) {
+        return fail(ExitCode::usage, "--only and --skip leave no check to run");
+    }
+    return {};
+}
+
+Result<Report> run(const ProbeOptions& options, Transport& transport) {
+    if (auto ok = validate_selection(options.only, options.skip); !ok) {
+        return std::unexpected(ok.error());
+    }
+    if (options.keys.empty()) {
+        return fail(ExitCode::usage, "no secret for the endpoint: give --secret-env NAME, "
+                                     "--secret-file PATH or a --target with a secret");
+    }
+    Battery battery(options, transport);
+    return battery.run();
+}
+
+nlohmann::json to_json(const Report& report) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : report.checks) {
+        checks.push_back({{"name", c.name},
+                          {"status", status_name(c.status)},
+                          {"expected", c.expected},
+                          {"got", c.got},
+                          {"detail", c.detail},
+                          {"latency_ms", static_cast<double>(c.latency.count()) / 1000.0}});
+    }
+    return {{"url", report.url},       {"scheme", report.scheme},   {"passed", report.passed},
+            {"failed", report.failed}, {"skipped", report.skipped}, {"checks", checks}};
+}
+
+std::string to_junit(const Report& report) {
+    std::chrono::microseconds total{};
+    for (const auto& c : report.checks) {
+        total += c.latency;
+    }
+    std::ostringstream out;
+    out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    out << "<testsuites name=\"hookctl probe\" tests=\"" << report.checks.size() << "\" failures=\""
+        << report.failed << "\" skipped=\"" << report.skipped << "\" time=\"" << seconds_text(total)
+        << "\">\n";
+    out << "  <testsuite name=\"hookctl probe " << xml_escape(report.url) << "\" tests=\""
+        << report.checks.size() << "\" failures=\"" << report.failed << "\" errors=\"0\" skipped=\""
+        << report.skipped << "\" time=\"" << seconds_text(total) << "\">\n";
+    out << "    <properties>\n      <property name=\"url\" value=\"" << xml_escape(report.url)
+        << "\"/>\n      <property name=\"scheme\" value=\"" << xml_escape(report.scheme)
+        << "\"/>\n    </properties>\n";
+    for (const auto& c : report.checks) {
+        out << "    <testcase classname=\"hookctl.probe\" name=\"" << xml_escape(c.name)
+            << "\" time=\"" << seconds_text(c.latency) << "\"";
+        if (c.status == Status::pass) {
+            out << "/>\n";
+            continue;
+        }
+        out << ">\n";
+        if (c.status == Status::fail) {
+            out << "      <failure message=\"expected " << xml_escape(c.expected) << ", got "
+                << xml_escape(c.got) << "\" type=\"check_failed\">" << xml_escape(c.detail)
+                << "</failure>\n";
+        } else {
+            out << "      <skipped message=\"" << xml_escape(c.detail) << "\"/>\n";
+        }
+        out << "    </testcase>\n";
+    }
+    out << "  </testsuite>\n</testsuites>\n";
+    return out.str();
+}
+
+std::string to_table(const Report& report) {
+    std::size_t name_width = 5;
+    std::size_t expected_width = 8;
+    for (const auto& c : report.checks) {
+        name_width = std::max(name_width, c.name.size());
+        expected_width = std::max(expected_width, c.expected.size());
+    }
+    auto pad = [](std::string s, std::size_t width) {
+        s.resize(std::max(s.size(), width), ' ');
+        return s;
+    };
+    std::ostringstream out;
+    out << "probe " << report.url << " (scheme " << report.scheme << ")\n";
+    out << pad("CHECK", name_width) << "  STATUS  " << pad("EXPECTED", expected_width) << "  GOT\n";
+    for (const auto& c : report.checks) {
+        std::string got = c.got.size() > 60 ? c.got.substr(0, 57) + "..." : c.got;
+        out << pad(c.name, name_width) << "  " << pad(std::string(status_name(c.status)), 6) << "  "
+            << pad(c.expected, expected_width) << "  " << got;
+        if (!c.detail.empty()) {
+            out << (got.empty() ? "" : "  ") << "(" << c.detail << ")";
+        }
+        out << "\n";
+    }
+    out << report.passed << " passed, " << report.failed << " failed, " << report.skipped
+        << " skipped\n";
+    return out.str();
+}
+
+} // namespace hookctl::probe
