@@ -1,0 +1,152 @@
+// hookctl parse: raw MIME (.eml, folder, Maildir, mbox) to the email event JSON (DESIGN.md §6).
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hookctl/mime/parse.hpp>
+#include <hookctl/util/units.hpp>
+
+#include "common.hpp"
+
+namespace hookctl::cli {
+namespace {
+
+struct ParseCliOptions {
+    std::string path = "-";
+    std::string org;
+    std::string received_at;
+    std::string attachments_dir;
+    std::string inline_attachments;
+    bool pretty = false;
+};
+
+void print_event(const nlohmann::json& doc, bool pretty) {
+    if (pretty) {
+        std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    } else {
+        print_json(doc);
+    }
+}
+
+// A single file that is not an mbox: parsed streaming, printed as one document.
+bool is_single_message_file(const std::string& path) {
+    if (path == "-") {
+        return false;
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return false;
+    }
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return true; // parse_file reports the error
+    }
+    char head[5] = {};
+    std::size_t n = std::fread(head, 1, sizeof head, file);
+    std::fclose(file);
+    return !(n == 5 && std::string_view(head, 5) == "From ");
+}
+
+Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
+    mime::ParseOptions options;
+    options.org_id = opt.org;
+    if (!opt.received_at.empty()) {
+        options.received_at = opt.received_at;
+    }
+    if (!opt.attachments_dir.empty()) {
+        options.attachments_dir = opt.attachments_dir;
+    }
+    if (!opt.inline_attachments.empty()) {
+        auto size = util::parse_size(opt.inline_attachments);
+        if (!size) {
+            return fail(ExitCode::usage, "--inline-attachments: " + size.error().message);
+        }
+        options.inline_attachments_max = *size;
+    }
+    if (opt.path == "-" && is_tty(STDIN_FILENO)) {
+        return fail(ExitCode::usage,
+                    "no message: give a FILE, folder, Maildir or mbox, or pipe a message on stdin");
+    }
+
+    if (is_single_message_file(opt.path)) {
+        auto event = mime::parse_file(opt.path, options);
+        if (!event) {
+            return std::unexpected(event.error());
+        }
+        print_event(*event, opt.pretty);
+        return 0;
+    }
+
+    bool progress = is_tty(STDERR_FILENO) && !context.global.quiet;
+    std::size_t parsed = 0;
+    std::size_t failed = 0;
+    auto status = mime::for_each_message(
+        opt.path, [&](std::string_view raw, const std::string& label) -> Result<void> {
+            auto event = mime::parse_message(raw, options);
+            if (event) {
+                (*event)["source"] = label;
+                print_event(*event, opt.pretty);
+                ++parsed;
+            } else if (event.error().code == ExitCode::environment) {
+                return std::unexpected(event.error()); // the store is broken: stop
+            } else {
+                nlohmann::json line = {{"source", label},
+                                       {"error",
+                                        {{"code", static_cast<int>(event.error().code)},
+                                         {"message", event.error().message}}}};
+                print_event(line, opt.pretty);
+                ++failed;
+            }
+            if (progress) {
+                std::cout.flush();
+                std::fprintf(stderr, "\rparsed %zu messages, %zu failed", parsed, failed);
+            }
+            return {};
+        });
+    if (progress) {
+        std::fprintf(stderr, "\n");
+    }
+    if (!status) {
+        return std::unexpected(status.error());
+    }
+    if (failed > 0) {
+        if (!context.global.quiet) {
+            std::cerr << "hookctl: " << failed << " of " << parsed + failed
+                      << " messages could not be parsed (see the error lines)\n";
+        }
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+void register_parse(CLI::App& app, Context& context) {
+    auto opt = std::make_shared<ParseCliOptions>();
+    auto* cmd = app.add_subcommand(
+        "parse", "Parse raw MIME (.eml file, folder, Maildir or mbox) into email event JSON");
+    cmd->add_option("path", opt->path,
+                    "Message file ('-' for stdin, the default), folder, Maildir or mbox file; "
+                    "several messages print one JSON object per line")
+        ->type_name("PATH");
+    cmd->add_option("--org", opt->org, "org_id to put in each event")->type_name("ID");
+    cmd->add_option("--received-at", opt->received_at,
+                    "received_at to put in each event (RFC 3339; default now)")
+        ->type_name("TIME");
+    cmd->add_option("--attachments-dir", opt->attachments_dir,
+                    "Write attachments and the raw message there, content-addressed "
+                    "(sha256/ab/cdef...), and put their storage_key in the JSON")
+        ->type_name("DIR");
+    cmd->add_option("--inline-attachments", opt->inline_attachments,
+                    "Embed attachments of at most MAX bytes as base64 (content_base64)")
+        ->type_name("MAX");
+    cmd->add_flag("--pretty", opt->pretty, "Indent the JSON");
+    cmd->callback([opt, &context] {
+        auto r = run_parse(*opt, context);
+        context.exit_code = r ? *r : report_error(context, r.error());
+    });
+}
+
+} // namespace hookctl::cli
