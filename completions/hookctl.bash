@@ -5,7 +5,7 @@
 # The subcommands of a command path.
 _hookctl_subcommands() {
     case "$1" in
-        'hookctl') echo 'sign verify completion' ;;
+        'hookctl') echo 'sign verify probe completion' ;;
     esac
 }
 
@@ -13,8 +13,9 @@ _hookctl_subcommands() {
 _hookctl_options() {
     case "$1" in
         'hookctl') echo '-h --help --version --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
 }
@@ -33,6 +34,7 @@ _hookctl_value() {
         'hookctl sign|--content-type') echo 'any' ;;
         'hookctl sign|--secret-env') echo 'any' ;;
         'hookctl sign|--secret-file') echo 'file' ;;
+        'hookctl sign|--keyring') echo 'file' ;;
         'hookctl sign|--config') echo 'file' ;;
         'hookctl sign|--log-format') echo 'words text json' ;;
         'hookctl verify|-H'|'hookctl verify|--header') echo 'any' ;;
@@ -42,8 +44,22 @@ _hookctl_value() {
         'hookctl verify|--now') echo 'any' ;;
         'hookctl verify|--secret-env') echo 'any' ;;
         'hookctl verify|--secret-file') echo 'file' ;;
+        'hookctl verify|--keyring') echo 'file' ;;
         'hookctl verify|--config') echo 'file' ;;
         'hookctl verify|--log-format') echo 'words text json' ;;
+        'hookctl probe|--target') echo 'any' ;;
+        'hookctl probe|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
+        'hookctl probe|--secret-env') echo 'any' ;;
+        'hookctl probe|--secret-file') echo 'file' ;;
+        'hookctl probe|--keyring') echo 'file' ;;
+        'hookctl probe|--only') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
+        'hookctl probe|--skip') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
+        'hookctl probe|--max-body') echo 'any' ;;
+        'hookctl probe|--latency-budget') echo 'any' ;;
+        'hookctl probe|--timeout') echo 'any' ;;
+        'hookctl probe|--junit') echo 'file' ;;
+        'hookctl probe|--config') echo 'file' ;;
+        'hookctl probe|--log-format') echo 'words text json' ;;
         'hookctl completion|--config') echo 'file' ;;
         'hookctl completion|--log-format') echo 'words text json' ;;
     esac
@@ -54,6 +70,7 @@ _hookctl_positional() {
     case "$1" in
         'hookctl sign') echo 'file' ;;
         'hookctl verify') echo 'file' ;;
+        'hookctl probe') echo 'any' ;;
         'hookctl completion') echo 'words bash zsh fish' ;;
     esac
 }

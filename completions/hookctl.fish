@@ -6,7 +6,7 @@
 function __hookctl_subcommands
     switch $argv[1]
         case 'hookctl'
-            printf '%s\n' sign verify completion
+            printf '%s\n' sign verify probe completion
     end
 end
 
@@ -16,9 +16,11 @@ function __hookctl_value_options
         case 'hookctl'
             printf '%s\n' --config --log-format
         case 'hookctl sign'
-            printf '%s\n' --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --config --log-format
+            printf '%s\n' --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --log-format
         case 'hookctl verify'
-            printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --config --log-format
+            printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --log-format
+        case 'hookctl probe'
+            printf '%s\n' --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --config --log-format
         case 'hookctl completion'
             printf '%s\n' --config --log-format
     end
@@ -53,6 +55,7 @@ complete -c hookctl -f
 # hookctl
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a sign -d 'Sign a payload: print headers, JSON, or a curl command'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a verify -d 'Verify a payload against its headers; the exit code says valid or why not'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a probe -d 'Conformance test of a live webhook endpoint: signatures, replay window, idempotency, bad input, latency'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a completion -d 'Print a shell completion script generated from the command tree'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l version -d 'Display program version information and exit'
@@ -73,6 +76,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l url -r -d '
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l content-type -r -d 'Content-Type in --format curl (default application/json)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl sign\'' -s q -l quiet -d 'Print only data and errors'
@@ -90,6 +94,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l tolerance
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l now -r -d 'Check as if now were these Unix seconds'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -s q -l quiet -d 'Print only data and errors'
@@ -97,6 +102,28 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -s v -l verb
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -F
+
+# hookctl probe
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l target -r -d 'A target from the config file (url, scheme, secret)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme of the endpoint (default: the target\'s, or mailparse)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l only -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' -d 'Run only these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l skip -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' -d 'Leave out these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l max-body -r -d 'The endpoint\'s body limit; oversized-body sends one byte more (default 26MiB)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l latency-budget -r -d 'Longest acceptable answer time of the valid event (default 200ms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l timeout -r -d 'Give up on one request after this long (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l junit -r -F -d 'Also write the results as JUnit XML to FILE'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l insecure -d 'Do not verify TLS certificates'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l yes -d 'Confirm probing a target marked production'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl completion
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl completion\'' -s h -l help -d 'Print this help message and exit'
