@@ -264,6 +264,21 @@ secret_env = "PROBE_SECRET"
             proc = probe(["--config", config, "--target", "elsewhere"])
             self.assertEqual(proc.returncode, 2)
             self.assertIn(b"elsewhere", proc.stderr)
+            # A production target needs --yes (no TTY here to type its name at).
+            prod = self.write("prod.toml", f"""
+[targets.prod]
+url = "{receiver.url}"
+secret_env = "PROBE_SECRET"
+production = true
+""")
+            requests_before = receiver.requests
+            proc = probe(["--config", prod, "--target", "prod", "--only", "valid"])
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(b"--yes", proc.stderr)
+            self.assertEqual(receiver.requests, requests_before)
+            proc = probe(["--config", prod, "--target", "prod", "--only", "valid", "--yes"])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(receiver.requests, requests_before + 1)
 
     def test_input_and_environment_errors(self):
         proc = probe(["--secret-env", "PROBE_SECRET"])
