@@ -91,6 +91,21 @@ util::HeaderList headers_from_json(std::string_view text) {
     return headers;
 }
 
+// Percent-encodes what a `file:` URI path cannot hold verbatim.
+std::string uri_escape(const std::string& path) {
+    std::string out;
+    for (unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 std::string column_bytes(const SQLite::Column& column) {
     if (column.isNull()) {
         return {};
@@ -286,9 +301,10 @@ struct Archive::Impl {
     std::optional<SQLite::Statement> count_attempt_status;
     std::optional<SQLite::Statement> insert_request;
 
-    Impl(std::string p, int flags, int busy_ms)
+    // `open_name` is what SQLite opens: `path`, or a `file:` URI.
+    Impl(std::string p, const std::string& open_name, int flags, int busy_ms)
         : path(std::move(p))
-        , db(path, flags, busy_ms) {}
+        , db(open_name, flags, busy_ms) {}
 
     ~Impl() {
         insert_event.reset();
@@ -403,88 +419,103 @@ Result<Archive> Archive::open(const std::string& path, const OpenOptions& option
         break;
     }
     const bool writing = options.mode != Mode::read_only;
-    try {
-        auto impl =
-            std::make_unique<Impl>(path, flags, static_cast<int>(options.busy_timeout.count()));
-        auto& db = impl->db;
-        if (writing && sqlite3_db_readonly(db.getHandle(), "main") == 1) {
-            return fail(ExitCode::environment,
-                        "archive " + path +
-                            " is read-only (file permissions or a read-only filesystem) and "
-                            "this command writes to it: give write permission, or copy the "
-                            "file somewhere writable and pass that --archive");
-        }
-        // The first read of the file: a corrupt or foreign file fails here.
-        int app_id = read_int_pragma(db, "application_id");
-        int version = read_int_pragma(db, "user_version");
-        if (app_id != 0 && app_id != k_application_id) {
-            char hex[16];
-            std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(app_id));
-            return fail(ExitCode::environment,
-                        "archive " + path +
-                            " is a SQLite database of another application "
-                            "(application_id " +
-                            hex + "), not a hookctl archive: pass another --archive");
-        }
-        if (app_id == 0 && version == 0 &&
-            db.execAndGet("SELECT count(*) FROM sqlite_master").getInt() > 0) {
-            return fail(ExitCode::environment,
-                        "archive " + path +
-                            " is a SQLite database but not a hookctl archive (it has tables and "
-                            "no hookctl schema version): pass another --archive");
-        }
-        if (version > k_schema_version) {
-            return fail(ExitCode::environment,
-                        "archive " + path + " has schema version " + std::to_string(version) +
-                            ", written by a newer hookctl (this one knows up to version " +
-                            std::to_string(k_schema_version) + "): upgrade hookctl");
-        }
-        if (!writing && version < k_schema_version) {
-            return fail(ExitCode::environment,
-                        "archive " + path + " has schema version " + std::to_string(version) +
-                            " and this hookctl reads version " + std::to_string(k_schema_version) +
-                            ": migrate it once with `hookctl events migrate --archive " + path +
-                            "` (needs write access)");
-        }
-        if (writing) {
-            auto mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
-            if (mode != "wal") {
+    // A reader that can create neither the -shm nor the -wal file (a read-only directory)
+    // retries with `immutable=1`: no writer can be active there either.
+    bool immutable = false;
+    for (;;) {
+        try {
+            const std::string open_name =
+                immutable ? "file:" + uri_escape(path) + "?immutable=1" : path;
+            auto impl = std::make_unique<Impl>(path, open_name,
+                                               immutable ? flags | SQLite::OPEN_URI : flags,
+                                               static_cast<int>(options.busy_timeout.count()));
+            auto& db = impl->db;
+            if (writing && sqlite3_db_readonly(db.getHandle(), "main") == 1) {
                 return fail(ExitCode::environment,
-                            "archive " + path + ": could not switch to WAL mode (journal mode is " +
-                                mode +
-                                "); the filesystem may lack shared memory support (NFS?): put "
-                                "the archive on a local disk");
+                            "archive " + path +
+                                " is read-only (file permissions or a read-only filesystem) and "
+                                "this command writes to it: give write permission, or copy the "
+                                "file somewhere writable and pass that --archive");
             }
-            db.exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
-                                             : "PRAGMA synchronous=NORMAL");
-            if (version < k_schema_version) {
-                db.exec("BEGIN IMMEDIATE");
-                try {
-                    // Another process may have migrated while we waited for the lock.
-                    version = read_int_pragma(db, "user_version");
-                    auto steps = schema::migrations();
-                    for (int v = version; v < k_schema_version; ++v) {
-                        db.exec(std::string(steps[static_cast<std::size_t>(v)]));
-                    }
-                    db.exec("PRAGMA user_version=" + std::to_string(k_schema_version));
-                    db.exec("PRAGMA application_id=" + std::to_string(k_application_id));
-                    db.exec("COMMIT");
-                } catch (...) {
-                    try {
-                        db.exec("ROLLBACK");
-                    } catch (...) { // the original error matters more
-                    }
-                    throw;
+            // The first read of the file: a corrupt or foreign file fails here.
+            int app_id = read_int_pragma(db, "application_id");
+            int version = read_int_pragma(db, "user_version");
+            if (app_id != 0 && app_id != k_application_id) {
+                char hex[16];
+                std::snprintf(hex, sizeof hex, "0x%08x", static_cast<unsigned>(app_id));
+                return fail(ExitCode::environment,
+                            "archive " + path +
+                                " is a SQLite database of another application "
+                                "(application_id " +
+                                hex + "), not a hookctl archive: pass another --archive");
+            }
+            if (app_id == 0 && version == 0 &&
+                db.execAndGet("SELECT count(*) FROM sqlite_master").getInt() > 0) {
+                return fail(
+                    ExitCode::environment,
+                    "archive " + path +
+                        " is a SQLite database but not a hookctl archive (it has tables and "
+                        "no hookctl schema version): pass another --archive");
+            }
+            if (version > k_schema_version) {
+                return fail(ExitCode::environment,
+                            "archive " + path + " has schema version " + std::to_string(version) +
+                                ", written by a newer hookctl (this one knows up to version " +
+                                std::to_string(k_schema_version) + "): upgrade hookctl");
+            }
+            if (!writing && version < k_schema_version) {
+                return fail(ExitCode::environment,
+                            "archive " + path + " has schema version " + std::to_string(version) +
+                                " and this hookctl reads version " +
+                                std::to_string(k_schema_version) +
+                                ": migrate it once with `hookctl events migrate --archive " + path +
+                                "` (needs write access)");
+            }
+            if (writing) {
+                auto mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
+                if (mode != "wal") {
+                    return fail(ExitCode::environment,
+                                "archive " + path +
+                                    ": could not switch to WAL mode (journal mode is " + mode +
+                                    "); the filesystem may lack shared memory support (NFS?): put "
+                                    "the archive on a local disk");
                 }
-                version = k_schema_version;
+                db.exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                                 : "PRAGMA synchronous=NORMAL");
+                if (version < k_schema_version) {
+                    db.exec("BEGIN IMMEDIATE");
+                    try {
+                        // Another process may have migrated while we waited for the lock.
+                        version = read_int_pragma(db, "user_version");
+                        auto steps = schema::migrations();
+                        for (int v = version; v < k_schema_version; ++v) {
+                            db.exec(std::string(steps[static_cast<std::size_t>(v)]));
+                        }
+                        db.exec("PRAGMA user_version=" + std::to_string(k_schema_version));
+                        db.exec("PRAGMA application_id=" + std::to_string(k_application_id));
+                        db.exec("COMMIT");
+                    } catch (...) {
+                        try {
+                            db.exec("ROLLBACK");
+                        } catch (...) { // the original error matters more
+                        }
+                        throw;
+                    }
+                    version = k_schema_version;
+                }
             }
+            impl->version = version;
+            return Archive(std::move(impl));
+        } catch (const SQLite::Exception& e) {
+            int code = e.getErrorCode() & 0xff;
+            if (!writing && !immutable && (code == SQLITE_CANTOPEN || code == SQLITE_READONLY)) {
+                immutable = true;
+                continue;
+            }
+            return std::unexpected(db_error(path, "open", e));
+        } catch (const std::exception& e) {
+            return fail(ExitCode::environment, "archive " + path + ": open failed: " + e.what());
         }
-        impl->version = version;
-        return Archive(std::move(impl));
-    } catch (const SQLite::Exception& e) {
-        return std::unexpected(db_error(path, "open", e));
-    } catch (const std::exception& e) {
-        return fail(ExitCode::environment, "archive " + path + ": open failed: " + e.what());
     }
 }
 

@@ -1,0 +1,563 @@
+// hookctl events: list, show, stats, export, import, mark (and migrate) events in an archive.
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/archive/ndjson.hpp>
+#include <hookctl/util/units.hpp>
+
+#include "common.hpp"
+
+namespace hookctl::cli {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr const char* k_default_archive = "./hookctl.db";
+
+// The filter flags list, export and stats share.
+struct FilterFlags {
+    std::vector<std::string> statuses;
+    std::string since;
+    std::string until;
+    std::vector<std::string> orgs;
+    std::int64_t limit = -1;
+};
+
+struct EventsOptions {
+    std::string archive = k_default_archive;
+    FilterFlags filter;
+    std::string output = "-";
+    std::string input = "-";
+    std::vector<std::string> ids;
+    std::string status;
+    std::string reason;
+    std::string run;
+};
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A time flag: RFC 3339, a date, @unix seconds, or a duration meaning that long ago (`24h`).
+Result<std::int64_t> parse_time_flag(const std::string& flag, const std::string& text) {
+    auto absolute = archive::parse_time_ms(text);
+    if (absolute) {
+        return *absolute;
+    }
+    auto ago = util::parse_duration(text);
+    if (ago) {
+        return now_ms() - ago->count();
+    }
+    return fail(ExitCode::usage, flag + ": cannot read '" + text +
+                                     "': use RFC 3339 (2026-11-26T18:00:00Z), a date "
+                                     "(2026-11-26), Unix seconds (@1764180000) or a duration "
+                                     "ago (24h, 30m)");
+}
+
+Result<archive::EventFilter> make_filter(const FilterFlags& flags) {
+    archive::EventFilter filter;
+    for (const auto& list : flags.statuses) {
+        std::stringstream parts(list);
+        std::string item;
+        while (std::getline(parts, item, ',')) {
+            auto status = archive::parse_status(util::trim(item));
+            if (!status) {
+                return fail(ExitCode::usage, "--status: " + status.error().message);
+            }
+            filter.statuses.push_back(*status);
+        }
+    }
+    if (!flags.since.empty()) {
+        auto t = parse_time_flag("--since", flags.since);
+        if (!t) {
+            return std::unexpected(t.error());
+        }
+        filter.since_ms = *t;
+    }
+    if (!flags.until.empty()) {
+        auto t = parse_time_flag("--until", flags.until);
+        if (!t) {
+            return std::unexpected(t.error());
+        }
+        filter.until_ms = *t;
+    }
+    filter.org_ids = flags.orgs;
+    if (flags.limit >= 0) {
+        filter.limit = static_cast<std::uint64_t>(flags.limit);
+    }
+    return filter;
+}
+
+void add_filter_options(CLI::App& cmd, FilterFlags& flags, bool with_limit) {
+    cmd.add_option("--status", flags.statuses,
+                   "Only events in these states: received, delivered, failed, dead (repeat or "
+                   "comma-separate)")
+        ->type_name("STATUS")
+        ->allow_extra_args(false);
+    cmd.add_option("--since", flags.since,
+                   "Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a "
+                   "duration ago such as 24h)")
+        ->type_name("TIME");
+    cmd.add_option("--until", flags.until, "Only events received before TIME (same forms)")
+        ->type_name("TIME");
+    cmd.add_option("--org", flags.orgs, "Only events of this org_id (repeat for several)")
+        ->type_name("ID")
+        ->allow_extra_args(false);
+    if (with_limit) {
+        cmd.add_option("--limit", flags.limit, "At most N events (default: all)")
+            ->type_name("N")
+            ->check(CLI::NonNegativeNumber);
+    }
+}
+
+void add_archive_option(CLI::App& cmd, EventsOptions& opt) {
+    cmd.add_option("--archive", opt.archive, "Archive file (default ./hookctl.db)")
+        ->type_name("FILE");
+}
+
+Result<archive::Archive> open_archive(const EventsOptions& opt, archive::Mode mode) {
+    return archive::Archive::open(
+        opt.archive,
+        {.mode = mode, .busy_timeout = std::chrono::milliseconds(5000), .synchronous_full = true});
+}
+
+bool printable_text(const std::string& body) {
+    ojson probe = body;
+    try {
+        (void)probe.dump(); // strict: throws on invalid UTF-8
+    } catch (const std::exception&) {
+        return false;
+    }
+    for (unsigned char c : body) {
+        if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string cell(std::string text, std::size_t width) {
+    for (auto& c : text) {
+        if (c == '\n' || c == '\r' || c == '\t') {
+            c = ' ';
+        }
+    }
+    if (text.empty()) {
+        text = "-";
+    }
+    if (text.size() > width) {
+        text = text.substr(0, width - 1) + "~";
+    }
+    return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<int> run_list(const EventsOptions& opt, const Context& context) {
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    filter->with_body = false;
+    auto archive = open_archive(opt, archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    const bool table = !context.global.json && is_tty(1);
+    if (table) {
+        std::printf("%-36s  %-24s  %-16s  %-9s  %8s  %s\n", "EVENT_ID", "RECEIVED_AT", "ORG",
+                    "STATUS", "ATTEMPTS", "LAST_ERROR");
+    }
+    auto visited = archive->for_each_event(*filter, [&](const archive::Event& e) {
+        if (table) {
+            std::printf("%-36s  %-24s  %-16s  %-9s  %8lld  %s\n", cell(e.event_id, 36).c_str(),
+                        archive::format_time_ms(e.received_at_ms).c_str(),
+                        cell(e.org_id, 16).c_str(), std::string(to_string(e.status)).c_str(),
+                        static_cast<long long>(e.attempts), cell(e.last_error, 60).c_str());
+        } else {
+            std::cout << archive::event_to_json(e, false).dump(-1, ' ', false,
+                                                               ojson::error_handler_t::replace)
+                      << '\n';
+        }
+        return true;
+    });
+    if (!visited) {
+        return std::unexpected(visited.error());
+    }
+    std::cout.flush();
+    if (table && !context.global.quiet) {
+        std::fprintf(stderr, "%llu event(s)\n", static_cast<unsigned long long>(*visited));
+    }
+    return 0;
+}
+
+Result<int> run_show(const EventsOptions& opt, const Context& context) {
+    auto archive = open_archive(opt, archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    const std::string& id = opt.ids.front();
+    auto event = archive->get_event(id);
+    if (!event) {
+        return std::unexpected(event.error());
+    }
+    if (!event->has_value()) {
+        return fail(ExitCode::usage, "no event with id '" + id + "' in " + opt.archive +
+                                         ": list ids with `hookctl events list --archive " +
+                                         opt.archive + "`");
+    }
+    const auto& e = **event;
+    auto attempts = archive->attempts_for(id);
+    if (!attempts) {
+        return std::unexpected(attempts.error());
+    }
+    if (context.global.json) {
+        auto doc = archive::event_to_json(e, true);
+        ojson list = ojson::array();
+        for (const auto& a : *attempts) {
+            list.push_back({{"run_id", a.run_id},
+                            {"target", a.target},
+                            {"attempt", a.attempt},
+                            {"at", archive::format_time_ms(a.at_ms)},
+                            {"http_status", a.http_status},
+                            {"latency_ms", a.latency_ms},
+                            {"outcome", a.outcome},
+                            {"reason", a.reason}});
+        }
+        doc["delivery_attempts"] = std::move(list);
+        std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
+        return 0;
+    }
+    std::cout << "event_id:    " << e.event_id << '\n'
+              << "received_at: " << archive::format_time_ms(e.received_at_ms) << '\n'
+              << "org_id:      " << (e.org_id.empty() ? "-" : e.org_id) << '\n'
+              << "scheme:      " << (e.scheme.empty() ? "-" : e.scheme) << '\n'
+              << "status:      " << to_string(e.status) << '\n'
+              << "attempts:    " << e.attempts << '\n'
+              << "last_error:  " << (e.last_error.empty() ? "-" : e.last_error) << '\n'
+              << "updated_at:  " << archive::format_time_ms(e.updated_at_ms) << '\n'
+              << "trace_id:    " << (e.trace_id.empty() ? "-" : e.trace_id) << '\n'
+              << "source:      " << (e.source.empty() ? "-" : e.source) << '\n'
+              << "raw_mime:    "
+              << (e.raw_mime ? std::to_string(e.raw_mime->size()) + " bytes" : std::string("-"))
+              << "\n\nheaders:\n";
+    for (const auto& [name, value] : e.headers.entries()) {
+        std::cout << "  " << name << ": " << value << '\n';
+    }
+    std::cout << "\nbody (" << e.body.size() << " bytes):\n";
+    if (printable_text(e.body)) {
+        std::cout << e.body << (e.body.empty() || e.body.back() != '\n' ? "\n" : "");
+    } else {
+        std::cout << "  (binary; `--json` shows it as body_base64)\n";
+    }
+    std::cout << "\ndelivery attempts (" << attempts->size() << "):\n";
+    for (const auto& a : *attempts) {
+        std::cout << "  " << archive::format_time_ms(a.at_ms) << "  #" << a.attempt << "  "
+                  << (a.http_status > 0 ? std::to_string(a.http_status) : std::string("---"))
+                  << "  " << std::fixed << std::setprecision(1) << a.latency_ms << " ms  "
+                  << a.outcome << (a.reason.empty() ? "" : "  " + a.reason)
+                  << (a.run_id.empty() ? "" : "  run " + a.run_id) << "  " << a.target << '\n';
+    }
+    return 0;
+}
+
+Result<int> run_stats(const EventsOptions& opt, const Context& context) {
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    auto archive = open_archive(opt, archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    auto stats = archive->stats(*filter, opt.run);
+    if (!stats) {
+        return std::unexpected(stats.error());
+    }
+    auto pairs = [](const std::vector<std::pair<std::string, std::int64_t>>& rows) {
+        ojson obj = ojson::object();
+        for (const auto& [key, count] : rows) {
+            obj[key] = count;
+        }
+        return obj;
+    };
+    if (context.global.json) {
+        ojson doc = {{"archive", opt.archive},
+                     {"total", stats->total},
+                     {"by_status", pairs(stats->by_status)},
+                     {"by_org", pairs(stats->by_org)},
+                     {"by_day", pairs(stats->by_day)},
+                     {"attempts", stats->attempts},
+                     {"attempts_by_outcome", pairs(stats->attempts_by_outcome)},
+                     {"latency_ms",
+                      {{"count", stats->latency.count},
+                       {"p50", stats->latency.p50},
+                       {"p95", stats->latency.p95},
+                       {"p99", stats->latency.p99},
+                       {"max", stats->latency.max}}}};
+        if (!opt.run.empty()) {
+            doc["run_id"] = opt.run;
+        }
+        std::cout << doc.dump() << '\n';
+        return 0;
+    }
+    std::cout << "events: " << stats->total << '\n' << "\nby status:\n";
+    for (const auto& [status, count] : stats->by_status) {
+        std::cout << "  " << std::left << std::setw(12) << status << std::right << std::setw(10)
+                  << count << '\n';
+    }
+    std::cout << "\nby org:\n";
+    for (const auto& [org, count] : stats->by_org) {
+        std::cout << "  " << std::left << std::setw(24) << (org.empty() ? "(none)" : org)
+                  << std::right << std::setw(10) << count << '\n';
+    }
+    std::cout << "\nby day (UTC):\n";
+    for (const auto& [day, count] : stats->by_day) {
+        std::cout << "  " << day << std::setw(12) << count << '\n';
+    }
+    std::cout << "\ndelivery attempts: " << stats->attempts;
+    for (const auto& [outcome, count] : stats->attempts_by_outcome) {
+        std::cout << "  " << outcome << " " << count;
+    }
+    std::cout << '\n';
+    if (stats->latency.count > 0) {
+        std::cout << std::fixed << std::setprecision(1) << "latency (" << stats->latency.count
+                  << " responses): p50 " << stats->latency.p50 << " ms, p95 " << stats->latency.p95
+                  << " ms, p99 " << stats->latency.p99 << " ms, max " << stats->latency.max
+                  << " ms\n";
+    } else {
+        std::cout << "latency: no responses recorded\n";
+    }
+    return 0;
+}
+
+Result<int> run_export(const EventsOptions& opt, const Context& context) {
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    auto archive = open_archive(opt, archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    Result<std::uint64_t> written = 0;
+    if (opt.output == "-") {
+        written = archive::export_ndjson(*archive, *filter, std::cout);
+    } else {
+        // Written next to the destination and renamed, so a failed export leaves no half file.
+        std::string partial = opt.output + ".partial";
+        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            return fail(ExitCode::usage,
+                        "--output: cannot write " + partial + ": " + std::strerror(errno));
+        }
+        written = archive::export_ndjson(*archive, *filter, out);
+        out.close();
+        if (written && (!out || std::rename(partial.c_str(), opt.output.c_str()) != 0)) {
+            written = fail(ExitCode::environment,
+                           "--output: cannot write " + opt.output + ": " + std::strerror(errno));
+        }
+        if (!written) {
+            std::remove(partial.c_str());
+        }
+    }
+    if (!written) {
+        return std::unexpected(written.error());
+    }
+    if (!context.global.quiet) {
+        std::cerr << "exported " << *written << " event(s) from " << opt.archive << '\n';
+    }
+    return 0;
+}
+
+Result<int> run_import(const EventsOptions& opt, const Context& context) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    std::string name = opt.input == "-" ? "stdin" : opt.input;
+    if (opt.input != "-") {
+        file.open(opt.input, std::ios::binary);
+        if (!file) {
+            return fail(ExitCode::usage, "cannot read " + opt.input + ": " + std::strerror(errno) +
+                                             " (give an NDJSON file, or '-' for stdin)");
+        }
+        in = &file;
+    } else if (is_tty(0)) {
+        return fail(ExitCode::usage, "import reads NDJSON from stdin, which is a terminal: give "
+                                     "a file, or pipe the events in");
+    }
+    auto archive = open_archive(opt, archive::Mode::create);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    auto summary = archive::import_ndjson(*archive, *in, name, now_ms());
+    if (!summary) {
+        return std::unexpected(summary.error());
+    }
+    if (context.global.json) {
+        print_json({{"archive", opt.archive},
+                    {"lines", summary->lines},
+                    {"inserted", summary->inserted},
+                    {"duplicates", summary->duplicates}});
+    } else if (!context.global.quiet) {
+        std::cerr << "imported " << summary->inserted << " event(s) into " << opt.archive;
+        if (summary->duplicates > 0) {
+            std::cerr << " (" << summary->duplicates
+                      << " duplicate id(s) already stored, left unchanged)";
+        }
+        std::cerr << '\n';
+    }
+    return 0;
+}
+
+Result<int> run_mark(const EventsOptions& opt, const Context& context) {
+    auto status = archive::parse_status(opt.status);
+    if (!status) {
+        return fail(ExitCode::usage, "--status: " + status.error().message);
+    }
+    if (*status == archive::EventStatus::received) {
+        return fail(ExitCode::usage, "--status: use failed, dead or delivered");
+    }
+    auto archive = open_archive(opt, archive::Mode::read_write);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    if (auto begun = archive->begin(); !begun) {
+        return std::unexpected(begun.error());
+    }
+    auto missing = archive->mark_events(opt.ids, *status, opt.reason);
+    if (!missing) {
+        archive->rollback();
+        return std::unexpected(missing.error());
+    }
+    if (!missing->empty()) {
+        archive->rollback();
+        std::string list;
+        for (const auto& id : *missing) {
+            list += (list.empty() ? "" : ", ") + id;
+        }
+        return fail(ExitCode::usage,
+                    "no event with id " + list + " in " + opt.archive + "; nothing was marked");
+    }
+    if (auto committed = archive->commit(); !committed) {
+        return std::unexpected(committed.error());
+    }
+    if (context.global.json) {
+        print_json({{"archive", opt.archive},
+                    {"marked", opt.ids.size()},
+                    {"status", std::string(to_string(*status))}});
+    } else if (!context.global.quiet) {
+        std::cerr << "marked " << opt.ids.size() << " event(s) " << to_string(*status) << '\n';
+    }
+    return 0;
+}
+
+Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
+    auto archive = open_archive(opt, archive::Mode::read_write);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    if (context.global.json) {
+        print_json({{"archive", opt.archive}, {"schema_version", archive->schema_version()}});
+    } else if (!context.global.quiet) {
+        std::cerr << opt.archive << ": schema version " << archive->schema_version() << '\n';
+    }
+    return 0;
+}
+
+using Runner = Result<int> (*)(const EventsOptions&, const Context&);
+
+void bind(CLI::App* cmd, std::shared_ptr<EventsOptions> opt, Context& context, Runner runner) {
+    cmd->callback([opt, &context, runner] {
+        auto r = runner(*opt, context);
+        context.exit_code = r ? *r : report_error(context, r.error());
+    });
+}
+
+} // namespace
+
+void register_events(CLI::App& app, Context& context) {
+    auto* events = app.add_subcommand(
+        "events", "List, show, count, export, import and mark events in an archive");
+    events->require_subcommand(1);
+
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "list", "List events in storage order: a table on a TTY, NDJSON with --json or when "
+                    "stdout is not a terminal (bodies left out; see export)");
+        add_archive_option(*cmd, *opt);
+        add_filter_options(*cmd, opt->filter, true);
+        bind(cmd, opt, context, run_list);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "show", "Show one event: fields, headers, body and delivery attempts");
+        add_archive_option(*cmd, *opt);
+        cmd->add_option("id", opt->ids, "Event id")->required()->expected(1)->type_name("ID");
+        bind(cmd, opt, context, run_show);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "stats", "Counts by status, org and day; delivery latency percentiles");
+        add_archive_option(*cmd, *opt);
+        add_filter_options(*cmd, opt->filter, false);
+        cmd->add_option("--run", opt->run, "Latency and attempts of this run only")
+            ->type_name("RUN_ID");
+        bind(cmd, opt, context, run_stats);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "export", "Write events as NDJSON (the import format, bodies included)");
+        add_archive_option(*cmd, *opt);
+        add_filter_options(*cmd, opt->filter, true);
+        cmd->add_option("-o,--output", opt->output, "Write to FILE instead of stdout")
+            ->type_name("FILE");
+        bind(cmd, opt, context, run_export);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "import", "Store NDJSON events (one object per line) in one transaction; a bad "
+                      "line stores nothing and names its line number");
+        add_archive_option(*cmd, *opt);
+        cmd->add_option("file", opt->input, "NDJSON file ('-' for stdin, the default)")
+            ->type_name("FILE");
+        bind(cmd, opt, context, run_import);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "mark", "Set the status of events (all or none: an unknown id marks nothing)");
+        add_archive_option(*cmd, *opt);
+        cmd->add_option("ids", opt->ids, "Event ids")->required()->type_name("ID");
+        cmd->add_option("--status", opt->status, "New status: failed, dead or delivered")
+            ->required()
+            ->type_name("STATUS")
+            ->check(CLI::IsMember({"failed", "dead", "delivered"}));
+        cmd->add_option("--reason", opt->reason, "Why (stored as last_error)")->type_name("TEXT");
+        bind(cmd, opt, context, run_mark);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "migrate", "Bring an archive to this hookctl's schema version (every writer does "
+                       "this on open; needed once before read-only use of an old archive)");
+        add_archive_option(*cmd, *opt);
+        bind(cmd, opt, context, run_migrate);
+    }
+}
+
+} // namespace hookctl::cli
