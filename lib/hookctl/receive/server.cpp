@@ -182,6 +182,7 @@ private:
         m_parser->body_limit(m_state.options.max_body);
         m_event_id.clear();
         m_trace_id.clear();
+        m_stored.reset();
         m_delay = {};
         m_keep_alive = true;
         lowest().expires_after(m_state.options.header_timeout);
@@ -193,6 +194,14 @@ private:
     void on_header(beast::error_code ec) {
         m_idle = false;
         m_start = Clock::now();
+        if (ec == http::error::body_limit) {
+            m_method = "POST";
+            m_target = "-";
+            respond_and_close(413, "too_large",
+                              "body over the limit of " + std::to_string(m_state.options.max_body) +
+                                  " bytes");
+            return;
+        }
         if (ec == http::error::header_limit) {
             m_method = "-";
             m_target = "-";
@@ -363,6 +372,10 @@ private:
             return;
         }
         m_state.metrics.add_inflight(1);
+        if (m_state.hooks.on_stored) {
+            m_stored = StoredEvent{checked.event.event_id, checked.event.scheme, checked.event.body,
+                                   checked.event.trace_id};
+        }
         auto guard = asio::make_work_guard(m_stream.get_executor());
         m_state.committer.submit(std::move(checked.event), [self = this->shared_from_this(),
                                                             guard](StoreResult result) mutable {
@@ -384,6 +397,10 @@ private:
         case StoreResult::inserted:
             m_state.metrics.record_stored();
             respond(202, "accepted", body("accepted"), "application/json");
+            if (m_stored) {
+                m_state.hooks.on_stored(std::move(*m_stored));
+                m_stored.reset();
+            }
             return;
         case StoreResult::duplicate:
             m_state.metrics.record_duplicate();
@@ -508,6 +525,7 @@ private:
     std::optional<http::response<http::empty_body>> m_continue;
     std::optional<http::response<http::string_body>> m_response;
     std::optional<std::chrono::seconds> m_retry_after;
+    std::optional<StoredEvent> m_stored; // kept for --forward-to until the commit
     Clock::time_point m_start = Clock::now();
     std::chrono::milliseconds m_delay{};
     std::string m_method = "-";

@@ -8,6 +8,7 @@
 
 #include <hookctl/receive/committer.hpp>
 #include <hookctl/receive/faults.hpp>
+#include <hookctl/receive/forward.hpp>
 #include <hookctl/receive/handler.hpp>
 #include <hookctl/receive/keyset.hpp>
 #include <hookctl/receive/metrics.hpp>
@@ -54,6 +55,8 @@ struct ServerHooks {
     std::function<void(const std::string& url)> on_listening;
     std::function<void(const RequestRecord&)> on_request;
     std::function<void(std::string_view message, bool warning)> on_notice;
+    // Set: every newly stored event (after its commit) is passed here (`--forward-to`).
+    std::function<void(StoredEvent event)> on_stored;
 };
 
 // What a run did, for the summary printed on shutdown.

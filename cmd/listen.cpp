@@ -1,0 +1,552 @@
+// hookctl listen: a local test receiver that verifies, deduplicates, archives durably and
+// injects faults on demand.
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <unistd.h>
+
+#include <hookctl/keys/keyring.hpp>
+#include <hookctl/receive/archive_store.hpp>
+#include <hookctl/receive/server.hpp>
+#include <hookctl/util/file.hpp>
+#include <hookctl/util/units.hpp>
+
+#include "common.hpp"
+
+namespace hookctl::cli {
+namespace {
+
+struct ListenFlags {
+    std::string bind = "127.0.0.1:8080";
+    std::string path = "/webhooks/email";
+    std::string scheme = "mailparse";
+    std::string tolerance = "5m";
+    std::string archive = "./hookctl.db";
+    std::string max_body = "25MiB";
+    std::size_t max_inflight = 4096;
+    std::string fail_rate = "0";
+    int fail_status = 503;
+    std::string throttle_rate = "0";
+    std::string retry_after = "1s";
+    std::string latency;
+    std::string drop_rate = "0";
+    std::uint64_t fail_first = 0;
+    std::optional<std::uint64_t> seed;
+    std::string tls_cert;
+    std::string tls_key;
+    std::string ready_file;
+    unsigned threads = 0;
+    std::string header_timeout = "10s";
+    std::string body_timeout = "30s";
+    std::string max_header_bytes = "16KiB";
+    std::size_t max_headers = 100;
+    std::string drain_timeout = "10s";
+    std::string forward_to;
+    SecretFlags secrets;
+};
+
+// Writes whole lines to stderr, one write(2) each, so lines from server threads never mix.
+class LineWriter {
+public:
+    void write(std::string line) {
+        line += '\n';
+        std::lock_guard lock(m_mutex);
+        std::size_t done = 0;
+        while (done < line.size()) {
+            auto n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+            if (n <= 0) {
+                return;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+
+private:
+    std::mutex m_mutex;
+};
+
+std::string utc_now_text() {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms.count()));
+    return buf;
+}
+
+std::string millis(std::chrono::microseconds us) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(us.count()) / 1000.0);
+    return buf;
+}
+
+Result<std::pair<std::string, std::uint16_t>> parse_bind(const std::string& text) {
+    auto bad = [&] {
+        return fail(ExitCode::usage, "--bind: '" + text +
+                                         "' is not HOST:PORT; write 127.0.0.1:8080, [::1]:8080 "
+                                         "or 127.0.0.1:0 for a free port");
+    };
+    std::string host;
+    std::string_view port_text;
+    if (text.starts_with('[')) {
+        auto close = text.find("]:");
+        if (close == std::string::npos) {
+            return bad();
+        }
+        host = text.substr(1, close - 1);
+        port_text = std::string_view(text).substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string::npos) {
+            return bad();
+        }
+        host = text.substr(0, colon);
+        port_text = std::string_view(text).substr(colon + 1);
+    }
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (host.empty() || port_text.empty() || ec != std::errc() ||
+        end != port_text.data() + port_text.size() || port > 65535) {
+        return bad();
+    }
+    return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+bool is_loopback(const std::string& host) {
+    return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
+Result<std::chrono::milliseconds> duration_flag(const std::string& text, const char* flag) {
+    auto d = util::parse_duration(text);
+    if (!d) {
+        return fail(ExitCode::usage, std::string(flag) + ": " + d.error().message);
+    }
+    return *d;
+}
+
+// The earliest time a keyring's set of valid secrets changes, so the receiver reloads then.
+std::optional<std::int64_t> next_keyring_change(const SecretFlags& flags, std::int64_t now) {
+    std::optional<std::int64_t> next;
+    for (const auto& path : flags.keyrings) {
+        auto ring = keys::read_keyring(path);
+        if (!ring) {
+            continue;
+        }
+        if (auto t = ring->next_change_after(now); t && (!next || *t < *next)) {
+            next = t;
+        }
+    }
+    return next;
+}
+
+Result<receive::ListenOptions> build_options(const ListenFlags& f) {
+    receive::ListenOptions o;
+    auto bind = parse_bind(f.bind);
+    if (!bind) {
+        return std::unexpected(bind.error());
+    }
+    o.host = bind->first == "localhost" ? "127.0.0.1" : bind->first;
+    o.port = bind->second;
+    if (f.path.empty() || f.path.front() != '/') {
+        return fail(ExitCode::usage, "--path: '" + f.path + "' must start with /");
+    }
+    o.path = f.path;
+    if (f.scheme == "auto") {
+        o.check.scheme.reset();
+    } else {
+        auto scheme = sig::parse_scheme(f.scheme);
+        if (!scheme) {
+            return std::unexpected(scheme.error());
+        }
+        o.check.scheme = *scheme;
+    }
+    auto tolerance = duration_flag(f.tolerance, "--tolerance");
+    if (!tolerance) {
+        return std::unexpected(tolerance.error());
+    }
+    o.check.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
+    auto max_body = util::parse_size(f.max_body);
+    if (!max_body) {
+        return fail(ExitCode::usage, "--max-body: " + max_body.error().message);
+    }
+    o.max_body = *max_body;
+    auto header_bytes = util::parse_size(f.max_header_bytes);
+    if (!header_bytes) {
+        return fail(ExitCode::usage, "--max-header-bytes: " + header_bytes.error().message);
+    }
+    o.max_header_bytes = *header_bytes;
+    o.max_header_count = f.max_headers;
+    if (f.max_inflight == 0) {
+        return fail(ExitCode::usage, "--max-inflight must be at least 1");
+    }
+    o.max_inflight = f.max_inflight;
+    for (auto [text, target, flag] :
+         {std::tuple{&f.header_timeout, &o.header_timeout, "--header-timeout"},
+          std::tuple{&f.body_timeout, &o.body_timeout, "--body-timeout"},
+          std::tuple{&f.drain_timeout, &o.drain_timeout, "--drain-timeout"}}) {
+        auto d = duration_flag(*text, flag);
+        if (!d) {
+            return std::unexpected(d.error());
+        }
+        *target = *d;
+    }
+    auto& faults = o.faults;
+    for (auto [text, target, flag] :
+         {std::tuple{&f.fail_rate, &faults.fail_rate, "--fail-rate"},
+          std::tuple{&f.throttle_rate, &faults.throttle_rate, "--throttle-rate"},
+          std::tuple{&f.drop_rate, &faults.drop_rate, "--drop-rate"}}) {
+        auto p = receive::parse_probability(*text, flag);
+        if (!p) {
+            return std::unexpected(p.error());
+        }
+        *target = *p;
+    }
+    if (f.fail_status < 100 || f.fail_status > 599) {
+        return fail(ExitCode::usage, "--fail-status: " + std::to_string(f.fail_status) +
+                                         " is not an HTTP status (100-599)");
+    }
+    faults.fail_status = f.fail_status;
+    auto retry_after = duration_flag(f.retry_after, "--retry-after");
+    if (!retry_after) {
+        return std::unexpected(retry_after.error());
+    }
+    faults.retry_after = std::chrono::ceil<std::chrono::seconds>(*retry_after);
+    if (!f.latency.empty()) {
+        auto latency = receive::parse_latency(f.latency);
+        if (!latency) {
+            return std::unexpected(latency.error());
+        }
+        faults.latency_min = latency->first;
+        faults.latency_max = latency->second;
+    }
+    faults.fail_first = f.fail_first;
+    faults.seed = f.seed ? *f.seed : std::random_device{}();
+    o.tls_cert = f.tls_cert;
+    o.tls_key = f.tls_key;
+    o.threads = f.threads;
+    return o;
+}
+
+Result<int> run_listen(const ListenFlags& flags, const Context& context) {
+    auto options = build_options(flags);
+    if (!options) {
+        return std::unexpected(options.error());
+    }
+    // Secrets: loaded now, and again on SIGHUP or when a keyring window ends. A secret read
+    // from stdin cannot be read twice, so reloads keep it.
+    auto texts = load_secret_flags(flags.secrets);
+    if (!texts) {
+        return std::unexpected(texts.error());
+    }
+    std::vector<keys::SecretText> stdin_secrets;
+    SecretFlags reload_flags = flags.secrets;
+    std::erase(reload_flags.files, "-");
+    for (std::size_t i = 0; i < texts->size(); ++i) {
+        if ((*texts)[i].origin.find("stdin") != std::string::npos ||
+            (*texts)[i].origin == "file -") {
+            stdin_secrets.push_back((*texts)[i]);
+        }
+    }
+    auto scheme = options->check.scheme;
+    auto initial =
+        receive::make_key_set(*texts, scheme, next_keyring_change(flags.secrets, unix_now()));
+    if (!initial) {
+        return std::unexpected(initial.error());
+    }
+    receive::KeyLoader loader = [reload_flags, stdin_secrets,
+                                 scheme](std::int64_t now) -> Result<receive::KeySet> {
+        std::vector<keys::SecretText> loaded = stdin_secrets;
+        if (!reload_flags.sources().empty()) {
+            auto more = load_secret_flags(reload_flags);
+            if (!more) {
+                return std::unexpected(more.error());
+            }
+            loaded.insert(loaded.end(), more->begin(), more->end());
+        }
+        return receive::make_key_set(loaded, scheme, next_keyring_change(reload_flags, now));
+    };
+    receive::KeyStore keys(loader, std::move(*initial));
+
+    auto store = receive::open_archive_store(flags.archive);
+    if (!store) {
+        return std::unexpected(store.error());
+    }
+
+    bool json_logs = context.global.log_format == "json" ||
+                     (context.global.log_format.empty() && !is_tty(STDERR_FILENO));
+    bool color = !json_logs && !context.global.no_color && is_tty(STDERR_FILENO);
+    bool quiet = context.global.quiet;
+    auto writer = std::make_shared<LineWriter>();
+
+    receive::ServerHooks hooks;
+    hooks.on_notice = [writer, json_logs](std::string_view message, bool warning) {
+        if (json_logs) {
+            writer->write(nlohmann::json{
+                {"ts", utc_now_text()}, {"level", warning ? "warn" : "info"}, {"msg", message}}
+                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        } else {
+            writer->write(std::string(warning ? "hookctl: warning: " : "hookctl: ") +
+                          std::string(message));
+        }
+    };
+    if (!is_loopback(options->host)) {
+        hooks.on_notice("listening on " + options->host +
+                            ", which is not a loopback address: other machines can reach this "
+                            "receiver",
+                        true);
+    }
+    if (options->faults.any()) {
+        hooks.on_notice("fault injection on, seed " + std::to_string(options->faults.seed) +
+                            " (give --seed " + std::to_string(options->faults.seed) +
+                            " to repeat these decisions)",
+                        false);
+    }
+    std::string ready_file = flags.ready_file;
+    std::string ready_error;
+    hooks.on_listening = [writer, json_logs, ready_file, &ready_error](const std::string& url) {
+        if (json_logs) {
+            writer->write(nlohmann::json{
+                {"ts", utc_now_text()},
+                {"level", "info"},
+                {"msg", "listening"},
+                {"url", url}}.dump());
+        } else {
+            writer->write("listening on " + url);
+        }
+        if (!ready_file.empty()) {
+            auto written = util::write_file_atomic(ready_file, url + "\n", 0644);
+            if (!written) {
+                writer->write("hookctl: warning: --ready-file: " + written.error().message);
+            }
+        }
+    };
+    if (!quiet) {
+        hooks.on_request = [writer, json_logs, color](const receive::RequestRecord& r) {
+            if (json_logs) {
+                nlohmann::json doc = {{"ts", utc_now_text()},
+                                      {"level", r.status >= 500 || r.status == 0 ? "warn" : "info"},
+                                      {"msg", "request"},
+                                      {"method", r.method},
+                                      {"path", r.target},
+                                      {"status", r.status},
+                                      {"reason_code", r.reason_code},
+                                      {"latency_ms", static_cast<double>(r.latency.count()) / 1000},
+                                      {"peer", r.peer}};
+                doc["event_id"] =
+                    r.event_id.empty() ? nlohmann::json() : nlohmann::json(r.event_id);
+                doc["trace_id"] =
+                    r.trace_id.empty() ? nlohmann::json() : nlohmann::json(r.trace_id);
+                if (!r.reason.empty()) {
+                    doc["reason"] = r.reason;
+                }
+                writer->write(doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                return;
+            }
+            std::string status = r.status == 0 ? "---" : std::to_string(r.status);
+            if (color) {
+                const char* c = r.status >= 200 && r.status < 300  ? "\x1b[32m"
+                                : r.status >= 500 || r.status == 0 ? "\x1b[31m"
+                                                                   : "\x1b[33m";
+                status = c + status + "\x1b[0m";
+            }
+            std::string line = utc_now_text() + " " + status + " " + r.reason_code + " " +
+                               r.method + " " + r.target + " " + millis(r.latency) + "ms";
+            if (!r.event_id.empty()) {
+                line += " event=" + r.event_id;
+            }
+            if (!r.trace_id.empty()) {
+                line += " trace=" + r.trace_id;
+            }
+            if (!r.reason.empty()) {
+                line += " (" + r.reason + ")";
+            }
+            writer->write(std::move(line));
+        };
+    }
+
+    std::unique_ptr<receive::Forwarder> forwarder;
+    if (!flags.forward_to.empty()) {
+        if (!flags.forward_to.starts_with("http://") && !flags.forward_to.starts_with("https://")) {
+            return fail(ExitCode::usage, "--forward-to: '" + flags.forward_to +
+                                             "' is not an http:// or https:// URL");
+        }
+        auto started = receive::Forwarder::start(
+            flags.forward_to, flags.archive, keys,
+            [writer, json_logs, quiet](const receive::ForwardOutcome& o) {
+                if (quiet && o.delivered) {
+                    return;
+                }
+                if (json_logs) {
+                    writer->write(nlohmann::json{
+                        {"ts", utc_now_text()},
+                        {"level", o.delivered ? "info" : "warn"},
+                        {"msg", "forward"},
+                        {"event_id", o.event_id},
+                        {"outcome", o.delivered ? "delivered" : "failed"},
+                        {"status", o.http_status},
+                        {"attempts", o.attempts},
+                        {"reason",
+                         o.reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                } else {
+                    writer->write(
+                        "forward " + o.event_id + ": " +
+                        (o.delivered ? std::string("delivered") : "failed (" + o.reason + ")") +
+                        " after " + std::to_string(o.attempts) + " attempt(s)");
+                }
+            });
+        if (!started) {
+            return std::unexpected(started.error());
+        }
+        forwarder = std::move(*started);
+        hooks.on_stored = [f = forwarder.get()](receive::StoredEvent e) {
+            f->enqueue(std::move(e));
+        };
+    }
+
+    receive::Metrics metrics;
+    auto summary = receive::serve(*options, keys, **store, metrics, hooks);
+    if (forwarder) {
+        forwarder->close(); // forwards what is queued, then stops
+    }
+    if (!summary) {
+        return std::unexpected(summary.error());
+    }
+    double seconds = static_cast<double>(summary->elapsed.count()) / 1000.0;
+    nlohmann::json doc = {
+        {"requests", summary->requests},     {"accepted", summary->accepted},
+        {"duplicates", summary->duplicates}, {"rejected", summary->rejected},
+        {"faults", summary->faults},         {"store_failures", summary->store_failures},
+        {"batches", summary->batches},       {"seconds", seconds},
+        {"drained", summary->drained}};
+    if (context.global.json) {
+        print_json(doc);
+    }
+    if (json_logs) {
+        doc["msg"] = "summary";
+        doc["ts"] = utc_now_text();
+        doc["level"] = "info";
+        writer->write(doc.dump());
+    } else if (!quiet) {
+        char rate[32];
+        std::snprintf(rate, sizeof rate, "%.1f", seconds);
+        writer->write(
+            "stopped after " + std::string(rate) + "s: " + std::to_string(summary->requests) +
+            " requests, " + std::to_string(summary->accepted) + " accepted, " +
+            std::to_string(summary->duplicates) + " duplicates, " +
+            std::to_string(summary->rejected) + " rejected, " + std::to_string(summary->faults) +
+            " injected faults, " + std::to_string(summary->store_failures) +
+            " not stored (archive errors), " + std::to_string(summary->batches) + " commits" +
+            (summary->drained ? "" : " (drain timeout: some requests were cut off)"));
+    }
+    return 0;
+}
+
+} // namespace
+
+void register_listen(CLI::App& app, Context& context) {
+    auto f = std::make_shared<ListenFlags>();
+    auto* cmd = app.add_subcommand(
+        "listen", "Local test receiver: verify, deduplicate, archive durably, inject faults");
+    cmd->add_option("--bind", f->bind, "Listen on HOST:PORT (port 0: a free port)")
+        ->type_name("HOST:PORT")
+        ->default_str("127.0.0.1:8080");
+    cmd->add_option("--path", f->path, "The webhook path")->default_str("/webhooks/email");
+    cmd->add_option("--scheme", f->scheme, "Signature scheme, or auto (from the headers)")
+        ->check(CLI::IsMember(
+            {"auto", "mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
+        ->default_str("mailparse");
+    cmd->add_option("--tolerance", f->tolerance,
+                    "Allowed timestamp skew, both directions (default 5m)")
+        ->type_name("DURATION");
+    cmd->add_option("--archive", f->archive, "SQLite archive file (default ./hookctl.db)")
+        ->type_name("FILE");
+    cmd->add_option("--max-body", f->max_body, "Largest body accepted; larger gets 413")
+        ->type_name("SIZE")
+        ->default_str("25MiB");
+    cmd->add_option("--max-inflight", f->max_inflight,
+                    "Events accepted but not yet committed, at most; beyond: 429 + Retry-After")
+        ->type_name("N")
+        ->default_str("4096");
+    cmd->add_option("--ready-file", f->ready_file,
+                    "Write the URL to FILE (atomically) once listening")
+        ->type_name("FILE");
+    cmd->add_option("--tls-cert", f->tls_cert, "Serve HTTPS with this PEM certificate chain")
+        ->type_name("FILE")
+        ->group("TLS");
+    cmd->add_option("--tls-key", f->tls_key, "The PEM private key of --tls-cert")
+        ->type_name("FILE")
+        ->group("TLS");
+    const char* faults = "Fault injection";
+    cmd->add_option("--fail-rate", f->fail_rate, "Answer --fail-status to this fraction (0-1)")
+        ->type_name("P")
+        ->group(faults);
+    cmd->add_option("--fail-status", f->fail_status, "Status of injected failures")
+        ->type_name("CODE")
+        ->default_str("503")
+        ->group(faults);
+    cmd->add_option("--throttle-rate", f->throttle_rate,
+                    "Answer 429 with Retry-After to this fraction (0-1)")
+        ->type_name("P")
+        ->group(faults);
+    cmd->add_option("--retry-after", f->retry_after, "Retry-After of injected 429s")
+        ->type_name("DURATION")
+        ->default_str("1s")
+        ->group(faults);
+    cmd->add_option("--latency", f->latency, "Delay every answer: DUR, or MIN-MAX (uniform)")
+        ->type_name("DUR|MIN-MAX")
+        ->group(faults);
+    cmd->add_option("--drop-rate", f->drop_rate,
+                    "Close the connection without answering this fraction (0-1)")
+        ->type_name("P")
+        ->group(faults);
+    cmd->add_option("--fail-first", f->fail_first,
+                    "The first N requests of each event id get --fail-status")
+        ->type_name("N")
+        ->group(faults);
+    cmd->add_option("--seed", f->seed, "Seed of the fault decisions (default: random, logged)")
+        ->type_name("N")
+        ->group(faults);
+    const char* limits = "Limits";
+    cmd->add_option("--threads", f->threads, "Server threads (default: one per core, at least 2)")
+        ->type_name("N")
+        ->group(limits);
+    cmd->add_option("--header-timeout", f->header_timeout,
+                    "Time to send a request's headers, and keep-alive idle time (default 10s)")
+        ->type_name("DURATION")
+        ->group(limits);
+    cmd->add_option("--body-timeout", f->body_timeout,
+                    "Time to send a request's body (default 30s)")
+        ->type_name("DURATION")
+        ->group(limits);
+    cmd->add_option("--max-header-bytes", f->max_header_bytes,
+                    "Largest request header block; larger gets 431 (default 16KiB)")
+        ->type_name("SIZE")
+        ->group(limits);
+    cmd->add_option("--max-headers", f->max_headers,
+                    "Most request header fields; more gets 431 (default 100)")
+        ->type_name("N")
+        ->group(limits);
+    cmd->add_option("--drain-timeout", f->drain_timeout,
+                    "On SIGINT/SIGTERM, time to finish in-flight requests (default 10s)")
+        ->type_name("DURATION")
+        ->group(limits);
+    cmd->add_option("--forward-to", f->forward_to,
+                    "After storing, forward each new event to URL (re-signed with the same "
+                    "scheme and secret) and record delivered/failed on it")
+        ->type_name("URL");
+    add_secret_options(*cmd, f->secrets);
+    cmd->callback([f, &context] {
+        auto code = run_listen(*f, context);
+        context.exit_code = code ? *code : report_error(context, code.error());
+    });
+}
+
+} // namespace hookctl::cli

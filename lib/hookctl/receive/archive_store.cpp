@@ -1,0 +1,58 @@
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/receive/archive_store.hpp>
+
+namespace hookctl::receive {
+namespace {
+
+class ArchiveStore final : public EventStore {
+public:
+    explicit ArchiveStore(archive::Archive archive)
+        : m_archive(std::move(archive)) {}
+
+    Result<std::vector<StoreResult>> insert_batch(std::vector<IncomingEvent>& events) override {
+        m_batch.clear();
+        m_batch.reserve(events.size());
+        for (auto& e : events) {
+            archive::NewEvent n;
+            n.event_id = std::move(e.event_id);
+            n.received_at_ms = e.received_at_ms;
+            n.org_id = std::move(e.org_id);
+            n.scheme = std::move(e.scheme);
+            n.headers = std::move(e.headers);
+            n.body = std::move(e.body);
+            n.trace_id = std::move(e.trace_id);
+            n.source = "listen";
+            m_batch.push_back(std::move(n));
+        }
+        auto inserted = m_archive.insert_events(m_batch);
+        if (!inserted) {
+            return std::unexpected(inserted.error());
+        }
+        std::vector<StoreResult> out;
+        out.reserve(inserted->size());
+        for (auto r : *inserted) {
+            out.push_back(r == archive::InsertResult::inserted ? StoreResult::inserted
+                                                               : StoreResult::duplicate);
+        }
+        return out;
+    }
+
+private:
+    archive::Archive m_archive;
+    std::vector<archive::NewEvent> m_batch;
+};
+
+} // namespace
+
+Result<std::unique_ptr<EventStore>> open_archive_store(const std::string& path) {
+    archive::OpenOptions options;
+    options.mode = archive::Mode::create;
+    options.synchronous_full = true;
+    auto opened = archive::Archive::open(path, options);
+    if (!opened) {
+        return std::unexpected(opened.error());
+    }
+    return std::make_unique<ArchiveStore>(std::move(*opened));
+}
+
+} // namespace hookctl::receive

@@ -1,0 +1,295 @@
+"""hookctl listen: a real receiver on loopback driven by http.client and raw sockets.
+Valid, duplicate, bad signature, stale, oversized, metrics, chunked and pipelined requests,
+malformed HTTP, header limits, graceful shutdown, SIGHUP reload, 503 when the archive is
+locked, TLS."""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import threading
+import time
+import unittest
+
+from hookctl_test import TempDirTestCase, SANITIZED
+from test_listen_common import Receiver, sign, event_body, stored_ids, SECRET
+
+
+class ListenBasicsTest(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        self.r = Receiver(self.tmp, "--max-body", "4KiB", "--max-headers", "30")
+
+    def tearDown(self):
+        self.r.kill()
+        super().tearDown()
+
+    def test_valid_duplicate_bad_stale_oversized_and_metrics(self):
+        r = self.r
+        body = event_body("evt_basic_1")
+        status, headers, data = r.post(body, {**sign(body), "traceparent":
+                                              "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                                              "00f067aa0ba902b7-01"})
+        self.assertEqual(status, 202, data)
+        self.assertEqual(json.loads(data), {"status": "accepted", "event_id": "evt_basic_1"})
+        self.assertEqual(stored_ids(r.archive), ["evt_basic_1"])
+
+        status, _, data = r.post(body)  # same event id, fresh signature
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(data)["status"], "duplicate")
+        self.assertEqual(stored_ids(r.archive), ["evt_basic_1"])
+
+        other = event_body("evt_basic_2")
+        bad = sign(other)
+        bad["X-Signature"] = "0" * 64
+        status, _, data = r.post(other, bad)
+        self.assertEqual(status, 401)
+        self.assertIn(b"\n", data)
+        self.assertEqual(data.count(b"\n"), 1)  # one-line reason
+
+        status, _, data = r.post(other, sign(other, ts=int(time.time()) - 3600))
+        self.assertEqual(status, 400)
+        self.assertIn(b"timestamp", data)
+
+        status, _, _ = r.post(other, {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+
+        big = event_body("evt_big", size=8000)
+        status, _, data = r.post(big)
+        self.assertEqual(status, 413, data)
+
+        status, _, _ = r.post(other, sign(other), path="/elsewhere")
+        self.assertEqual(status, 404)
+        self.assertEqual(r.get("/healthz"), (200, "ok\n"))
+        self.assertEqual(stored_ids(r.archive), ["evt_basic_1"])
+
+        m = r.metrics()
+        self.assertEqual(m['hookctl_requests_total{status="202",reason="accepted"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="200",reason="duplicate"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="401",reason="no_match"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="400",reason="stale_timestamp"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="400",reason="missing_header"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="413",reason="too_large"}'], 1)
+        self.assertEqual(m['hookctl_verification_failures_total{reason="no_match"}'], 1)
+        self.assertEqual(m["hookctl_events_stored_total"], 1)
+        self.assertEqual(m["hookctl_duplicates_total"], 1)
+        self.assertEqual(m["hookctl_inflight"], 0)
+        self.assertGreaterEqual(m["hookctl_commit_batch_size_count"], 2)
+
+        code, _ = r.stop()
+        self.assertEqual(code, 0)
+        lines = r.log_lines()
+        requests = [l for l in lines if l.get("msg") == "request"]
+        accepted = [l for l in requests if l["status"] == 202]
+        self.assertEqual(len(accepted), 1)
+        self.assertEqual(accepted[0]["event_id"], "evt_basic_1")
+        self.assertEqual(accepted[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736")
+        self.assertIn("latency_ms", accepted[0])
+        self.assertTrue(any(l.get("msg") == "summary" and l["accepted"] == 1 for l in lines))
+        self.assertNotIn(SECRET, r.stderr())
+
+    def test_chunked_pipelined_and_keep_alive(self):
+        r = self.r
+        conn = r.connect()
+        body = event_body("evt_chunked")
+        conn.request("POST", r.path, body=iter([body[:10], body[10:]]), headers=sign(body),
+                     encode_chunked=True)
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 202, resp.read())
+        resp.read()
+        # The same connection serves the next request (keep-alive).
+        status, _, _ = r.post(event_body("evt_keepalive"), conn=conn)
+        self.assertEqual(status, 202)
+        conn.close()
+
+        # Three pipelined requests in one write: answered in order.
+        raw = b""
+        for i in range(3):
+            b = event_body(f"evt_pipe_{i}")
+            h = sign(b)
+            raw += (f"POST {r.path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(b)}\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n").encode() + b
+        with socket.create_connection((r.host, r.port), timeout=20) as s:
+            s.sendall(raw)
+            got = b""
+            deadline = time.monotonic() + 20
+            while got.count(b"HTTP/1.1 ") < 3 or not got.endswith(b"}\n"):
+                self.assertLess(time.monotonic(), deadline, got)
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        ids = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"\n")[0])["event_id"]
+               for part in got.split(b"HTTP/1.1 ")[1:]]
+        self.assertEqual(ids, ["evt_pipe_0", "evt_pipe_1", "evt_pipe_2"])
+        self.assertEqual(sorted(stored_ids(r.archive)),
+                         sorted(["evt_chunked", "evt_keepalive", "evt_pipe_0", "evt_pipe_1",
+                                 "evt_pipe_2"]))
+
+    def raw_exchange(self, data):
+        with socket.create_connection((self.r.host, self.r.port), timeout=20) as s:
+            s.sendall(data)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return got  # the server closed the connection
+                got += chunk
+
+    def test_malformed_http_and_header_limits_get_4xx_and_close(self):
+        got = self.raw_exchange(b"THIS IS NOT HTTP\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 400"), got)
+        many = "".join(f"X-H{i}: v\r\n" for i in range(40))
+        got = self.raw_exchange(f"GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n".encode())
+        self.assertTrue(got.startswith(b"HTTP/1.1 431"), got)
+        huge = "X-Big: " + "a" * 20000 + "\r\n"
+        got = self.raw_exchange(f"GET /healthz HTTP/1.1\r\nHost: x\r\n{huge}\r\n".encode())
+        self.assertTrue(got.startswith(b"HTTP/1.1 431"), got)
+        got = self.raw_exchange(b"POST /webhooks/email HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Length: 99999999\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 413"), got)
+        # Still serving.
+        self.assertEqual(self.r.get("/healthz")[0], 200)
+
+
+class ListenTimeoutsTest(TempDirTestCase):
+    def test_slow_headers_and_slow_body_are_cut_off(self):
+        r = Receiver(self.tmp, "--header-timeout", "500ms", "--body-timeout", "500ms")
+        try:
+            with socket.create_connection((r.host, r.port), timeout=10) as s:
+                s.sendall(b"POST /webhooks/email HTTP/1.1\r\nHost: x\r\n")  # never finished
+                start = time.monotonic()
+                self.assertEqual(s.recv(100), b"")
+                self.assertLess(time.monotonic() - start, 5)
+            with socket.create_connection((r.host, r.port), timeout=10) as s:
+                s.sendall(b"POST /webhooks/email HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                          b"\r\n{")
+                start = time.monotonic()
+                self.assertEqual(s.recv(100), b"")
+                self.assertLess(time.monotonic() - start, 5)
+            self.assertEqual(r.get("/healthz")[0], 200)
+        finally:
+            r.kill()
+
+
+class ListenShutdownTest(TempDirTestCase):
+    def test_sigterm_finishes_in_flight_requests_and_exits_0(self):
+        r = Receiver(self.tmp, "--latency", "700ms", "--json")
+        results = []
+
+        def send(i):
+            results.append(r.post(event_body(f"evt_inflight_{i}"))[0])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # requests are in flight (answers delayed 700ms)
+        r.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        code, out = r.stop()
+        self.assertEqual(code, 0, r.stderr())
+        self.assertEqual(results, [202] * 4)
+        self.assertEqual(len(stored_ids(r.archive)), 4)
+        summary = json.loads(out)
+        self.assertEqual(summary["accepted"], 4)
+        self.assertTrue(summary["drained"])
+        # Not accepting any more.
+        with self.assertRaises(OSError):
+            socket.create_connection((r.host, r.port), timeout=2).close()
+
+    def test_sighup_reloads_the_secret_file(self):
+        secret_file = self.write("secret", "first-secret\n", mode=0o600)
+        r = Receiver(self.tmp, "--secret-file", secret_file)
+        try:
+            body = event_body("evt_hup_1")
+            self.assertEqual(r.post(body, sign(body, secret="first-secret"))[0], 202)
+            with open(secret_file, "w") as f:
+                f.write("second-secret\n")
+            r.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "secrets reloaded" not in r.stderr():
+                self.assertLess(time.monotonic(), deadline, r.stderr())
+                time.sleep(0.05)
+            body = event_body("evt_hup_2")
+            self.assertEqual(r.post(body, sign(body, secret="first-secret"))[0], 401)
+            self.assertEqual(r.post(body, sign(body, secret="second-secret"))[0], 202)
+        finally:
+            r.kill()
+
+
+class ListenArchiveFailureTest(TempDirTestCase):
+    def test_locked_archive_gives_503_never_2xx_and_max_inflight_429(self):
+        r = Receiver(self.tmp, "--max-inflight", "2")
+        try:
+            self.assertEqual(r.post(event_body("evt_before_lock"))[0], 202)
+            # Another process holds the write lock longer than the archive's busy timeout.
+            db = sqlite3.connect(r.archive, timeout=1, isolation_level=None)
+            db.execute("BEGIN EXCLUSIVE")
+            results = {}
+
+            def send(i):
+                results[i] = r.post(event_body(f"evt_locked_{i}"))
+
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            # Wait until both are waiting for the commit, then a third is over the bound.
+            deadline = time.monotonic() + 5
+            while r.metrics()["hookctl_inflight"] < 2:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            status, headers, _ = r.post(event_body("evt_over_bound"))
+            self.assertEqual(status, 429)
+            self.assertIn("Retry-After", headers)
+            for t in threads:
+                t.join(60)
+            db.execute("ROLLBACK")
+            db.close()
+            self.assertEqual([results[i][0] for i in range(2)], [503, 503])
+            self.assertEqual(stored_ids(r.archive), ["evt_before_lock"])
+            # The archive is free again: the same events are now stored.
+            self.assertEqual(r.post(event_body("evt_locked_0"))[0], 202)
+        finally:
+            r.kill()
+
+
+class ListenTlsTest(TempDirTestCase):
+    def test_https_with_tls_1_2_minimum(self):
+        cert = os.path.join(self.tmp, "cert.pem")
+        key = os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        r = Receiver(self.tmp, "--tls-cert", cert, "--tls-key", key)
+        try:
+            self.assertTrue(r.url.startswith("https://127.0.0.1:"), r.url)
+            ctx = ssl.create_default_context(cafile=cert)
+            body = event_body("evt_tls")
+            import http.client
+            conn = http.client.HTTPSConnection(r.host, r.port, context=ctx, timeout=20)
+            status, _, data = r.post(body, conn=conn)
+            conn.close()
+            self.assertEqual(status, 202, data)
+            self.assertEqual(stored_ids(r.archive), ["evt_tls"])
+            old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            old.load_verify_locations(cert)
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            try:
+                old.set_ciphers("ALL:@SECLEVEL=0")
+            except ssl.SSLError:
+                pass
+            with self.assertRaises((ssl.SSLError, OSError)):
+                with socket.create_connection((r.host, r.port), timeout=10) as s:
+                    with old.wrap_socket(s, server_hostname="127.0.0.1"):
+                        pass
+        finally:
+            r.kill()
+
+
+if __name__ == "__main__":
+    unittest.main()
