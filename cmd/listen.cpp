@@ -135,8 +135,11 @@ Result<std::chrono::milliseconds> duration_flag(const std::string& text, const c
 // The earliest time a keyring's set of valid secrets changes, so the receiver reloads then.
 std::optional<std::int64_t> next_keyring_change(const SecretFlags& flags, std::int64_t now) {
     std::optional<std::int64_t> next;
-    for (const auto& path : flags.keyrings) {
-        auto ring = keys::read_keyring(path);
+    for (const auto& source : flags.sources()) {
+        if (source.kind != keys::SecretSource::Kind::keyring) {
+            continue;
+        }
+        auto ring = keys::read_keyring(source.where);
         if (!ring) {
             continue;
         }
