@@ -353,6 +353,9 @@ std::string text_of(GMimePart* part, Collector& collector, const std::string& wh
                                                   "\"; read as UTF-8, else windows-1252");
         }
     }
+    // Line endings as LF, so CRLF and LF copies of a message give the same text.
+    Owned<GMimeFilter> to_lf(g_mime_filter_dos2unix_new(FALSE));
+    filters.push_back(to_lf.get());
     std::string bytes;
     read_decoded(part, filters, [&](std::string_view chunk) {
         bytes.append(chunk);
@@ -363,7 +366,8 @@ std::string text_of(GMimePart* part, Collector& collector, const std::string& wh
             // No usable charset and not UTF-8: the commonest 8-bit charset of mail.
             Owned<GMimeFilter> fallback(g_mime_filter_charset_new("windows-1252", "UTF-8"));
             std::string converted;
-            std::vector<GMimeFilter*> again{fallback.get()};
+            Owned<GMimeFilter> again_lf(g_mime_filter_dos2unix_new(FALSE));
+            std::vector<GMimeFilter*> again{fallback.get(), again_lf.get()};
             read_decoded(part, again, [&](std::string_view chunk) {
                 converted.append(chunk);
                 return true;
@@ -619,10 +623,10 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     event["html"] = nullptr;
     event["attachments"] = json::array();
 
-    if (!message) {
-        collector.warn("unparseable", "GMime found no message in the input (empty input?)");
-        event["warnings"] = std::move(collector.warnings);
-        return event;
+    if (!message || raw.size == 0) {
+        return fail(ExitCode::check_failed,
+                    "no message found in the input (" + std::to_string(raw.size) +
+                        " bytes): not RFC 5322 mail, or empty; nothing to parse");
     }
 
     GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message.get()));

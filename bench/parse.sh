@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# hookctl parse throughput vs npm mailparser and vs a bare GMime parse, on the shared corpus,
+# measured side by side; then peak RSS of hookctl parse on a message with a 50 MB attachment.
+# Usage: bench/parse.sh [BUILD_DIR]   (default build/release; REPEAT=5 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=${1:-build/release}
+hookctl=$root/$build/cmd/hookctl
+shared=${HOOKCTL_SHARED:-$root/../shared}
+repeat=${REPEAT:-5}
+scratch=$root/bench/.scratch
+mkdir -p "$scratch"
+
+[ -x "$hookctl" ] || { echo "no $hookctl: build first" >&2; exit 2; }
+if [ ! -d "$scratch/node_modules/mailparser" ]; then
+  (cd "$scratch" && npm install --no-audit --no-fund mailparser >/dev/null)
+fi
+g++ -std=c++20 -O2 "$root/bench/parse_gmime.cpp" -o "$scratch/parse_gmime" \
+  $(pkg-config --cflags --libs gmime-3.0)
+
+# The message set: every file of the corpus message folders (not files/ data, not JSON).
+set_dir=$scratch/corpus-set
+rm -rf "$set_dir"; mkdir -p "$set_dir"
+find "$shared/corpus" -type f ! -name '*.json' ! -name 'SOURCE.txt' ! -name '*.md' \
+  ! -name '*__files__*' ! -name '*summary.txt' -exec cp -t "$set_dir" {} +
+files=("$set_dir"/*)
+
+python3 - "$hookctl" "$scratch" "$repeat" "$set_dir" "${files[@]}" <<'PY'
+import os, subprocess, sys, time, resource, base64
+hookctl, scratch, repeat, set_dir, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+total = sum(os.path.getsize(f) for f in files)
+
+def hookctl_run():
+    start = time.perf_counter()
+    for _ in range(repeat):
+        subprocess.run([hookctl, "parse", set_dir, "--received-at", "2026-01-01T00:00:00Z"],
+                       stdout=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+def tool(cmd):
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True, text=True,
+                         env=dict(os.environ, NODE_PATH=os.path.join(scratch, "node_modules")))
+    m, b, s = out.stdout.split()
+    return float(s)
+
+n = len(files) * repeat
+t_h = hookctl_run()
+t_g = tool([os.path.join(scratch, "parse_gmime"), str(repeat)] + files)
+t_m = tool(["node", os.path.join(os.path.dirname(scratch), "parse_mailparser.js"), str(repeat)] + files)
+mb = total * repeat / 1e6
+print(f"corpus: {len(files)} messages, {total/1e6:.2f} MB, x{repeat}")
+for name, t in (("hookctl parse", t_h), ("bare GMime parse", t_g), ("mailparser", t_m)):
+    print(f"  {name:18s} {n/t:9.1f} msg/s {mb/t:8.2f} MB/s ({t:.3f} s)")
+print(f"ratio hookctl/mailparser throughput: {t_m/t_h:.2f}x (goal >= 5)")
+print(f"ratio hookctl/bare GMime throughput: {t_g/t_h:.2f} (goal >= 0.5)")
+
+big = os.path.join(scratch, "big.eml")
+payload = os.urandom(50 * 1024 * 1024)
+with open(big, "wb") as f:
+    f.write(b"From: a@example.com\nSubject: big\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nhi\n"
+            b"--B\nContent-Type: application/octet-stream; name=big.bin\n"
+            b"Content-Transfer-Encoding: base64\n\n")
+    f.write(base64.encodebytes(payload))
+    f.write(b"--B--\n")
+size = os.path.getsize(big)
+store = os.path.join(scratch, "store")
+start = time.perf_counter()
+proc = subprocess.Popen([hookctl, "parse", big, "--attachments-dir", store], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
+proc.returncode = os.waitstatus_to_exitcode(status)
+took = time.perf_counter() - start
+assert proc.returncode == 0, proc.returncode
+rss = usage.ru_maxrss * 1024
+print(f"50 MB attachment: message {size/1e6:.1f} MB, peak RSS {rss/1e6:.1f} MB "
+      f"= {rss/size:.2f}x the message (goal <= 3), {took:.2f} s with --attachments-dir")
+os.unlink(big)
+PY
