@@ -21,8 +21,9 @@ CHECKS = ["valid", "duplicate", "tampered-body", "wrong-secret", "stale-timestam
           "future-timestamp", "missing-signature", "malformed-json", "oversized-body", "latency"]
 SECRET = "probe-test-secret-0123456789"
 ENV = {"PROBE_SECRET": SECRET}
-# Generous under the sanitizers, where everything is slower; the default (200ms) otherwise.
-BUDGET = ["--latency-budget", "3s"] if SANITIZED else []
+# Generous: CI runs tests in parallel on two shared cores (and under the sanitizers), and a
+# slow answer there says nothing about the receiver. The budget logic itself is unit-tested.
+BUDGET = ["--latency-budget", "5s" if SANITIZED else "2s"]
 
 
 class Receiver:
