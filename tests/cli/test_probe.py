@@ -308,24 +308,38 @@ class ProbeAgainstListenTest(TempDirTestCase):
     def test_real_listen_passes_every_check(self):
         ready = os.path.join(self.tmp, "ready")
         archive = os.path.join(self.tmp, "archive.db")
+        log_path = os.path.join(self.tmp, "listen.log")
         env = dict(os.environ, **ENV)
-        listener = subprocess.Popen(
-            [HOOKCTL, "listen", "--bind", "127.0.0.1:0", "--ready-file", ready, "--archive",
-             archive, "--secret-env", "PROBE_SECRET"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(log_path, "wb") as log:
+            listener = subprocess.Popen(
+                [HOOKCTL, "listen", "--bind", "127.0.0.1:0", "--ready-file", ready, "--archive",
+                 archive, "--secret-env", "PROBE_SECRET"],
+                env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+        def listen_log():
+            with open(log_path, "rb") as f:
+                return f.read()[-2000:].decode(errors="replace")
+
         try:
             deadline = time.monotonic() + 30
-            while not (os.path.exists(ready) and open(ready).read().strip()):
-                self.assertIsNone(listener.poll(), listener.stderr.read() if listener.poll() else "")
+            def ready_url():
+                if not os.path.exists(ready):
+                    return ""
+                with open(ready) as f:
+                    return f.read().strip()
+
+            while not ready_url():
+                self.assertIsNone(listener.poll(), f"listen exited: {listen_log()}")
                 self.assertLess(time.monotonic(), deadline, "listen did not become ready")
                 time.sleep(0.05)
-            url = open(ready).read().strip().split()[0]
+            url = ready_url().split()[0]
             proc = probe([url, "--secret-env", "PROBE_SECRET", "--json", "--timeout", "10s"]
                          + BUDGET, timeout=120)
             doc = json.loads(proc.stdout)
-            failed = [c for c in doc["checks"] if c["status"] != "pass"]
-            self.assertEqual(failed, [])
+            not_passed = [c for c in doc["checks"] if c["status"] != "pass"]
+            self.assertEqual(not_passed, [], f"listen log: {listen_log()}")
             self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(doc["passed"], 10)
         finally:
             listener.terminate()
             try:
