@@ -291,5 +291,47 @@ class ListenTlsTest(TempDirTestCase):
             r.kill()
 
 
+
+class ListenForwardTest(TempDirTestCase):
+    def test_forward_to_records_delivered_and_failed(self):
+        import hashlib
+        import hmac
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        seen = []
+
+        class App(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ts = self.headers["X-Signature-Timestamp"]
+                mac = hmac.new(SECRET.encode(), ts.encode() + b"." + body,
+                               hashlib.sha256).hexdigest()
+                seen.append((json.loads(body)["event_id"], mac == self.headers["X-Signature"],
+                             self.headers.get("Idempotency-Key")))
+                self.send_response(500 if b"please_fail" in body else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        app = ThreadingHTTPServer(("127.0.0.1", 0), App)
+        threading.Thread(target=app.serve_forever, daemon=True).start()
+        r = Receiver(self.tmp, "--forward-to",
+                     f"http://127.0.0.1:{app.server_address[1]}/app")
+        try:
+            self.assertEqual(r.post(event_body("evt_fwd_ok"))[0], 202)
+            self.assertEqual(r.post(event_body("evt_fwd_bad", note="please_fail"))[0], 202)
+            code, _ = r.stop()  # forwards the queue (with retries) before exiting
+            self.assertEqual(code, 0, r.stderr())
+        finally:
+            r.kill()
+            app.shutdown()
+            app.server_close()
+        self.assertIn(("evt_fwd_ok", True, "evt_fwd_ok"), seen)
+        self.assertGreaterEqual(sum(1 for e in seen if e[0] == "evt_fwd_bad"), 2)  # retried
+        with sqlite3.connect(f"file:{r.archive}?mode=ro", uri=True) as db:
+            status = dict(db.execute("SELECT event_id, status FROM events"))
+        self.assertEqual(status, {"evt_fwd_ok": "delivered", "evt_fwd_bad": "failed"})
+
 if __name__ == "__main__":
     unittest.main()
