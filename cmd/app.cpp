@@ -33,6 +33,8 @@ void build_app(CLI::App& app, Context& context) {
     register_parse(app, context);
     register_probe(app, context);
     register_completion(app, context);
+    register_secret(app, context);
+    register_rotate(app, context);
     register_listen(app, context);
     register_events(app, context);
 }

@@ -33,6 +33,8 @@ void register_verify(CLI::App& app, Context& context);
 void register_parse(CLI::App& app, Context& context);
 void register_probe(CLI::App& app, Context& context);
 void register_completion(CLI::App& app, Context& context);
+void register_secret(CLI::App& app, Context& context);
+void register_rotate(CLI::App& app, Context& context);
 void register_listen(CLI::App& app, Context& context);
 void register_events(CLI::App& app, Context& context);
 

@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <unistd.h>
+
+#include <hookctl/util/units.hpp>
 
 namespace hookctl::cli {
 
@@ -14,6 +17,9 @@ std::vector<keys::SecretSource> SecretFlags::sources() const {
     }
     for (const auto& path : files) {
         out.push_back({keys::SecretSource::Kind::file, path});
+    }
+    for (const auto& path : keyrings) {
+        out.push_back({keys::SecretSource::Kind::keyring, path});
     }
     return out;
 }
@@ -26,6 +32,12 @@ void add_secret_options(CLI::App& cmd, SecretFlags& flags) {
         ->group("Secrets");
     cmd.add_option("--secret-file", flags.files,
                    "Read a secret from FILE ('-' for stdin; repeat for several)")
+        ->type_name("FILE")
+        ->allow_extra_args(false)
+        ->group("Secrets");
+    cmd.add_option("--keyring", flags.keyrings,
+                   "Use the secrets of keyring FILE valid now: primary first, then verify-only "
+                   "ones in their window (repeat for several)")
         ->type_name("FILE")
         ->allow_extra_args(false)
         ->group("Secrets");
@@ -52,10 +64,14 @@ Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags
     auto sources = flags.sources();
     if (sources.empty()) {
         return fail(ExitCode::usage,
-                    "no secret given: pass --secret-env NAME or --secret-file PATH ('-' reads "
-                    "stdin)");
+                    "no secret given: pass --secret-env NAME, --secret-file PATH ('-' reads "
+                    "stdin) or --keyring FILE");
     }
-    return keys::load_secrets(sources);
+    auto now = keyring_now();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    return keys::load_secrets(sources, *now);
 }
 
 int report_error(const Context& context, const Error& error) {
@@ -78,6 +94,19 @@ std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+Result<std::int64_t> keyring_now() {
+    const char* fixed = std::getenv("HOOKCTL_NOW");
+    if (fixed == nullptr || *fixed == '\0') {
+        return unix_now();
+    }
+    auto t = util::parse_unix_seconds(fixed);
+    if (!t) {
+        return fail(ExitCode::usage, "HOOKCTL_NOW: " + t.error().message +
+                                         " (it is a testing aid: unset it to use the clock)");
+    }
+    return *t;
 }
 
 bool is_tty(int fd) {

@@ -15,11 +15,12 @@ namespace hookctl::cli {
 
 // The secret flags every signing or verifying command shares (DESIGN.md §4).
 struct SecretFlags {
-    std::vector<std::string> env;   // --secret-env NAME
-    std::vector<std::string> files; // --secret-file PATH
-    std::string refused;            // --secret VALUE: refused, never echoed
+    std::vector<std::string> env;      // --secret-env NAME
+    std::vector<std::string> files;    // --secret-file PATH
+    std::vector<std::string> keyrings; // --keyring FILE: its secrets valid now (hookctl-rotate(1))
+    std::string refused;               // --secret VALUE: refused, never echoed
 
-    // Sources in order: every --secret-env, then every --secret-file, each as given.
+    // Sources in order: every --secret-env, then every --secret-file, then every --keyring.
     std::vector<keys::SecretSource> sources() const;
 };
 
@@ -38,6 +39,10 @@ void print_json(const nlohmann::json& doc);
 
 // Now, in Unix seconds.
 std::int64_t unix_now();
+
+// The time keyring states are judged at: HOOKCTL_NOW (Unix seconds; a testing aid documented
+// in hookctl-rotate(1)) when set, else unix_now(). Fails (exit 2) on a malformed HOOKCTL_NOW.
+Result<std::int64_t> keyring_now();
 
 // True when file descriptor `fd` is a terminal.
 bool is_tty(int fd);

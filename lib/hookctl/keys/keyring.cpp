@@ -485,6 +485,10 @@ Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& or
     bool sw = view.starts_with("whsec_") || view.starts_with("whsk_") || view.starts_with("whpk_");
     auto key = decode_key(SecretText{text, origin},
                           sw ? SecretEncoding::standard_webhooks : SecretEncoding::raw);
+    if (!key && view.starts_with("whsec_")) {
+        // Not base64 after the prefix: a provider's secret used raw (Stripe writes whsec_...).
+        key = decode_key(SecretText{text, origin}, SecretEncoding::raw);
+    }
     if (!key) {
         return std::unexpected(key.error());
     }
@@ -547,11 +551,11 @@ Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::i
     if (state == KeyState::verify_only) {
         e.not_after = options.not_after;
     }
-    std::string what = options.what + " as " + std::string(state_name(state));
+    std::string what = "added as " + std::string(state_name(state));
     if (e.not_after) {
         what += " until " + format_utc(*e.not_after);
     }
-    record(e, what, now, actor);
+    record(e, what + " (" + options.what + ")", now, actor);
     keyring.keys.push_back(std::move(e));
     return keyring.keys.back().id;
 }
@@ -647,6 +651,42 @@ Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Act
     record(*previous, "verify-only -> primary (rotate abort, replaces " + current->id + ")", now,
            actor);
     return previous->id;
+}
+
+nlohmann::json describe_entry(const KeyEntry& e, std::int64_t now, bool reveal, bool history) {
+    json doc = {{"id", e.id},
+                {"fingerprint", e.fingerprint},
+                {"family", family_name(e.family)},
+                {"state", state_name(e.state)},
+                {"valid", e.valid_at(now)},
+                {"created_at", format_utc(e.created_at)},
+                {"not_after", nullptr},
+                {"seconds_left", nullptr}};
+    if (e.not_after) {
+        doc["not_after"] = format_utc(*e.not_after);
+        if (e.state == KeyState::verify_only) {
+            doc["seconds_left"] = std::max<std::int64_t>(0, *e.not_after - now);
+        }
+    }
+    if (!e.public_key.empty()) {
+        doc["public_key"] = e.public_key;
+    }
+    if (e.rotated_from) {
+        doc["rotated_from"] = *e.rotated_from;
+    }
+    if (history) {
+        doc["history"] = json::array();
+        for (const auto& h : e.history) {
+            doc["history"].push_back({{"what", h.what},
+                                      {"when", format_utc(h.when)},
+                                      {"user", h.user},
+                                      {"host", h.host}});
+        }
+    }
+    if (reveal) {
+        doc["secret"] = std::string(e.secret.view());
+    }
+    return doc;
 }
 
 Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::int64_t now) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/error.hpp>
 
@@ -131,7 +133,7 @@ SecretFormat format_of(const KeyEntry& entry);
 struct AddOptions {
     std::optional<KeyState> state;
     std::optional<std::int64_t> not_after;
-    std::string what = "added";
+    std::string what = "secret import"; // the command, for the history
 };
 Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::int64_t now,
                                const Actor& actor, const AddOptions& options = {});
@@ -157,6 +159,11 @@ Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Act
 // named `keyring PATH (ID)`. Fails (exit 2) when the keyring cannot be read or holds no valid
 // secret.
 Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::int64_t now);
+
+// A secret as `secret show` and `rotate status` present it: id, fingerprint, family, state,
+// `valid` at `now`, created_at, not_after, `seconds_left` in its window, public_key,
+// rotated_from, and its history when `history` is set. The secret itself only when `reveal`.
+nlohmann::json describe_entry(const KeyEntry& entry, std::int64_t now, bool reveal, bool history);
 
 // `2026-11-26T18:00:00Z` for Unix seconds `t`.
 std::string format_utc(std::int64_t t);

@@ -171,6 +171,14 @@ Result<Key> decode_key(const SecretText& secret, SecretEncoding encoding) {
         key.kind = KeyKind::hmac;
         key.bytes = secret.text;
         key.fingerprint = fingerprint(text);
+        // A `whsec_` secret used raw (as Stripe does) is still named by its decoded bytes, so
+        // one secret has one fingerprint whichever scheme uses it (keyrings show that one).
+        if (text.starts_with("whsec_")) {
+            if (auto decoded = util::base64_decode(text.substr(6)); decoded && !decoded->empty()) {
+                key.fingerprint = fingerprint(*decoded);
+                OPENSSL_cleanse(decoded->data(), decoded->size());
+            }
+        }
         return key;
     }
     auto decode = [&](std::string_view prefix, std::string_view what) -> Result<SecretBytes> {

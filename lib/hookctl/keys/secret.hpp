@@ -70,7 +70,8 @@ struct Key {
     KeyKind kind = KeyKind::hmac;
     SecretBytes bytes;       // HMAC key, ed25519 32-byte seed, or ed25519 32-byte public key
     std::string public_key;  // ed25519 only: the 32-byte public key
-    std::string fingerprint; // first 8 hex of SHA-256 of the HMAC key or ed25519 public key
+    std::string fingerprint; // first 8 hex of SHA-256 of the HMAC key or ed25519 public key;
+                             // of the decoded bytes for a `whsec_` secret even when used raw
     std::string origin;
 };
 
