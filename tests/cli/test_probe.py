@@ -129,7 +129,7 @@ class ProbeTest(TempDirTestCase):
     def run_json(self, url, *extra, expect):
         proc = probe([url, "--secret-env", "PROBE_SECRET", "--json", "--timeout", "3s"] + BUDGET
                      + list(extra))
-        self.assertEqual(proc.returncode, expect, proc.stderr.decode())
+        self.assertEqual(proc.returncode, expect, (proc.stderr + proc.stdout).decode())
         doc = json.loads(proc.stdout)
         self.assertEqual([c["name"] for c in doc["checks"]], CHECKS)
         return doc
@@ -189,7 +189,7 @@ class ProbeTest(TempDirTestCase):
             proc = probe([receiver.url, "--secret-env", "PROBE_SECRET", "--json", "--timeout", "2s",
                           "--max-body", "4MiB"] + BUDGET, timeout=60)
             elapsed = time.monotonic() - started
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.returncode, 1, proc.stderr + proc.stdout)
         doc = json.loads(proc.stdout)
         self.assertEqual(self.statuses(doc, "fail"), {"oversized-body"})
         failed = [c for c in doc["checks"] if c["name"] == "oversized-body"][0]
@@ -201,7 +201,7 @@ class ProbeTest(TempDirTestCase):
         with Receiver(any_signature=True) as receiver:
             proc = probe([receiver.url, "--secret-env", "PROBE_SECRET", "--junit", junit,
                           "--max-body", "2MiB", "--skip", "latency"] + BUDGET)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.returncode, 1, proc.stderr + proc.stdout)
         root = ET.parse(junit).getroot()
         suites = root.findall("testsuite")
         self.assertEqual(len(suites), 1)
@@ -235,7 +235,8 @@ class ProbeTest(TempDirTestCase):
             self.assertEqual(doc["skipped"], 7)
             requests_before = receiver.requests
             doc = self.run_json(receiver.url, "--only", "missing-signature", expect=0)
-            self.assertEqual(receiver.requests - requests_before, 1)
+            # The valid event (the control that makes a rejection mean something), then the check.
+            self.assertEqual(receiver.requests - requests_before, 2)
         proc = probe(["http://127.0.0.1:9/", "--secret-env", "PROBE_SECRET", "--only", "nonsense"])
         self.assertEqual(proc.returncode, 2)
         self.assertIn(b"nonsense", proc.stderr)
@@ -260,7 +261,7 @@ secret_env = "PROBE_SECRET"
 """)
             proc = probe(["--config", config, "--target", "local", "--json", "--max-body", "2MiB",
                           "--timeout", "3s"] + BUDGET)
-            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.returncode, 0, proc.stderr + proc.stdout)
             self.assertEqual(json.loads(proc.stdout)["passed"], 10)
             proc = probe(["--config", config, "--target", "elsewhere"])
             self.assertEqual(proc.returncode, 2)
@@ -278,7 +279,7 @@ production = true
             self.assertIn(b"--yes", proc.stderr)
             self.assertEqual(receiver.requests, requests_before)
             proc = probe(["--config", prod, "--target", "prod", "--only", "valid", "--yes"])
-            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.returncode, 0, proc.stderr + proc.stdout)
             self.assertEqual(receiver.requests, requests_before + 1)
 
     def test_input_and_environment_errors(self):
@@ -338,7 +339,7 @@ class ProbeAgainstListenTest(TempDirTestCase):
             doc = json.loads(proc.stdout)
             not_passed = [c for c in doc["checks"] if c["status"] != "pass"]
             self.assertEqual(not_passed, [], f"listen log: {listen_log()}")
-            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.returncode, 0, proc.stderr + proc.stdout)
             self.assertEqual(doc["passed"], 10)
         finally:
             listener.terminate()

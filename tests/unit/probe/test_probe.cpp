@@ -216,9 +216,37 @@ TEST_CASE("probe::run selects checks with only and skip, and reports the rest sk
     REQUIRE(report);
     CHECK(report->passed == 1);
     CHECK(report->skipped == 9);
-    CHECK(fresh.bodies.size() == 1);
-    CHECK_FALSE(fresh.headers_seen.front().contains("X-Signature"));
+    // The valid event (the control), then the request of the one check.
+    CHECK(fresh.bodies.size() == 2);
+    CHECK(fresh.headers_seen.front().contains("X-Signature"));
+    CHECK_FALSE(fresh.headers_seen.back().contains("X-Signature"));
     CHECK(check(*report, "valid").detail == "not selected (--only/--skip)");
+}
+
+TEST_CASE("probe::run does not count rejections when the valid event is refused too") {
+    FakeReceiver receiver(sig::Scheme::standard); // verifies standard
+    auto options = options_for(sig::Scheme::standard);
+    keys::SecretText other{keys::SecretBytes("whsec_" + util::base64_encode("another secret")),
+                           "test"};
+    auto wrong = keys::decode_key(other, keys::SecretEncoding::standard_webhooks);
+    REQUIRE(wrong);
+    options.keys = {*wrong}; // not the receiver's secret: everything is refused
+    options.scheme = sig::Scheme::standard;
+    auto report = probe::run(options, receiver);
+    REQUIRE(report);
+    CHECK(with_status(*report, probe::Status::fail) == std::vector<std::string>{"valid"});
+    CHECK(report->passed == 1); // latency: the refusal was quick
+    CHECK(check(*report, "wrong-secret").status == probe::Status::skip);
+    CHECK(check(*report, "wrong-secret").detail.starts_with("not meaningful"));
+    CHECK(receiver.bodies.size() == 1);
+    CHECK_FALSE(report->ok());
+
+    options.only = {"missing-signature"};
+    FakeReceiver fresh(sig::Scheme::standard);
+    report = probe::run(options, fresh);
+    REQUIRE(report);
+    CHECK(report->passed == 0);
+    CHECK_FALSE(report->ok());
 }
 
 TEST_CASE("probe::validate_selection refuses unknown checks and empty selections") {
