@@ -5,7 +5,10 @@
 # The subcommands of a command path.
 _hookctl_subcommands() {
     case "$1" in
-        'hookctl') echo 'sign verify probe completion' ;;
+        'hookctl') echo 'sign verify parse probe completion secret rotate listen events' ;;
+        'hookctl secret') echo 'new show export import' ;;
+        'hookctl rotate') echo 'begin status finish abort' ;;
+        'hookctl events') echo 'list show stats export import mark migrate' ;;
     esac
 }
 
@@ -15,8 +18,28 @@ _hookctl_options() {
         'hookctl') echo '-h --help --version --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret new') echo '-h --help --keyring --family --format --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret show') echo '-h --help --keyring --reveal --history --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret export') echo '-h --help --keyring --id --format --name --reveal --public --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret import') echo '-h --help --keyring --secret-env --secret-file --state --not-after --window --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl rotate') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl rotate begin') echo '-h --help --keyring --window --force --secret-env --secret-file --family --format --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl rotate status') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl rotate finish') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl rotate abort') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-inflight --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events stats') echo '-h --help --archive --status --since --until --org --run --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events export') echo '-h --help --archive --status --since --until --org --limit -o --output --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events import') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events mark') echo '-h --help --archive --status --reason --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events migrate') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
 }
 
@@ -47,6 +70,12 @@ _hookctl_value() {
         'hookctl verify|--keyring') echo 'file' ;;
         'hookctl verify|--config') echo 'file' ;;
         'hookctl verify|--log-format') echo 'words text json' ;;
+        'hookctl parse|--org') echo 'any' ;;
+        'hookctl parse|--received-at') echo 'any' ;;
+        'hookctl parse|--attachments-dir') echo 'directory' ;;
+        'hookctl parse|--inline-attachments') echo 'any' ;;
+        'hookctl parse|--config') echo 'file' ;;
+        'hookctl parse|--log-format') echo 'words text json' ;;
         'hookctl probe|--target') echo 'any' ;;
         'hookctl probe|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl probe|--secret-env') echo 'any' ;;
@@ -62,6 +91,120 @@ _hookctl_value() {
         'hookctl probe|--log-format') echo 'words text json' ;;
         'hookctl completion|--config') echo 'file' ;;
         'hookctl completion|--log-format') echo 'words text json' ;;
+        'hookctl secret|--config') echo 'file' ;;
+        'hookctl secret|--log-format') echo 'words text json' ;;
+        'hookctl secret new|--keyring') echo 'file' ;;
+        'hookctl secret new|--family') echo 'words hmac ed25519' ;;
+        'hookctl secret new|--format') echo 'words whsec hex' ;;
+        'hookctl secret new|--config') echo 'file' ;;
+        'hookctl secret new|--log-format') echo 'words text json' ;;
+        'hookctl secret show|--keyring') echo 'file' ;;
+        'hookctl secret show|--config') echo 'file' ;;
+        'hookctl secret show|--log-format') echo 'words text json' ;;
+        'hookctl secret export|--keyring') echo 'file' ;;
+        'hookctl secret export|--id') echo 'any' ;;
+        'hookctl secret export|--format') echo 'words raw env json' ;;
+        'hookctl secret export|--name') echo 'any' ;;
+        'hookctl secret export|--config') echo 'file' ;;
+        'hookctl secret export|--log-format') echo 'words text json' ;;
+        'hookctl secret import|--keyring') echo 'file' ;;
+        'hookctl secret import|--secret-env') echo 'any' ;;
+        'hookctl secret import|--secret-file') echo 'file' ;;
+        'hookctl secret import|--state') echo 'words primary verify-only' ;;
+        'hookctl secret import|--not-after') echo 'any' ;;
+        'hookctl secret import|--window') echo 'any' ;;
+        'hookctl secret import|--config') echo 'file' ;;
+        'hookctl secret import|--log-format') echo 'words text json' ;;
+        'hookctl rotate|--config') echo 'file' ;;
+        'hookctl rotate|--log-format') echo 'words text json' ;;
+        'hookctl rotate begin|--keyring') echo 'file' ;;
+        'hookctl rotate begin|--window') echo 'any' ;;
+        'hookctl rotate begin|--secret-env') echo 'any' ;;
+        'hookctl rotate begin|--secret-file') echo 'file' ;;
+        'hookctl rotate begin|--family') echo 'words hmac ed25519' ;;
+        'hookctl rotate begin|--format') echo 'words whsec hex' ;;
+        'hookctl rotate begin|--config') echo 'file' ;;
+        'hookctl rotate begin|--log-format') echo 'words text json' ;;
+        'hookctl rotate status|--keyring') echo 'file' ;;
+        'hookctl rotate status|--config') echo 'file' ;;
+        'hookctl rotate status|--log-format') echo 'words text json' ;;
+        'hookctl rotate finish|--keyring') echo 'file' ;;
+        'hookctl rotate finish|--config') echo 'file' ;;
+        'hookctl rotate finish|--log-format') echo 'words text json' ;;
+        'hookctl rotate abort|--keyring') echo 'file' ;;
+        'hookctl rotate abort|--config') echo 'file' ;;
+        'hookctl rotate abort|--log-format') echo 'words text json' ;;
+        'hookctl listen|--bind') echo 'any' ;;
+        'hookctl listen|--path') echo 'any' ;;
+        'hookctl listen|--scheme') echo 'words auto mailparse standard svix stripe github slack shopify' ;;
+        'hookctl listen|--tolerance') echo 'any' ;;
+        'hookctl listen|--archive') echo 'file' ;;
+        'hookctl listen|--max-body') echo 'any' ;;
+        'hookctl listen|--max-inflight') echo 'any' ;;
+        'hookctl listen|--ready-file') echo 'file' ;;
+        'hookctl listen|--tls-cert') echo 'file' ;;
+        'hookctl listen|--tls-key') echo 'file' ;;
+        'hookctl listen|--fail-rate') echo 'any' ;;
+        'hookctl listen|--fail-status') echo 'any' ;;
+        'hookctl listen|--throttle-rate') echo 'any' ;;
+        'hookctl listen|--retry-after') echo 'any' ;;
+        'hookctl listen|--latency') echo 'any' ;;
+        'hookctl listen|--drop-rate') echo 'any' ;;
+        'hookctl listen|--fail-first') echo 'any' ;;
+        'hookctl listen|--seed') echo 'any' ;;
+        'hookctl listen|--threads') echo 'any' ;;
+        'hookctl listen|--header-timeout') echo 'any' ;;
+        'hookctl listen|--body-timeout') echo 'any' ;;
+        'hookctl listen|--max-header-bytes') echo 'any' ;;
+        'hookctl listen|--max-headers') echo 'any' ;;
+        'hookctl listen|--drain-timeout') echo 'any' ;;
+        'hookctl listen|--forward-to') echo 'any' ;;
+        'hookctl listen|--secret-env') echo 'any' ;;
+        'hookctl listen|--secret-file') echo 'file' ;;
+        'hookctl listen|--keyring') echo 'file' ;;
+        'hookctl listen|--config') echo 'file' ;;
+        'hookctl listen|--log-format') echo 'words text json' ;;
+        'hookctl events|--config') echo 'file' ;;
+        'hookctl events|--log-format') echo 'words text json' ;;
+        'hookctl events list|--archive') echo 'file' ;;
+        'hookctl events list|--status') echo 'any' ;;
+        'hookctl events list|--since') echo 'any' ;;
+        'hookctl events list|--until') echo 'any' ;;
+        'hookctl events list|--org') echo 'any' ;;
+        'hookctl events list|--limit') echo 'any' ;;
+        'hookctl events list|--config') echo 'file' ;;
+        'hookctl events list|--log-format') echo 'words text json' ;;
+        'hookctl events show|--archive') echo 'file' ;;
+        'hookctl events show|--config') echo 'file' ;;
+        'hookctl events show|--log-format') echo 'words text json' ;;
+        'hookctl events stats|--archive') echo 'file' ;;
+        'hookctl events stats|--status') echo 'any' ;;
+        'hookctl events stats|--since') echo 'any' ;;
+        'hookctl events stats|--until') echo 'any' ;;
+        'hookctl events stats|--org') echo 'any' ;;
+        'hookctl events stats|--run') echo 'any' ;;
+        'hookctl events stats|--config') echo 'file' ;;
+        'hookctl events stats|--log-format') echo 'words text json' ;;
+        'hookctl events export|--archive') echo 'file' ;;
+        'hookctl events export|--status') echo 'any' ;;
+        'hookctl events export|--since') echo 'any' ;;
+        'hookctl events export|--until') echo 'any' ;;
+        'hookctl events export|--org') echo 'any' ;;
+        'hookctl events export|--limit') echo 'any' ;;
+        'hookctl events export|-o'|'hookctl events export|--output') echo 'file' ;;
+        'hookctl events export|--config') echo 'file' ;;
+        'hookctl events export|--log-format') echo 'words text json' ;;
+        'hookctl events import|--archive') echo 'file' ;;
+        'hookctl events import|--config') echo 'file' ;;
+        'hookctl events import|--log-format') echo 'words text json' ;;
+        'hookctl events mark|--archive') echo 'file' ;;
+        'hookctl events mark|--status') echo 'words failed dead delivered' ;;
+        'hookctl events mark|--reason') echo 'any' ;;
+        'hookctl events mark|--config') echo 'file' ;;
+        'hookctl events mark|--log-format') echo 'words text json' ;;
+        'hookctl events migrate|--archive') echo 'file' ;;
+        'hookctl events migrate|--config') echo 'file' ;;
+        'hookctl events migrate|--log-format') echo 'words text json' ;;
     esac
 }
 
@@ -70,8 +213,12 @@ _hookctl_positional() {
     case "$1" in
         'hookctl sign') echo 'file' ;;
         'hookctl verify') echo 'file' ;;
+        'hookctl parse') echo 'file' ;;
         'hookctl probe') echo 'any' ;;
         'hookctl completion') echo 'words bash zsh fish' ;;
+        'hookctl events show') echo 'any' ;;
+        'hookctl events import') echo 'file' ;;
+        'hookctl events mark') echo 'any' ;;
     esac
 }
 

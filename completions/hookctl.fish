@@ -6,7 +6,13 @@
 function __hookctl_subcommands
     switch $argv[1]
         case 'hookctl'
-            printf '%s\n' sign verify probe completion
+            printf '%s\n' sign verify parse probe completion secret rotate listen events
+        case 'hookctl secret'
+            printf '%s\n' new show export import
+        case 'hookctl rotate'
+            printf '%s\n' begin status finish abort
+        case 'hookctl events'
+            printf '%s\n' list show stats export import mark migrate
     end
 end
 
@@ -19,10 +25,50 @@ function __hookctl_value_options
             printf '%s\n' --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --log-format
         case 'hookctl verify'
             printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --log-format
+        case 'hookctl parse'
+            printf '%s\n' --org --received-at --attachments-dir --inline-attachments --config --log-format
         case 'hookctl probe'
             printf '%s\n' --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --config --log-format
         case 'hookctl completion'
             printf '%s\n' --config --log-format
+        case 'hookctl secret'
+            printf '%s\n' --config --log-format
+        case 'hookctl secret new'
+            printf '%s\n' --keyring --family --format --config --log-format
+        case 'hookctl secret show'
+            printf '%s\n' --keyring --config --log-format
+        case 'hookctl secret export'
+            printf '%s\n' --keyring --id --format --name --config --log-format
+        case 'hookctl secret import'
+            printf '%s\n' --keyring --secret-env --secret-file --state --not-after --window --config --log-format
+        case 'hookctl rotate'
+            printf '%s\n' --config --log-format
+        case 'hookctl rotate begin'
+            printf '%s\n' --keyring --window --secret-env --secret-file --family --format --config --log-format
+        case 'hookctl rotate status'
+            printf '%s\n' --keyring --config --log-format
+        case 'hookctl rotate finish'
+            printf '%s\n' --keyring --config --log-format
+        case 'hookctl rotate abort'
+            printf '%s\n' --keyring --config --log-format
+        case 'hookctl listen'
+            printf '%s\n' --bind --path --scheme --tolerance --archive --max-body --max-inflight --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --log-format
+        case 'hookctl events'
+            printf '%s\n' --config --log-format
+        case 'hookctl events list'
+            printf '%s\n' --archive --status --since --until --org --limit --config --log-format
+        case 'hookctl events show'
+            printf '%s\n' --archive --config --log-format
+        case 'hookctl events stats'
+            printf '%s\n' --archive --status --since --until --org --run --config --log-format
+        case 'hookctl events export'
+            printf '%s\n' --archive --status --since --until --org --limit -o --output --config --log-format
+        case 'hookctl events import'
+            printf '%s\n' --archive --config --log-format
+        case 'hookctl events mark'
+            printf '%s\n' --archive --status --reason --config --log-format
+        case 'hookctl events migrate'
+            printf '%s\n' --archive --config --log-format
     end
 end
 
@@ -55,8 +101,13 @@ complete -c hookctl -f
 # hookctl
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a sign -d 'Sign a payload: print headers, JSON, or a curl command'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a verify -d 'Verify a payload against its headers; the exit code says valid or why not'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a parse -d 'Parse raw MIME (.eml file, folder, Maildir or mbox) into email event JSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a probe -d 'Conformance test of a live webhook endpoint: signatures, replay window, idempotency, bad input, latency'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a completion -d 'Print a shell completion script generated from the command tree'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a secret -d 'New, show, export and import secrets and keyrings (see hookctl-secret(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a rotate -d 'Begin, check, finish or abort a secret rotation with a dual-verify window (runbook: hookctl-rotate(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a listen -d 'Local test receiver: verify, deduplicate, archive durably, inject faults'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import and mark events in an archive'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l version -d 'Display program version information and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -103,6 +154,21 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l no-color 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -F
 
+# hookctl parse
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l org -r -d 'org_id to put in each event'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l received-at -r -d 'received_at to put in each event (RFC 3339; default now)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l attachments-dir -r -f -a '(__fish_complete_directories)' -d 'Write attachments and the raw message there, content-addressed (sha256/ab/cdef...), and put their storage_key in the JSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l inline-attachments -r -d 'Embed attachments of at most MAX bytes as base64 (content_base64)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l pretty -d 'Indent the JSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -F
+
 # hookctl probe
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l target -r -d 'A target from the config file (url, scheme, secret)'
@@ -134,3 +200,273 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl completion\'' -s v -l 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl completion\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl completion\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl completion\'' -a 'bash zsh fish'
+
+# hookctl secret
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -a new -d 'Make a fresh secret: print it, or add it to a keyring (primary if the keyring is new, else verify-only)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -a show -d 'List a keyring\'s secrets: ids, fingerprints, states, windows (never the secrets unless --reveal)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -a export -d 'Print one secret of a keyring, to pipe into a secret manager (needs --reveal)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -a import -d 'Add an existing secret (text, or a \'secret export --format json\' document) to a keyring, creating it if absent'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl secret new
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l keyring -r -F -d 'Add the secret to keyring FILE (created mode 0600 if absent); the secret is then not printed unless --reveal'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l family -r -f -a 'hmac ed25519' -d 'hmac (default) or ed25519 (whsk_/whpk_)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l format -r -f -a 'whsec hex' -d 'How an HMAC secret is written: whsec (whsec_ + base64, default) or hex'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l reveal -d 'With --keyring: print the secret too'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl secret show
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l keyring -r -F -d 'The keyring to list'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l reveal -d 'Print the secrets too'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l history -d 'Print each secret\'s history (what, when, user@host)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret show\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl secret export
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l keyring -r -F -d 'The keyring to read'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l id -r -d 'The secret\'s id or fingerprint (default: the primary)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l format -r -f -a 'raw env json' -d 'raw (the secret and a newline, default), env (NAME=value) or json'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l name -r -d 'Variable name for --format env (default WEBHOOK_SECRET)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l reveal -d 'Confirm that the secret may be printed'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l public -d 'Print the ed25519 public key (whpk_) instead; needs no --reveal'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret export\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl secret import
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l keyring -r -F -d 'The keyring to add to (created mode 0600 if absent)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l secret-env -r -d 'Read the secret from environment variable NAME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l secret-file -r -F -d 'Read the secret from FILE (\'-\' for stdin)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l state -r -f -a 'primary verify-only' -d 'verify-only (default when the keyring has a primary) or primary (only into a keyring without one)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l not-after -r -d 'A verify-only secret stops verifying after TIME (Unix seconds or YYYY-MM-DDTHH:MM:SSZ)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l window -r -d 'A verify-only secret stops verifying after now + DURATION (24h, 7d)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l reveal -d 'Print the secret too'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret import\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl rotate
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -a begin -d 'Make a new primary secret; the old one keeps verifying until the window ends'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -a status -d 'Show which secret signs, which verify and how long the window has left'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -a finish -d 'Retire the verify-only secrets now: only the primary is valid'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -a abort -d 'Undo \'rotate begin\': the previous primary signs again, the new secret is retired'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl rotate begin
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l keyring -r -F -d 'The keyring file (see hookctl-secret(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l window -r -d 'How long the old secret keeps verifying: 24h (default), 90m, 7d'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l force -d 'Begin even though a rotation window is open'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l secret-env -r -d 'Use the new secret from environment variable NAME (default: generate one)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l secret-file -r -F -d 'Use the new secret from FILE (\'-\' for stdin; default: generate one)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l family -r -f -a 'hmac ed25519' -d 'Family of a generated secret: hmac or ed25519 (default: as the primary)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l format -r -f -a 'whsec hex' -d 'Format of a generated HMAC secret: whsec or hex (default: as the primary)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate begin\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl rotate status
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -l keyring -r -F -d 'The keyring file (see hookctl-secret(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate status\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl rotate finish
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -l keyring -r -F -d 'The keyring file (see hookctl-secret(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate finish\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl rotate abort
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -l keyring -r -F -d 'The keyring file (see hookctl-secret(1))'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl rotate abort\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl listen
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l bind -r -d 'Listen on HOST:PORT (port 0: a free port)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l path -r -d 'The webhook path'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l scheme -r -f -a 'auto mailparse standard svix stripe github slack shopify' -d 'Signature scheme, or auto (from the headers)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tolerance -r -d 'Allowed timestamp skew, both directions (default 5m)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'SQLite archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-body -r -d 'Largest body accepted; larger gets 413'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-inflight -r -d 'Events accepted but not yet committed, at most; beyond: 429 + Retry-After'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l ready-file -r -F -d 'Write the URL to FILE (atomically) once listening'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tls-cert -r -F -d 'Serve HTTPS with this PEM certificate chain'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tls-key -r -F -d 'The PEM private key of --tls-cert'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l fail-rate -r -d 'Answer --fail-status to this fraction (0-1)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l fail-status -r -d 'Status of injected failures'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l throttle-rate -r -d 'Answer 429 with Retry-After to this fraction (0-1)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l retry-after -r -d 'Retry-After of injected 429s'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l latency -r -d 'Delay every answer: DUR, or MIN-MAX (uniform)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l drop-rate -r -d 'Close the connection without answering this fraction (0-1)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l fail-first -r -d 'The first N requests of each event id get --fail-status'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l seed -r -d 'Seed of the fault decisions (default: random, logged)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l threads -r -d 'Server threads (default: one per core, at least 2)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l header-timeout -r -d 'Time to send a request\'s headers, and keep-alive idle time (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l body-timeout -r -d 'Time to send a request\'s body (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-header-bytes -r -d 'Largest request header block; larger gets 431 (default 16KiB)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-headers -r -d 'Most request header fields; more gets 431 (default 100)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l drain-timeout -r -d 'On SIGINT/SIGTERM, time to finish in-flight requests (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l forward-to -r -d 'After storing, forward each new event to URL (re-signed with the same scheme and secret) and record delivered/failed on it'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a list -d 'List events in storage order: a table on a TTY, NDJSON with --json or when stdout is not a terminal (bodies left out; see export)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a show -d 'Show one event: fields, headers, body and delivery attempts'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a stats -d 'Counts by status, org and day; delivery latency percentiles'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a export -d 'Write events as NDJSON (the import format, bodies included)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a import -d 'Store NDJSON events (one object per line) in one transaction; a bad line stores nothing and names its line number'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a mark -d 'Set the status of events (all or none: an unknown id marks nothing)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a migrate -d 'Bring an archive to this hookctl\'s schema version (every writer does this on open; needed once before read-only use of an old archive)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events list
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l until -r -d 'Only events received before TIME (same forms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l org -r -d 'Only events of this org_id (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l limit -r -d 'At most N events (default: all)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events show
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events stats
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l until -r -d 'Only events received before TIME (same forms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l org -r -d 'Only events of this org_id (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l run -r -d 'Latency and attempts of this run only'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events export
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l until -r -d 'Only events received before TIME (same forms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l org -r -d 'Only events of this org_id (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l limit -r -d 'At most N events (default: all)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s o -l output -r -F -d 'Write to FILE instead of stdout'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events import
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -F
+
+# hookctl events mark
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l status -r -f -a 'failed dead delivered' -d 'New status: failed, dead or delivered'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l reason -r -d 'Why (stored as last_error)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events migrate
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
