@@ -30,6 +30,8 @@ void build_app(CLI::App& app, Context& context) {
 
     register_sign(app, context);
     register_verify(app, context);
+    register_send(app, context);
+    register_replay(app, context);
     register_parse(app, context);
     register_probe(app, context);
     register_completion(app, context);

@@ -30,6 +30,8 @@ void build_app(CLI::App& app, Context& context);
 // One per subcommand, each in cmd/<name>.cpp.
 void register_sign(CLI::App& app, Context& context);
 void register_verify(CLI::App& app, Context& context);
+void register_send(CLI::App& app, Context& context);
+void register_replay(CLI::App& app, Context& context);
 void register_parse(CLI::App& app, Context& context);
 void register_probe(CLI::App& app, Context& context);
 void register_completion(CLI::App& app, Context& context);

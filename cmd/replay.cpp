@@ -402,6 +402,8 @@ nlohmann::json summary_json(const replay::ReplayResult& r, const replay::ReplayO
             {"retried", p.retried},
             {"dead", p.dead},
             {"dead_reasons", dead},
+            {"run_delivered", p.earlier_delivered + p.delivered},
+            {"run_dead", p.earlier_dead + p.dead},
             {"elapsed_s", p.elapsed_s},
             {"achieved_rate", p.achieved_rate},
             {"latency_ms",
@@ -506,6 +508,10 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
         for (const auto& [reason, n] : p.dead_reasons) {
             std::cout << "  dead: " << n << " x " << reason << '\n';
         }
+        if (p.earlier_delivered + p.earlier_dead > 0) {
+            std::cout << "  whole run: delivered " << p.earlier_delivered + p.delivered << ", dead "
+                      << p.earlier_dead + p.dead << '\n';
+        }
     }
     if (result->end != replay::RunEnd::completed) {
         std::cerr << "hookctl: run " << p.run_id << " "
@@ -516,7 +522,8 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
                   << o.archive_path << " (and the same secret flags)\n";
         return static_cast<int>(ExitCode::aborted);
     }
-    return p.dead == 0 ? 0 : 1;
+    // Exit 0 only when every event the run selected was delivered, earlier invocations included.
+    return p.dead + p.earlier_dead == 0 ? 0 : 1;
 }
 
 } // namespace

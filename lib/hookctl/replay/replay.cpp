@@ -128,15 +128,20 @@ public:
 
     Result<void> save_run(archive::RunState state, std::string_view last_error = {}) {
         archive::RunProgress p;
-        p.total = m_progress.total + m_progress.skipped;
-        p.done = m_progress.done + m_progress.skipped;
-        p.delivered = m_progress.delivered;
-        p.failed = m_progress.dead;
+        p.total = m_earlier ? m_earlier->total : m_progress.total;
+        p.done = (m_earlier ? m_earlier->done : 0) + m_progress.done;
+        p.delivered = m_progress.earlier_delivered + m_progress.delivered;
+        p.failed = m_progress.earlier_dead + m_progress.dead;
         p.cursor = std::max(cursor(), m_resume_cursor);
         return m_records.update_run(m_run_id, p, state, last_error);
     }
 
-    void set_resume_cursor(std::int64_t c) { m_resume_cursor = c; }
+    void set_earlier(const archive::RunProgress& earlier) {
+        m_earlier = earlier;
+        m_resume_cursor = earlier.cursor;
+        m_progress.earlier_delivered = earlier.delivered;
+        m_progress.earlier_dead = earlier.failed;
+    }
 
 private:
     static int effective_burst(const ReplayOptions& o) {
@@ -458,6 +463,7 @@ private:
     std::set<std::int64_t> m_outstanding;
     std::int64_t m_max_seq = 0;
     std::int64_t m_resume_cursor = 0;
+    std::optional<archive::RunProgress> m_earlier;
     std::vector<archive::Attempt> m_buffer;
     std::deque<std::pair<Clock::time_point, bool>> m_window;
     std::map<std::string, std::int64_t> m_dead_reasons;
@@ -525,6 +531,7 @@ Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserv
     }
     std::string run_id;
     std::int64_t after_seq = 0;
+    std::optional<archive::RunProgress> earlier;
     if (options.resume_run_id.empty()) {
         archive::NewRun run;
         run.kind = "replay";
@@ -551,6 +558,7 @@ Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserv
         }
         run_id = (*run)->run_id;
         after_seq = (*run)->progress.cursor;
+        earlier = (*run)->progress;
     }
     // Remember where the run lives, so `--resume RUN_ID` alone finds it (best effort).
     {
@@ -572,7 +580,9 @@ Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserv
         return std::unexpected(client.error());
     }
     Engine engine(options, observer, stop, *client, *records, run_id);
-    engine.set_resume_cursor(after_seq);
+    if (earlier) {
+        engine.set_earlier(*earlier);
+    }
     engine.progress().total = static_cast<std::int64_t>(*total);
     (void)engine.save_run(archive::RunState::running);
 

@@ -48,6 +48,9 @@ struct ReplayProgress {
     double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
     bool paused = false;                                            // waiting out a 429 Retry-After
     std::vector<std::pair<std::string, std::int64_t>> dead_reasons; // reason -> events
+    // On a resume: what earlier invocations of the run finished (from the run row).
+    std::int64_t earlier_delivered = 0;
+    std::int64_t earlier_dead = 0;
 };
 
 enum class RunEnd {

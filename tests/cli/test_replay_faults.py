@@ -1,0 +1,179 @@
+"""hookctl replay against the real `hookctl listen` on loopback: injected faults (503, 429 with
+Retry-After, dropped connections), kill -9 and --resume, and rate accuracy."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hookctl_test import HOOKCTL, SANITIZED, TempDirTestCase, run  # noqa: E402
+from test_replay import ENV, make_archive, sample_events  # noqa: E402
+
+
+def listen_available():
+    proc = subprocess.run([HOOKCTL, "listen", "--help"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL)
+    return proc.returncode == 0 and b"--ready-file" in proc.stdout
+
+
+class ListenReplayTest(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        if not listen_available():
+            self.skipTest("hookctl listen is not built into this binary")
+        self.listener = None
+
+    def tearDown(self):
+        if self.listener is not None and self.listener.poll() is None:
+            self.listener.send_signal(signal.SIGINT)
+            try:
+                self.listener.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.listener.kill()
+                self.listener.wait()
+        super().tearDown()
+
+    def start_listen(self, *faults):
+        ready = os.path.join(self.tmp, "ready")
+        self.receiver_db = os.path.join(self.tmp, "receiver.db")
+        self.listener = subprocess.Popen(
+            [HOOKCTL, "listen", "--bind", "127.0.0.1:0", "--ready-file", ready, "--archive",
+             self.receiver_db, "--secret-env", "REPLAY_SECRET", "--log-format", "json", "-q"]
+            + list(faults), env=dict(os.environ, **ENV), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(ready):
+            self.assertIsNone(self.listener.poll(), "listen exited early")
+            self.assertLess(time.monotonic(), deadline, "listen did not become ready")
+            time.sleep(0.05)
+        with open(ready) as f:
+            url = f.read().strip()
+        return url if url.startswith("http") else "http://" + url
+
+    def stop_listen(self):
+        self.listener.send_signal(signal.SIGINT)
+        self.listener.wait(timeout=30)
+
+    def receiver(self):
+        return sqlite3.connect(self.receiver_db)
+
+    def test_faults_every_event_delivered_once_and_retry_after_obeyed(self):
+        n = 300 if SANITIZED else 2000
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen("--fail-rate", "0.2", "--fail-status", "503",
+                                "--throttle-rate", "0.05", "--retry-after", "1s",
+                                "--drop-rate", "0.02", "--seed", "11")
+        proc = run(["replay", "--from", source, "--to", url, "--rate", "max", "--concurrency",
+                    "64", "--retries", "30", "--backoff-base", "20ms", "--backoff-max", "500ms",
+                    "--secret-env", "REPLAY_SECRET", "--no-progress", "--json"], env=ENV,
+                   timeout=300, check=0)
+        summary = json.loads(proc.stdout)
+        self.assertEqual(summary["delivered"], n)
+        self.assertEqual(summary["dead"], 0)
+        self.assertGreater(summary["retried"], n * 0.2)
+        self.stop_listen()
+        db = self.receiver()
+        self.assertEqual(db.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM events"
+                                    ).fetchone(), (n, n))
+        # Every throttled request (429, Retry-After: 1) is followed by the next request for
+        # that event no earlier than 1 s later.
+        log = db.execute("SELECT event_id, at_ms, http_status, reason FROM requests "
+                         "WHERE event_id != '' ORDER BY id").fetchall()
+        by_event = {}
+        for event_id, at_ms, status, reason in log:
+            by_event.setdefault(event_id, []).append((at_ms, status, reason))
+        throttled = 0
+        for event_id, entries in by_event.items():
+            for (at, status, _), (next_at, _, _) in zip(entries, entries[1:]):
+                if status == 429:
+                    throttled += 1
+                    self.assertGreaterEqual(next_at - at, 1000 - 2,
+                                            "%s retried %d ms after a 429 with Retry-After: 1"
+                                            % (event_id, next_at - at))
+        self.assertGreater(throttled, 0)
+        # The archive of the replay agrees: all delivered, every attempt recorded.
+        src = sqlite3.connect(source)
+        self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
+                                     ).fetchone()[0], n)
+        self.assertEqual(src.execute("SELECT COUNT(*) FROM attempts").fetchone()[0],
+                         summary["sent"])
+
+    def test_kill_9_and_resume_delivers_all_with_bounded_duplicates(self):
+        n = 200 if SANITIZED else 1000
+        concurrency = 8
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen("--latency", "5ms")
+        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
+        replay = subprocess.Popen(
+            [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", "400/s",
+             "--concurrency", str(concurrency), "--secret-env", "REPLAY_SECRET",
+             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while True:
+            self.assertLess(time.monotonic(), deadline)
+            self.assertIsNone(replay.poll(), "replay finished before it could be killed")
+            try:
+                got = self.receiver().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            except sqlite3.Error:
+                got = 0
+            if got >= n // 3:
+                break
+            time.sleep(0.05)
+        replay.send_signal(signal.SIGKILL)
+        replay.wait()
+        run_id = sqlite3.connect(source).execute("SELECT run_id FROM runs").fetchone()[0]
+        # --resume alone finds the run through $XDG_STATE_HOME/hookctl/runs/RUN_ID.
+        proc = subprocess.run([HOOKCTL, "replay", "--resume", run_id, "--secret-env",
+                               "REPLAY_SECRET", "--no-progress", "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        summary = json.loads(proc.stdout)
+        self.assertEqual(summary["run_id"], run_id)
+        # Only what the first invocation had not finished is sent again.
+        self.assertLess(summary["sent"], n)
+        self.stop_listen()
+        db = self.receiver()
+        self.assertEqual(db.execute("SELECT COUNT(DISTINCT event_id) FROM events").fetchone()[0],
+                         n)
+        accepted = db.execute("SELECT COUNT(*) FROM requests WHERE http_status BETWEEN 200 AND "
+                              "299").fetchone()[0]
+        duplicates = accepted - n
+        self.assertLessEqual(duplicates, concurrency)
+        src = sqlite3.connect(source)
+        self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
+                                     ).fetchone()[0], n)
+        self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
+
+    def test_rate_is_exact_per_second(self):
+        rate, seconds = (100, 5) if SANITIZED else (200, 10)
+        n = rate * seconds
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen()
+        run(["replay", "--from", source, "--to", url, "--rate", "%d/s" % rate, "--concurrency",
+             "16", "--secret-env", "REPLAY_SECRET", "--no-progress"], env=ENV, timeout=120,
+            check=0)
+        self.stop_listen()
+        times = sorted(t for (t,) in self.receiver().execute(
+            "SELECT at_ms FROM requests WHERE event_id != ''"))
+        self.assertAlmostEqual(len(times), n, delta=n * 0.01)
+        # No 1-second window (sliding, at every request) holds more than rate * 1.05.
+        j = 0
+        worst = 0
+        for i, t in enumerate(times):
+            while times[j] <= t - 1000:
+                j += 1
+            worst = max(worst, i - j + 1)
+        self.assertLessEqual(worst, rate * 1.05)
+        span = (times[-1] - times[0]) / 1000.0
+        self.assertAlmostEqual(span, seconds - 1.0 / rate, delta=seconds * 0.02)
+
+
+if __name__ == "__main__":
+    unittest.main()
