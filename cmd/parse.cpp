@@ -70,6 +70,9 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
                     "no message: give a FILE, folder, Maildir or mbox, or pipe a message on stdin");
     }
 
+    if (auto checked = mime::check_options(options); !checked) {
+        return std::unexpected(checked.error());
+    }
     if (is_single_message_file(opt.path)) {
         auto event = mime::parse_file(opt.path, options);
         if (!event) {
@@ -85,6 +88,15 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
     auto status = mime::for_each_message(
         opt.path, [&](std::string_view raw, const std::string& label) -> Result<void> {
             auto event = mime::parse_message(raw, options);
+            if (label == "stdin") {
+                // One message on stdin: printed like a single file, errors are the run's.
+                if (!event) {
+                    return std::unexpected(event.error());
+                }
+                print_event(*event, opt.pretty);
+                ++parsed;
+                return {};
+            }
             if (event) {
                 (*event)["source"] = label;
                 print_event(*event, opt.pretty);

@@ -499,11 +499,15 @@ std::string part_label(GMimeObject* object) {
     return mime_type_of(object) + " part";
 }
 
-// Walks the MIME tree the way mail clients pick what to show: the first text/plain and the
-// first text/html that are not attachments become `text` and `html`; multipart/related keeps
-// its root as the body and its other parts as inline attachments; multipart/signed shows its
-// first part; message/rfc822 parts stay attachments; everything else is an attachment.
-void walk(GMimeObject* object, Collector& collector) {
+// Walks the MIME tree the way mail clients pick what to show. Only the first child of a
+// multipart/mixed (or of any multipart that is not alternative) may start the body
+// (`may_start`); the first text/plain and text/html found there become `text` and `html`.
+// Later inline parts of a type the body already has are appended to it (Apple Mail splits an
+// HTML body around inline images); other later text parts are attachments. multipart/related
+// keeps its root as the body and its other parts as inline attachments; multipart/signed
+// shows its first part; message/rfc822 parts stay attachments; everything else is an
+// attachment.
+void walk(GMimeObject* object, Collector& collector, bool may_start) {
     if (GMIME_IS_MULTIPART(object)) {
         auto* multipart = GMIME_MULTIPART(object);
         int count = g_mime_multipart_get_count(multipart);
@@ -512,6 +516,7 @@ void walk(GMimeObject* object, Collector& collector) {
             return;
         }
         GMimeContentType* type = g_mime_object_get_content_type(object);
+        bool alternative = g_mime_content_type_is_type(type, "multipart", "alternative");
         int root = -1;
         if (GMIME_IS_MULTIPART_SIGNED(object)) {
             root = 0;
@@ -538,7 +543,7 @@ void walk(GMimeObject* object, Collector& collector) {
             if (root >= 0 && i != root) {
                 attach_all(child, collector);
             } else {
-                walk(child, collector);
+                walk(child, collector, may_start && (i == 0 || alternative || root >= 0));
             }
         }
         return;
@@ -546,8 +551,15 @@ void walk(GMimeObject* object, Collector& collector) {
     bool is_html = false;
     if (is_body_candidate(object, is_html)) {
         std::optional<std::string>& slot = is_html ? collector.html : collector.text;
-        if (!slot) {
+        if (!slot && may_start) {
             slot = text_of(GMIME_PART(object), collector, part_label(object));
+            return;
+        }
+        if (slot) {
+            if (!is_html && !slot->empty() && slot->back() != '\n') {
+                *slot += '\n';
+            }
+            *slot += text_of(GMIME_PART(object), collector, part_label(object));
             return;
         }
     }
@@ -573,19 +585,10 @@ struct DateTimeUnref {
 
 // Builds the event from a parsed stream; `raw` describes the raw message already hashed.
 Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOptions& options) {
-    std::string received_at;
-    if (options.received_at) {
-        std::unique_ptr<GDateTime, DateTimeUnref> parsed(
-            g_date_time_new_from_iso8601(options.received_at->c_str(), nullptr));
-        if (!parsed) {
-            return fail(ExitCode::usage, "received_at \"" + *options.received_at +
-                                             "\" is not an RFC 3339 time with a zone; use for "
-                                             "example 2026-01-31T12:00:00Z");
-        }
-        received_at = *options.received_at;
-    } else {
-        received_at = now_rfc3339();
+    if (auto checked = check_options(options); !checked) {
+        return std::unexpected(checked.error());
     }
+    std::string received_at = options.received_at ? *options.received_at : now_rfc3339();
 
     Collector collector;
     collector.store_dir = options.attachments_dir.value_or("");
@@ -623,10 +626,14 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     event["html"] = nullptr;
     event["attachments"] = json::array();
 
-    if (!message || raw.size == 0) {
-        return fail(ExitCode::check_failed,
-                    "no message found in the input (" + std::to_string(raw.size) +
-                        " bytes): not RFC 5322 mail, or empty; nothing to parse");
+    if (raw.size == 0) {
+        return fail(ExitCode::check_failed, "the input is empty: no message to parse");
+    }
+    if (!message) {
+        collector.warn("unparseable", "GMime found no message structure in the input; only "
+                                      "raw_mime is described");
+        event["warnings"] = std::move(collector.warnings);
+        return event;
     }
 
     GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message.get()));
@@ -671,7 +678,7 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     }
 
     if (GMimeObject* body = g_mime_message_get_mime_part(message.get()); body != nullptr) {
-        walk(body, collector);
+        walk(body, collector, true);
     }
     if (collector.failure) {
         return std::unexpected(*collector.failure);
@@ -702,6 +709,19 @@ Result<Blob> describe_raw(GMimeStream* stream, const ParseOptions& options) {
 }
 
 } // namespace
+
+Result<void> check_options(const ParseOptions& options) {
+    if (options.received_at) {
+        std::unique_ptr<GDateTime, DateTimeUnref> parsed(
+            g_date_time_new_from_iso8601(options.received_at->c_str(), nullptr));
+        if (!parsed) {
+            return fail(ExitCode::usage, "received_at \"" + *options.received_at +
+                                             "\" is not an RFC 3339 time with a zone; use for "
+                                             "example 2026-01-31T12:00:00Z");
+        }
+    }
+    return {};
+}
 
 Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& options) {
     ensure_gmime();

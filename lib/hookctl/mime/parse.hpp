@@ -23,6 +23,9 @@ struct ParseOptions {
     std::optional<std::string> trace_id;        // default: derived from the event id
 };
 
+// Checks `options` once before many messages: fails (exit 2) on a malformed `received_at`.
+Result<void> check_options(const ParseOptions& options);
+
 // Parses one raw message into the event JSON. GMime reads anything, so this fails only when
 // the attachment store cannot be written (exit 4) or `received_at` is malformed (exit 2);
 // oddities in the message become entries of `warnings`.

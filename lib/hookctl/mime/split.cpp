@@ -5,7 +5,6 @@
 #include <system_error>
 #include <vector>
 
-#include <hookctl/mime/gmime_ptr.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/util/file.hpp>
 
@@ -20,33 +19,34 @@ bool looks_like_mbox(std::string_view bytes) {
     return bytes.starts_with("From ");
 }
 
-// Splits an mbox held in memory with GMime's mbox parser (it finds the "From " lines and
-// honours no Content-Length, like mutt and MimeKit's default); each message runs from its
-// headers to the byte before the next "From " line.
+// Splits an mbox held in memory at its "From " envelope lines (a "From " at the start of the
+// file or after a blank line; mboxo/mboxrd framing, Content-Length ignored, like mutt and
+// MimeKit). Each message runs from the line after its envelope line up to the next envelope
+// line (the blank line before it included, as MimeKit counts it). GMime's own mbox mode was
+// measured to merge messages whose envelope line has no date (MimeKit issue1189.mbox).
 Result<void> split_mbox(std::string_view bytes, const std::string& label,
                         const MessageVisitor& each) {
-    ensure_gmime();
-    Owned<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
-    Owned<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MBOX);
-    g_mime_parser_set_persist_stream(parser.get(), TRUE);
-    OwnedParserOptions options(g_mime_parser_options_new());
-    std::vector<std::pair<gint64, gint64>> ranges;
-    while (!g_mime_parser_eos(parser.get())) {
-        Owned<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), options.get()));
-        if (!message) {
+    std::vector<std::size_t> envelopes;
+    for (std::size_t pos = 0; pos < bytes.size();) {
+        bool at_start =
+            pos == 0 || (pos >= 2 && bytes[pos - 1] == '\n' &&
+                         (bytes[pos - 2] == '\n' ||
+                          (bytes[pos - 2] == '\r' && pos >= 3 && bytes[pos - 3] == '\n')));
+        if (at_start && bytes.substr(pos, 5) == "From ") {
+            envelopes.push_back(pos);
+        }
+        std::size_t next = bytes.find('\n', pos);
+        if (next == std::string_view::npos) {
             break;
         }
-        gint64 begin = g_mime_parser_get_headers_begin(parser.get());
-        gint64 end = g_mime_parser_tell(parser.get());
-        ranges.emplace_back(begin, end);
+        pos = next + 1;
     }
-    std::size_t index = 0;
-    for (auto [begin, end] : ranges) {
-        ++index;
-        auto b = static_cast<std::size_t>(std::max<gint64>(begin, 0));
-        auto e = static_cast<std::size_t>(std::clamp<gint64>(end, begin, bytes.size()));
-        if (auto r = each(bytes.substr(b, e - b), label + "#" + std::to_string(index)); !r) {
+    for (std::size_t i = 0; i < envelopes.size(); ++i) {
+        std::size_t line_end = bytes.find('\n', envelopes[i]);
+        std::size_t begin = line_end == std::string_view::npos ? bytes.size() : line_end + 1;
+        std::size_t end = i + 1 < envelopes.size() ? envelopes[i + 1] : bytes.size();
+        if (auto r = each(bytes.substr(begin, end - begin), label + "#" + std::to_string(i + 1));
+            !r) {
             return r;
         }
     }

@@ -1,0 +1,129 @@
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <hookctl/mime/parse.hpp>
+#include <hookctl/util/encoding.hpp>
+#include <hookctl/util/file.hpp>
+
+using namespace hookctl;
+
+namespace {
+
+mime::ParseOptions fixed_options() {
+    mime::ParseOptions options;
+    options.org_id = "org_1";
+    options.received_at = "2026-01-01T00:00:00Z";
+    options.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    return options;
+}
+
+} // namespace
+
+TEST_CASE("mime::event_id_for is evt_ and 24 hex digits of the SHA-256") {
+    std::string raw = "Subject: x\n\nbody\n";
+    std::string id = mime::event_id_for(raw);
+    CHECK(id == "evt_" + util::hex_encode(util::sha256(raw)).substr(0, 24));
+    CHECK(id.size() == 28);
+    CHECK(mime::event_id_for(raw + " ") != id);
+}
+
+TEST_CASE("mime::parse_message fills the schema_version 1 event") {
+    std::string raw = "From: \"A\" <a@example.com>\nTo: b@example.com\n"
+                      "Subject: =?utf-8?b?w6nDqA==?=\nMessage-ID: <m1@x>\n\nhello\n";
+    auto event = mime::parse_message(raw, fixed_options());
+    REQUIRE(event.has_value());
+    const auto& doc = *event;
+    CHECK(doc["schema_version"] == "1");
+    CHECK(doc["event_id"] == mime::event_id_for(raw));
+    CHECK(doc["org_id"] == "org_1");
+    CHECK(doc["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(doc["subject"] == "éè");
+    CHECK(doc["from"]["name"] == "A");
+    CHECK(doc["to"][0]["address"] == "b@example.com");
+    CHECK(doc["message_id"] == "m1@x");
+    CHECK(doc["text"] == "hello\n");
+    CHECK(doc["html"].is_null());
+    CHECK(doc["raw_mime"]["size"] == raw.size());
+    // Deterministic apart from nothing: the same input and options give the same JSON.
+    CHECK(mime::parse_message(raw, fixed_options())->dump() == doc.dump());
+}
+
+TEST_CASE("mime::parse_message rejects a malformed received_at") {
+    auto options = fixed_options();
+    options.received_at = "yesterday";
+    auto event = mime::parse_message("Subject: x\n\n", options);
+    REQUIRE_FALSE(event.has_value());
+    CHECK(event.error().code == ExitCode::usage);
+}
+
+TEST_CASE("mime::for_each_message splits an mbox and labels each message") {
+    auto dir = std::filesystem::temp_directory_path() / "hookctl-mime-unit";
+    std::filesystem::create_directories(dir);
+    std::string mbox;
+    for (int i = 0; i < 3; ++i) {
+        mbox += "From x@example.com Thu Jan  1 00:00:00 2026\nSubject: m" + std::to_string(i) +
+                "\n\nbody " + std::to_string(i) + "\n\n";
+    }
+    std::string path = (dir / "box").string();
+    REQUIRE(util::write_file_atomic(path, mbox, 0600).has_value());
+    std::vector<std::string> labels;
+    std::vector<std::string> subjects;
+    auto status = mime::for_each_message(
+        path, [&](std::string_view raw, const std::string& label) -> Result<void> {
+            labels.push_back(label);
+            auto event = mime::parse_message(raw, fixed_options());
+            REQUIRE(event.has_value());
+            subjects.push_back((*event)["subject"].get<std::string>());
+            return {};
+        });
+    CHECK(status.has_value());
+    CHECK(labels == std::vector<std::string>{path + "#1", path + "#2", path + "#3"});
+    CHECK(subjects == std::vector<std::string>{"m0", "m1", "m2"});
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("mime::parse_message survives every kept fuzz regression input") {
+    std::filesystem::path dir = HOOKCTL_FUZZ_REGRESSIONS;
+    int replayed = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (!entry.is_regular_file() || entry.path().filename().string().starts_with(".")) {
+            continue;
+        }
+        auto raw = util::read_file(entry.path().string());
+        REQUIRE(raw.has_value());
+        auto event = mime::parse_message(*raw, fixed_options());
+        if (event) {
+            CHECK_NOTHROW((void)event->dump());
+        }
+        ++replayed;
+    }
+    MESSAGE("replayed " << replayed << " fuzz regression inputs");
+}
+
+TEST_CASE("mime::parse_message survives every file of the shared corpus") {
+    const char* shared = std::getenv("HOOKCTL_SHARED");
+    std::filesystem::path corpus =
+        std::filesystem::path(shared != nullptr ? shared : "../shared") / "corpus";
+    if (!std::filesystem::is_directory(corpus)) {
+        MESSAGE("no corpus at " << corpus.string());
+        return;
+    }
+    int parsed = 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(corpus)) {
+        if (!entry.is_regular_file()) {
+            continue;
+        }
+        auto raw = util::read_file(entry.path().string());
+        REQUIRE(raw.has_value());
+        auto event = mime::parse_message(*raw, fixed_options());
+        if (event) {
+            CHECK_NOTHROW((void)event->dump());
+            ++parsed;
+        }
+    }
+    CHECK(parsed > 150);
+}
