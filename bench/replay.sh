@@ -58,7 +58,7 @@ recv, src, rate, summary = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.load
 # Send times: the replay's own attempt records (ms), in send order.
 sent = sorted(t for (t,) in sqlite3.connect(src).execute("SELECT at_ms FROM attempts"))
 arrived = sorted(t for (t,) in sqlite3.connect(recv).execute(
-    "SELECT at_ms FROM requests WHERE event_id != ''"))
+    "SELECT received_at_ms FROM events"))
 span = (sent[-1] - sent[0]) / 1000.0
 achieved = (len(sent) - 1) / span
 # Jitter: each send against its slot on the ideal schedule t0 + i/rate (best-fit t0).
