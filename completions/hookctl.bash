@@ -5,7 +5,7 @@
 # The subcommands of a command path.
 _hookctl_subcommands() {
     case "$1" in
-        'hookctl') echo 'sign verify parse probe completion secret rotate listen events' ;;
+        'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events' ;;
         'hookctl secret') echo 'new show export import' ;;
         'hookctl rotate') echo 'begin status finish abort' ;;
         'hookctl events') echo 'list show stats export import mark migrate' ;;
@@ -18,6 +18,8 @@ _hookctl_options() {
         'hookctl') echo '-h --help --version --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --ordered --max-failures --max-error-rate --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -70,6 +72,54 @@ _hookctl_value() {
         'hookctl verify|--keyring') echo 'file' ;;
         'hookctl verify|--config') echo 'file' ;;
         'hookctl verify|--log-format') echo 'words text json' ;;
+        'hookctl send|--to') echo 'any' ;;
+        'hookctl send|--target') echo 'any' ;;
+        'hookctl send|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
+        'hookctl send|--retries') echo 'any' ;;
+        'hookctl send|--backoff-base') echo 'any' ;;
+        'hookctl send|--backoff-max') echo 'any' ;;
+        'hookctl send|--max-elapsed') echo 'any' ;;
+        'hookctl send|--timeout') echo 'any' ;;
+        'hookctl send|--connect-timeout') echo 'any' ;;
+        'hookctl send|-H'|'hookctl send|--header') echo 'any' ;;
+        'hookctl send|--event-id') echo 'any' ;;
+        'hookctl send|--content-type') echo 'any' ;;
+        'hookctl send|--org') echo 'any' ;;
+        'hookctl send|--secret-env') echo 'any' ;;
+        'hookctl send|--secret-file') echo 'file' ;;
+        'hookctl send|--keyring') echo 'file' ;;
+        'hookctl send|--config') echo 'file' ;;
+        'hookctl send|--log-format') echo 'words text json' ;;
+        'hookctl replay|--from') echo 'any' ;;
+        'hookctl replay|--query') echo 'any' ;;
+        'hookctl replay|--status') echo 'any' ;;
+        'hookctl replay|--since') echo 'any' ;;
+        'hookctl replay|--until') echo 'any' ;;
+        'hookctl replay|--org') echo 'any' ;;
+        'hookctl replay|--event') echo 'any' ;;
+        'hookctl replay|--limit') echo 'any' ;;
+        'hookctl replay|--mime-org') echo 'any' ;;
+        'hookctl replay|--to') echo 'any' ;;
+        'hookctl replay|--target') echo 'any' ;;
+        'hookctl replay|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
+        'hookctl replay|--retries') echo 'any' ;;
+        'hookctl replay|--backoff-base') echo 'any' ;;
+        'hookctl replay|--backoff-max') echo 'any' ;;
+        'hookctl replay|--max-elapsed') echo 'any' ;;
+        'hookctl replay|--timeout') echo 'any' ;;
+        'hookctl replay|--connect-timeout') echo 'any' ;;
+        'hookctl replay|--rate') echo 'any' ;;
+        'hookctl replay|--burst') echo 'any' ;;
+        'hookctl replay|--concurrency') echo 'any' ;;
+        'hookctl replay|--max-failures') echo 'any' ;;
+        'hookctl replay|--max-error-rate') echo 'any' ;;
+        'hookctl replay|--archive') echo 'file' ;;
+        'hookctl replay|--resume') echo 'any' ;;
+        'hookctl replay|--secret-env') echo 'any' ;;
+        'hookctl replay|--secret-file') echo 'file' ;;
+        'hookctl replay|--keyring') echo 'file' ;;
+        'hookctl replay|--config') echo 'file' ;;
+        'hookctl replay|--log-format') echo 'words text json' ;;
         'hookctl parse|--org') echo 'any' ;;
         'hookctl parse|--received-at') echo 'any' ;;
         'hookctl parse|--attachments-dir') echo 'directory' ;;
@@ -213,6 +263,7 @@ _hookctl_positional() {
     case "$1" in
         'hookctl sign') echo 'file' ;;
         'hookctl verify') echo 'file' ;;
+        'hookctl send') echo 'file' ;;
         'hookctl parse') echo 'file' ;;
         'hookctl probe') echo 'any' ;;
         'hookctl completion') echo 'words bash zsh fish' ;;

@@ -6,7 +6,7 @@
 function __hookctl_subcommands
     switch $argv[1]
         case 'hookctl'
-            printf '%s\n' sign verify parse probe completion secret rotate listen events
+            printf '%s\n' sign verify send replay parse probe completion secret rotate listen events
         case 'hookctl secret'
             printf '%s\n' new show export import
         case 'hookctl rotate'
@@ -25,6 +25,10 @@ function __hookctl_value_options
             printf '%s\n' --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --log-format
         case 'hookctl verify'
             printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --log-format
+        case 'hookctl send'
+            printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --log-format
+        case 'hookctl replay'
+            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --max-failures --max-error-rate --archive --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
             printf '%s\n' --org --received-at --attachments-dir --inline-attachments --config --log-format
         case 'hookctl probe'
@@ -101,6 +105,8 @@ complete -c hookctl -f
 # hookctl
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a sign -d 'Sign a payload: print headers, JSON, or a curl command'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a verify -d 'Verify a payload against its headers; the exit code says valid or why not'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a send -d 'Sign and POST one payload (JSON or .eml) with retries'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a replay -d 'Re-deliver archived events at a set rate to a target, resumably'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a parse -d 'Parse raw MIME (.eml file, folder, Maildir or mbox) into email event JSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a probe -d 'Conformance test of a live webhook endpoint: signatures, replay window, idempotency, bad input, latency'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a completion -d 'Print a shell completion script generated from the command tree'
@@ -153,6 +159,77 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -s v -l verb
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -F
+
+# hookctl send
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l to -r -d 'Deliver to this URL'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l target -r -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l yes -d 'Confirm delivery to a production target'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l insecure -d 'Do not verify TLS certificates'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l retries -r -d 'Retries after the first attempt (default 5)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l backoff-base -r -d 'First backoff ceiling; doubles per retry, full jitter (default 500ms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l backoff-max -r -d 'Cap of one backoff delay (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l max-elapsed -r -d 'Give up on an event after this long (default: no limit)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l timeout -r -d 'Whole-request timeout (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l connect-timeout -r -d 'Connect timeout (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s H -l header -r -d 'Extra header \'Name: value\' (repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l event-id -r -d 'Idempotency-Key (default: the payload\'s event_id, else from its SHA-256)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l content-type -r -d 'Content-Type (default application/json; other types skip the JSON check)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l org -r -d 'org_id for an .eml parsed to the event JSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -F
+
+# hookctl replay
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir or an mbox file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file; columns event_id, payload (optional headers, org_id, received_at)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -d 'Archive: events with this status (repeatable; default failed and dead)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l since -r -d 'Archive: received at or after TIME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l until -r -d 'Archive: received before TIME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l org -r -d 'Archive: events of this org_id (repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l event -r -d 'Archive: this event id (repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l limit -r -d 'At most N events'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l reparse -d 'Archive: re-parse the stored raw MIME with today\'s parser'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l mime-org -r -d 'org_id of events parsed from raw MIME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l to -r -d 'Deliver to this URL'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l target -r -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l yes -d 'Confirm delivery to a production target'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l insecure -d 'Do not verify TLS certificates'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l retries -r -d 'Retries after the first attempt (default 5)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l backoff-base -r -d 'First backoff ceiling; doubles per retry, full jitter (default 500ms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l backoff-max -r -d 'Cap of one backoff delay (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-elapsed -r -d 'Give up on an event after this long (default: no limit)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l timeout -r -d 'Whole-request timeout (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l connect-timeout -r -d 'Connect timeout (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l rate -r -d 'Requests per second (50/s, 300/m, 10/h) or max (default: the target\'s, else 50/s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l burst -r -d 'At most N overdue requests sent back to back after a stall (default rate/50)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l concurrency -r -d 'Requests in flight at most (default: the target\'s, else 8)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l ordered -d 'Per org_id, one request in flight at a time, in received_at order'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-failures -r -d 'Stop the run (exit 3, resumable) after N dead events'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-error-rate -r -d 'Stop the run (exit 3, resumable) when more than P of the last 10 s of attempts failed (0.5 or 50%)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive recording the run and its attempts (default: the --from archive)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Continue an interrupted run'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'List what would be sent (count, first events, target, rate, duration)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l no-progress -d 'No progress bar on a TTY'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl parse
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -s h -l help -d 'Print this help message and exit'
