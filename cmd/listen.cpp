@@ -46,6 +46,7 @@ struct ListenFlags {
     std::size_t max_headers = 100;
     std::string drain_timeout = "10s";
     std::string forward_to;
+    std::string synchronous = "full";
     SecretFlags secrets;
 };
 
@@ -278,7 +279,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     };
     receive::KeyStore keys(loader, std::move(*initial));
 
-    auto store = receive::open_archive_store(flags.archive);
+    auto store = receive::open_archive_store(flags.archive, flags.synchronous == "full");
     if (!store) {
         return std::unexpected(store.error());
     }
@@ -478,6 +479,11 @@ void register_listen(CLI::App& app, Context& context) {
                     "Events accepted but not yet committed, at most; beyond: 429 + Retry-After")
         ->type_name("N")
         ->default_str("4096");
+    cmd->add_option("--synchronous", f->synchronous,
+                    "full: fsync every commit (survives power loss); normal: survives a killed "
+                    "process, not power loss, faster")
+        ->check(CLI::IsMember({"full", "normal"}))
+        ->default_str("full");
     cmd->add_option("--ready-file", f->ready_file,
                     "Write the URL to FILE (atomically) once listening")
         ->type_name("FILE");

@@ -44,10 +44,11 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<EventStore>> open_archive_store(const std::string& path) {
+Result<std::unique_ptr<EventStore>> open_archive_store(const std::string& path,
+                                                       bool synchronous_full) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
-    options.synchronous_full = true;
+    options.synchronous_full = synchronous_full;
     auto opened = archive::Archive::open(path, options);
     if (!opened) {
         return std::unexpected(opened.error());
