@@ -82,16 +82,25 @@ Checked check_request(const CheckOptions& options, const KeySet& keys,
     if (verdict->id && !verdict->id->empty()) {
         event.event_id = *verdict->id;
     }
+    // A webhook carries an event: a body that is not a JSON object is refused (400), never
+    // stored, even when its signature is good — the sender is broken and must hear so.
     auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (doc.is_object()) {
-        if (event.event_id.empty()) {
-            event.event_id = string_field(doc, "event_id");
-        }
-        if (event.event_id.empty()) {
-            event.event_id = string_field(doc, "message_id");
-        }
-        event.org_id = string_field(doc, "org_id");
+    if (!doc.is_object()) {
+        out.status = 400;
+        out.reason_code = "invalid_json";
+        out.reason = doc.is_discarded()
+                         ? "body is not valid JSON (the signature matched; fix the sender)"
+                         : "body is JSON but not an object (an event is a JSON object)";
+        out.event = {};
+        return out;
     }
+    if (event.event_id.empty()) {
+        event.event_id = string_field(doc, "event_id");
+    }
+    if (event.event_id.empty()) {
+        event.event_id = string_field(doc, "message_id");
+    }
+    event.org_id = string_field(doc, "org_id");
     if (event.event_id.empty()) {
         event.event_id = "sha256:" + util::hex_encode(util::sha256(body));
     }

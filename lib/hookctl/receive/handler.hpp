@@ -29,7 +29,8 @@ struct Checked {
 };
 
 // Verifies the signature over the raw `body` BEFORE anything is parsed (401 when no signature
-// matches; 400 for stale timestamps and missing or malformed headers), then finds the event id:
+// matches; 400 for stale timestamps and missing or malformed headers), refuses a body that is
+// not a JSON object (400, `invalid_json`), then finds the event id:
 // the scheme's id header, else `event_id`, else `message_id` in the JSON body, else
 // `sha256:<hex of body>` (identical bodies then deduplicate). `now`: Unix seconds of the check.
 Checked check_request(const CheckOptions& options, const KeySet& keys,

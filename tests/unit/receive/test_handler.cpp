@@ -73,11 +73,25 @@ TEST_CASE("receive::check_request prefers the scheme's id header, then message_i
     auto h2 = signed_headers(sig::Scheme::mailparse, keys, mid, k_now);
     CHECK(check_request({}, keys, h2, mid, k_now * 1000).event.event_id == "<a@b>");
 
-    std::string plain = "not json";
-    auto h3 = signed_headers(sig::Scheme::mailparse, keys, plain, k_now);
-    auto c3 = check_request({}, keys, h3, plain, k_now * 1000);
+    std::string anonymous = R"({"subject":"no id"})";
+    auto h3 = signed_headers(sig::Scheme::mailparse, keys, anonymous, k_now);
+    auto c3 = check_request({}, keys, h3, anonymous, k_now * 1000);
+    REQUIRE(c3.status == 0);
     CHECK(c3.event.event_id.starts_with("sha256:"));
     CHECK(c3.event.event_id.size() == 7 + 64);
+}
+
+TEST_CASE("receive::check_request refuses a well-signed body that is not a JSON object") {
+    auto keys = keyset(sig::Scheme::mailparse);
+    for (std::string body : {std::string("not json"), std::string(R"({"event_id":)"),
+                             std::string("[1,2]"), std::string("\"evt\"")}) {
+        CAPTURE(body);
+        auto headers = signed_headers(sig::Scheme::mailparse, keys, body, k_now);
+        auto c = check_request({}, keys, headers, body, k_now * 1000);
+        CHECK(c.status == 400);
+        CHECK(c.reason_code == "invalid_json");
+        CHECK(c.event.body.empty());
+    }
 }
 
 TEST_CASE("receive::trace_id_of reads W3C traceparent and refuses malformed ones") {
