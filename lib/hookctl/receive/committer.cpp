@@ -1,4 +1,5 @@
 #include <hookctl/receive/committer.hpp>
+#include <hookctl/util/signals.hpp>
 
 namespace hookctl::receive {
 
@@ -6,7 +7,10 @@ GroupCommitter::GroupCommitter(EventStore& store, std::size_t max_batch, BatchOb
     : m_store(store)
     , m_max_batch(max_batch == 0 ? 1 : max_batch)
     , m_observer(std::move(observer))
-    , m_writer([this] { run(); }) {}
+    , m_writer([this] {
+        util::block_stop_signals();
+        run();
+    }) {}
 
 GroupCommitter::~GroupCommitter() {
     close();

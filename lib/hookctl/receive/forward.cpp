@@ -5,6 +5,7 @@
 #include <hookctl/http/deliver.hpp>
 #include <hookctl/http/retry.hpp>
 #include <hookctl/receive/forward.hpp>
+#include <hookctl/util/signals.hpp>
 
 namespace hookctl::receive {
 
@@ -118,7 +119,10 @@ struct Forwarder::Impl {
 
 Forwarder::Forwarder(std::unique_ptr<Impl> impl)
     : m_impl(std::move(impl)) {
-    m_impl->worker = std::thread([impl = m_impl.get()] { impl->run(); });
+    m_impl->worker = std::thread([impl = m_impl.get()] {
+        util::block_stop_signals();
+        impl->run();
+    });
 }
 
 Forwarder::~Forwarder() {

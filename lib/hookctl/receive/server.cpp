@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include <hookctl/receive/server.hpp>
+#include <hookctl/util/signals.hpp>
 
 namespace hookctl::receive {
 namespace {
@@ -761,6 +762,11 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
     for (auto& t : pool) {
         t.join();
     }
+    // A second SIGINT/SIGTERM while we finish (an impatient supervisor, a test harness) must
+    // not kill the process between the last commit and its exit status: block them before
+    // `signals` is destroyed and restores the default action. The writer and forwarder
+    // threads block them from their start, so they stay pending until exit.
+    util::block_stop_signals();
     {
         std::lock_guard lock(stop_mutex);
         threads_done = true;
