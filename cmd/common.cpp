@@ -54,7 +54,8 @@ void add_secret_options(CLI::App& cmd, SecretFlags& flags) {
             ""));
 }
 
-Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags) {
+Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
+                                                        std::optional<std::int64_t> now) {
     if (!flags.refused.empty()) {
         return fail(ExitCode::usage,
                     "refusing --secret: a secret on the command line leaks through process "
@@ -67,9 +68,12 @@ Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags
                     "no secret given: pass --secret-env NAME, --secret-file PATH ('-' reads "
                     "stdin) or --keyring FILE");
     }
-    auto now = keyring_now();
     if (!now) {
-        return std::unexpected(now.error());
+        auto clock = keyring_now();
+        if (!clock) {
+            return std::unexpected(clock.error());
+        }
+        now = *clock;
     }
     return keys::load_secrets(sources, *now);
 }

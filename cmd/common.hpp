@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,9 @@ struct SecretFlags {
 void add_secret_options(CLI::App& cmd, SecretFlags& flags);
 
 // Loads the secrets `flags` name; fails (exit 2) when none is given or --secret was used.
-Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags);
+// Keyring entries are chosen by their validity at `now` (default: keyring_now()).
+Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
+                                                        std::optional<std::int64_t> now = {});
 
 // Prints `error` on stderr (`hookctl: error: ...`, or a JSON object with --json) and returns
 // its exit code.

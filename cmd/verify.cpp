@@ -78,14 +78,16 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
     }
     request.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
     request.now = unix_now();
+    std::optional<std::int64_t> keyring_time; // keyrings follow --now; else keyring_now()
     if (!opt.now.empty()) {
         auto now = util::parse_unix_seconds(opt.now);
         if (!now) {
             return fail(ExitCode::usage, "--now: " + now.error().message);
         }
         request.now = *now;
+        keyring_time = *now;
     }
-    auto texts = load_secret_flags(opt.secrets);
+    auto texts = load_secret_flags(opt.secrets, keyring_time);
     if (!texts) {
         return std::unexpected(texts.error());
     }

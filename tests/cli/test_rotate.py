@@ -160,14 +160,35 @@ class RotateTest(KeyringTestCase):
         states = [k["state"] for k in self.keyring_doc(self.sender)["keys"]]
         self.assertEqual(states, ["retired", "verify-only", "primary"])
 
+    def test_verify_now_picks_the_keyring_secrets_of_that_moment(self):
+        """`verify --now T` replays a capture from T: the keyring's window is judged at T too."""
+        a_file = self.make_pair()
+        now = int(time.time())
+        b_file = self.write("b.secret", "whsec_" + "QkJC" * 10 + "QkI=", mode=0o600)
+        self.hk(["rotate", "begin", "--keyring", self.receiver, "--secret-file", b_file,
+                 "--window", "1h"], env={"HOOKCTL_NOW": str(now)}, check=0)
+        for t, expected in ((now + 3600, 0), (now + 3601, 1)):
+            with self.subTest(at=t - now):
+                signed = self.sign("mailparse", secret_file=a_file)
+                args = ["verify", "--scheme", "mailparse", self.body, "--keyring",
+                        self.receiver, "--now", str(t), "--tolerance", "2h"]
+                for name, value in signed["headers"].items():
+                    args += ["-H", f"{name}: {value}"]
+                proc, verdict = self.hk_json(args)
+                self.assertEqual(proc.returncode, expected, proc.stderr)
+                if expected:
+                    self.assertEqual(verdict["outcome"], "no_match")
+
     def test_begin_refuses_a_second_rotation_unless_forced(self):
         self.make_pair()
         self.hk(["rotate", "begin", "--keyring", self.sender], check=0)
-        before = open(self.sender, "rb").read()
+        with open(self.sender, "rb") as f:
+            before = f.read()
         proc = self.hk(["rotate", "begin", "--keyring", self.sender], check=2)
         self.assertIn(b"already in progress", proc.stderr)
         self.assertIn(b"--force", proc.stderr)
-        self.assertEqual(open(self.sender, "rb").read(), before)
+        with open(self.sender, "rb") as f:
+            self.assertEqual(f.read(), before)
         proc, status = self.hk_json(["rotate", "begin", "--keyring", self.sender, "--force"])
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(len(status["signing_order"]), 3)
