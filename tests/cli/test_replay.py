@@ -200,6 +200,13 @@ class ReplayTest(TempDirTestCase):
         for key, times in by_id.items():
             self.assertEqual(len(times), 2, key)
             self.assertGreaterEqual(times[1] - times[0], 0.99, key)
+        # Every attempt of one event carries the same trace id (a fresh span id each time),
+        # and different events have different traces.
+        traces = {}
+        for _, h, _ in self.receiver.requests:
+            traces.setdefault(h["Idempotency-Key"], set()).add(h["traceparent"].split("-")[1])
+        self.assertEqual([len(t) for t in traces.values()], [1, 1, 1])
+        self.assertEqual(len(set().union(*traces.values())), 3)
 
     def test_query_over_a_foreign_table(self):
         db = os.path.join(self.tmp, "dlq.sqlite")

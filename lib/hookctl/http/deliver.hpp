@@ -26,6 +26,10 @@ struct Endpoint {
 // otherwise one is made; the span id is fresh.
 std::string make_traceparent(std::string_view trace_id);
 
+// `trace_id` when it is a valid W3C trace id (32 lowercase hex, not all zero), else a fresh
+// one: fix it once per event so every attempt of that event shares one trace.
+std::string trace_id_or_new(std::string_view trace_id);
+
 // Builds the request for one attempt: `body` signed with a fresh `timestamp`, plus
 // `Content-Type`, `Idempotency-Key: <event_id>` (also the signed id for standard/svix) and
 // `extra` headers. Fails (exit 2) when the keys cannot sign the scheme.

@@ -266,6 +266,7 @@ private:
         auto now = Clock::now();
         if (p->attempts_here == 0) {
             p->first_attempt = now;
+            p->event.trace_id = http::trace_id_or_new(p->event.trace_id); // one trace per event
         }
         p->attempts_here += 1;
         if (m_options.source.ordered) {
