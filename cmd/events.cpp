@@ -48,20 +48,13 @@ std::int64_t now_ms() {
         .count();
 }
 
-// A time flag: RFC 3339, a date, @unix seconds, or a duration meaning that long ago (`24h`).
+// A time flag (see archive::parse_when_ms), named in the error.
 Result<std::int64_t> parse_time_flag(const std::string& flag, const std::string& text) {
-    auto absolute = archive::parse_time_ms(text);
-    if (absolute) {
-        return *absolute;
+    auto when = archive::parse_when_ms(text, now_ms());
+    if (!when) {
+        return fail(ExitCode::usage, flag + ": " + when.error().message);
     }
-    auto ago = util::parse_duration(text);
-    if (ago) {
-        return now_ms() - ago->count();
-    }
-    return fail(ExitCode::usage, flag + ": cannot read '" + text +
-                                     "': use RFC 3339 (2026-11-26T18:00:00Z), a date "
-                                     "(2026-11-26), Unix seconds (@1764180000) or a duration "
-                                     "ago (24h, 30m)");
+    return *when;
 }
 
 Result<archive::EventFilter> make_filter(const FilterFlags& flags) {

@@ -1,5 +1,6 @@
 // hookctl replay: re-deliver archived (or foreign, or raw-MIME) events at a set rate,
 // resumably. Flags in, one call to replay::run_replay, a summary out.
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -215,19 +216,26 @@ Result<replay::ReplayOptions> build_options(ReplayFlags& f, const Context& conte
         }
         filter.statuses.push_back(*status);
     }
+    // Relative times (yesterday, 24h) are resolved once and stored resolved, so --resume
+    // selects the same window however much later it runs.
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
     if (!f.since.empty()) {
-        auto t = archive::parse_time_ms(f.since);
+        auto t = archive::parse_when_ms(f.since, now);
         if (!t) {
             return fail(ExitCode::usage, "--since: " + t.error().message);
         }
         filter.since_ms = *t;
+        f.since = archive::format_time_ms(*t);
     }
     if (!f.until.empty()) {
-        auto t = archive::parse_time_ms(f.until);
+        auto t = archive::parse_when_ms(f.until, now);
         if (!t) {
             return fail(ExitCode::usage, "--until: " + t.error().message);
         }
         filter.until_ms = *t;
+        f.until = archive::format_time_ms(*t);
     }
     filter.org_ids = f.orgs;
     filter.event_ids = f.event_ids;
@@ -421,7 +429,12 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
         if (!dry) {
             return std::unexpected(dry.error());
         }
-        std::string rate = o.rate.unlimited() ? "max" : std::to_string(*o.rate.per_second) + "/s";
+        std::string rate = "max";
+        if (!o.rate.unlimited()) {
+            char text[32];
+            std::snprintf(text, sizeof text, "%g/s", *o.rate.per_second);
+            rate = text;
+        }
         if (context.global.json) {
             nlohmann::json first = nlohmann::json::array();
             for (const auto& e : dry->first) {

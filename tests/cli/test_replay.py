@@ -162,6 +162,25 @@ class ReplayTest(TempDirTestCase):
         ids = sorted(self.receiver.event_ids())
         self.assertEqual(ids, ["evt_000001", "evt_000003", "evt_000005", "evt_000007"])
 
+    def test_relative_since_selects_by_time_and_is_stored_resolved(self):
+        db = os.path.join(self.tmp, "a.db")
+        now = int(time.time() * 1000)
+        events = sample_events(4)
+        for i, e in enumerate(events):
+            e["received_at_ms"] = now - (i * 2 + 1) * 3600 * 1000  # 1h, 3h, 5h, 7h ago
+        make_archive(db, events)
+        self.replay("--from", db, "--to", self.receiver.url, "--rate", "max", "--since", "4h",
+                    check=0)
+        self.assertEqual(sorted(self.receiver.event_ids()), ["evt_000000", "evt_000001"])
+        con = sqlite3.connect(db)
+        options = json.loads(con.execute("SELECT options FROM runs").fetchone()[0])
+        con.close()
+        # An absolute RFC 3339 time, about 4 h ago: --resume tomorrow selects the same window.
+        self.assertRegex(options["since"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        proc = run(["events", "list", "--archive", db, "--since", "yesterday", "--until",
+                    "tomorrow"], check=2)
+        self.assertIn(b"--until: cannot read time 'tomorrow'", proc.stderr)
+
     def test_permanent_4xx_is_dead_with_reason_and_exit_1(self):
         self.receiver.close()
         self.receiver = Receiver(lambda i, h, b: (422, {}) if h["Idempotency-Key"] == "evt_000002"

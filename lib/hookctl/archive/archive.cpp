@@ -12,6 +12,7 @@
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/schema.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/units.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -1115,6 +1116,31 @@ Result<std::int64_t> parse_time_ms(std::string_view text) {
         return bad();
     }
     return (static_cast<std::int64_t>(t) - offset_seconds) * 1000 + millis;
+}
+
+Result<std::int64_t> parse_when_ms(std::string_view text, std::int64_t now_ms) {
+    auto trimmed = util::trim(text);
+    constexpr std::int64_t day_ms = 86'400'000;
+    std::int64_t midnight = now_ms - (((now_ms % day_ms) + day_ms) % day_ms);
+    if (trimmed == "now") {
+        return now_ms;
+    }
+    if (trimmed == "today") {
+        return midnight;
+    }
+    if (trimmed == "yesterday") {
+        return midnight - day_ms;
+    }
+    if (auto absolute = parse_time_ms(trimmed)) {
+        return *absolute;
+    }
+    if (auto ago = util::parse_duration(trimmed)) {
+        return now_ms - ago->count();
+    }
+    return fail(ExitCode::usage, "cannot read time '" + std::string(text) +
+                                     "': use RFC 3339 (2026-11-26T18:00:00Z), a date "
+                                     "(2026-11-26), Unix seconds (@1764180000), today, "
+                                     "yesterday, now, or a duration ago (24h, 30m, 7d)");
 }
 
 } // namespace hookctl::archive

@@ -516,6 +516,21 @@ TEST_CASE("archive::format_time_ms and parse_time_ms round-trip RFC 3339") {
             CHECK(r.error().code == ExitCode::usage);
         }
     }
+    // Relative forms, against a fixed now (2025-11-26T18:00:00.123Z).
+    const std::int64_t now = 1764180000123;
+    CHECK(*parse_when_ms("now", now) == now);
+    CHECK(*parse_when_ms("today", now) == 1764115200000);
+    CHECK(*parse_when_ms("yesterday", now) == 1764115200000 - 86400000);
+    CHECK(*parse_when_ms("24h", now) == now - 86400000);
+    CHECK(*parse_when_ms("30m", now) == now - 1800000);
+    CHECK(*parse_when_ms("2025-11-26", now) == 1764115200000);
+    for (auto bad : {"", "tomorrow", "-5m", "2025-13-01"}) {
+        auto r = parse_when_ms(bad, now);
+        CHECK_FALSE(r);
+        if (!r) {
+            CHECK(r.error().message.find("yesterday") != std::string::npos);
+        }
+    }
     CHECK(*parse_status("dead") == EventStatus::dead);
     CHECK_FALSE(parse_status("lost"));
 }
