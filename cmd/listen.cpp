@@ -14,6 +14,7 @@
 #include <hookctl/receive/server.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/units.hpp>
+#include <hookctl/util/watch.hpp>
 
 #include "common.hpp"
 
@@ -246,7 +247,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     }
     // Secrets: loaded now, and again on SIGHUP or when a keyring window ends. A secret read
     // from stdin cannot be read twice, so reloads keep it.
-    auto texts = load_secret_flags(flags.secrets);
+    // Keyring windows are judged by the clock at each request (not HOOKCTL_NOW): a verify-only
+    // secret stops verifying the second its window ends.
+    auto started_at = unix_now();
+    auto texts = load_secret_flags(flags.secrets, started_at);
     if (!texts) {
         return std::unexpected(texts.error());
     }
@@ -261,7 +265,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     }
     auto scheme = options->check.scheme;
     auto initial =
-        receive::make_key_set(*texts, scheme, next_keyring_change(flags.secrets, unix_now()));
+        receive::make_key_set(*texts, scheme, next_keyring_change(flags.secrets, started_at));
     if (!initial) {
         return std::unexpected(initial.error());
     }
@@ -269,7 +273,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                                  scheme](std::int64_t now) -> Result<receive::KeySet> {
         std::vector<keys::SecretText> loaded = stdin_secrets;
         if (!reload_flags.sources().empty()) {
-            auto more = load_secret_flags(reload_flags);
+            auto more = load_secret_flags(reload_flags, now);
             if (!more) {
                 return std::unexpected(more.error());
             }
@@ -313,6 +317,24 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                             " to repeat these decisions)",
                         false);
     }
+    // Keyrings and secret files are read again when they change (rotate begin/finish on the
+    // receiver's keyring takes effect without a restart or a dropped connection), as on SIGHUP.
+    std::vector<std::string> watched = flags.secrets.keyrings;
+    for (const auto& path : flags.secrets.files) {
+        if (path != "-") {
+            watched.push_back(path);
+        }
+    }
+    util::FileWatcher watcher(watched, std::chrono::milliseconds(250), [&keys, &hooks] {
+        auto reloaded = keys.reload(unix_now());
+        hooks.on_notice(reloaded ? "secret files changed: secrets reloaded (" +
+                                       std::to_string((*reloaded)->secrets) + " secrets)"
+                                 : "secret files changed but could not be read, keeping the "
+                                   "current secrets: " +
+                                       reloaded.error().message,
+                        !reloaded);
+    });
+
     std::string ready_file = flags.ready_file;
     std::string ready_error;
     hooks.on_listening = [writer, json_logs, ready_file, &ready_error](const std::string& url) {
