@@ -17,16 +17,73 @@ bool is_lower_hex(std::string_view s) {
     return true;
 }
 
-std::string string_field(const nlohmann::json& doc, const char* name) {
-    auto it = doc.find(name);
-    if (it != doc.end() && it->is_string()) {
-        return it->get<std::string>();
+// Reads only what the receiver needs from the body: that it is one JSON object, and its
+// top-level `event_id`, `message_id` and `org_id` (strings, or integers as text). A SAX pass
+// validates the whole document without building it: no tree, no allocation per value.
+class TopLevelFields final : public nlohmann::json_sax<nlohmann::json> {
+public:
+    bool object = false; // the document is an object (decided by its first value)
+    std::string event_id;
+    std::string message_id;
+    std::string org_id;
+
+    bool null() override { return value({}); }
+    bool boolean(bool) override { return value({}); }
+    bool number_integer(number_integer_t v) override { return value(std::to_string(v)); }
+    bool number_unsigned(number_unsigned_t v) override { return value(std::to_string(v)); }
+    bool number_float(number_float_t, const string_t&) override { return value({}); }
+    bool string(string_t& v) override { return value(std::move(v)); }
+    bool binary(binary_t&) override { return value({}); }
+    bool start_object(std::size_t) override {
+        if (m_depth == 0) {
+            object = true;
+        }
+        m_target = nullptr;
+        ++m_depth;
+        return true;
     }
-    if (it != doc.end() && it->is_number_integer()) {
-        return std::to_string(it->get<std::int64_t>());
+    bool end_object() override {
+        --m_depth;
+        return true;
     }
-    return {};
-}
+    bool start_array(std::size_t) override {
+        m_target = nullptr;
+        ++m_depth;
+        return true;
+    }
+    bool end_array() override {
+        --m_depth;
+        return true;
+    }
+    bool key(string_t& k) override {
+        m_target = nullptr;
+        if (m_depth == 1) {
+            if (k == "event_id") {
+                m_target = &event_id;
+            } else if (k == "message_id") {
+                m_target = &message_id;
+            } else if (k == "org_id") {
+                m_target = &org_id;
+            }
+        }
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+        return false;
+    }
+
+private:
+    bool value(std::string v) {
+        if (m_target != nullptr) {
+            *m_target = std::move(v);
+            m_target = nullptr;
+        }
+        return true;
+    }
+
+    int m_depth = 0;
+    std::string* m_target = nullptr;
+};
 
 } // namespace
 
@@ -84,23 +141,24 @@ Checked check_request(const CheckOptions& options, const KeySet& keys,
     }
     // A webhook carries an event: a body that is not a JSON object is refused (400), never
     // stored, even when its signature is good — the sender is broken and must hear so.
-    auto doc = nlohmann::json::parse(body, nullptr, false);
-    if (!doc.is_object()) {
+    TopLevelFields fields;
+    bool valid =
+        nlohmann::json::sax_parse(body, &fields, nlohmann::json::input_format_t::json, true, false);
+    if (!valid || !fields.object) {
         out.status = 400;
         out.reason_code = "invalid_json";
-        out.reason = doc.is_discarded()
-                         ? "body is not valid JSON (the signature matched; fix the sender)"
-                         : "body is JSON but not an object (an event is a JSON object)";
+        out.reason = !valid ? "body is not valid JSON (the signature matched; fix the sender)"
+                            : "body is JSON but not an object (an event is a JSON object)";
         out.event = {};
         return out;
     }
     if (event.event_id.empty()) {
-        event.event_id = string_field(doc, "event_id");
+        event.event_id = std::move(fields.event_id);
     }
     if (event.event_id.empty()) {
-        event.event_id = string_field(doc, "message_id");
+        event.event_id = std::move(fields.message_id);
     }
-    event.org_id = string_field(doc, "org_id");
+    event.org_id = std::move(fields.org_id);
     if (event.event_id.empty()) {
         event.event_id = "sha256:" + util::hex_encode(util::sha256(body));
     }

@@ -73,6 +73,15 @@ TEST_CASE("receive::check_request prefers the scheme's id header, then message_i
     auto h2 = signed_headers(sig::Scheme::mailparse, keys, mid, k_now);
     CHECK(check_request({}, keys, h2, mid, k_now * 1000).event.event_id == "<a@b>");
 
+    // Only top-level fields count; a non-string id is no id; integers are taken as text.
+    std::string nested = R"({"data":{"event_id":"inner","org_id":"x"},"event_id":null,)"
+                         R"("message_id":"<m@b>","org_id":42,"list":[{"event_id":"y"}]})";
+    auto hn = signed_headers(sig::Scheme::mailparse, keys, nested, k_now);
+    auto cn = check_request({}, keys, hn, nested, k_now * 1000);
+    REQUIRE(cn.status == 0);
+    CHECK(cn.event.event_id == "<m@b>");
+    CHECK(cn.event.org_id == "42");
+
     std::string anonymous = R"({"subject":"no id"})";
     auto h3 = signed_headers(sig::Scheme::mailparse, keys, anonymous, k_now);
     auto c3 = check_request({}, keys, h3, anonymous, k_now * 1000);
