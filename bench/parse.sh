@@ -13,6 +13,10 @@ scratch=$root/bench/.scratch
 mkdir -p "$scratch"
 
 [ -x "$hookctl" ] || { echo "no $hookctl: build first" >&2; exit 2; }
+if [ ! -x /usr/bin/time ]; then  # GNU time measures the peak RSS (bench-only tool)
+  sudo=(); if ((EUID != 0)); then sudo=(sudo); fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq time >&2
+fi
 if [ ! -d "$scratch/node_modules/mailparser" ]; then
   (cd "$scratch" && npm install --no-audit --no-fund mailparser >/dev/null)
 fi
@@ -66,13 +70,15 @@ with open(big, "wb") as f:
     f.write(b"--B--\n")
 size = os.path.getsize(big)
 store = os.path.join(scratch, "store")
+# Measured through /usr/bin/time, not wait4() here: a process's peak RSS includes that of the
+# process it was forked from (the kernel carries the high-water mark over exec), and this
+# Python process holds the 50 MB payload.
 start = time.perf_counter()
-proc = subprocess.Popen([hookctl, "parse", big, "--attachments-dir", store], stdout=subprocess.DEVNULL)
-_, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
-proc.returncode = os.waitstatus_to_exitcode(status)
+proc = subprocess.run(["/usr/bin/time", "-f", "%M", hookctl, "parse", big, "--attachments-dir",
+                       store], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 took = time.perf_counter() - start
-assert proc.returncode == 0, proc.returncode
-rss = usage.ru_maxrss * 1024
+assert proc.returncode == 0, proc.stderr
+rss = int(proc.stderr.decode().strip().splitlines()[-1]) * 1024
 print(f"50 MB attachment: message {size/1e6:.1f} MB, peak RSS {rss/1e6:.1f} MB "
       f"= {rss/size:.2f}x the message (goal <= 3), {took:.2f} s with --attachments-dir")
 os.unlink(big)
