@@ -326,13 +326,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
         }
     }
     util::FileWatcher watcher(watched, std::chrono::milliseconds(250), [&keys, &hooks] {
-        auto reloaded = keys.reload(unix_now());
-        hooks.on_notice(reloaded ? "secret files changed: secrets reloaded (" +
-                                       std::to_string((*reloaded)->secrets) + " secrets)"
-                                 : "secret files changed but could not be read, keeping the "
-                                   "current secrets: " +
-                                       reloaded.error().message,
-                        !reloaded);
+        receive::reload_and_report(keys, unix_now(), "secret files changed", hooks.on_notice);
     });
 
     std::string ready_file = flags.ready_file;

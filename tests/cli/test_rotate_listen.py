@@ -101,7 +101,7 @@ class RotateWithListenTest(KeyringTestCase):
             self.wait_reload(before)
             os.chmod(self.receiver, 0o644)
             deadline = time.monotonic() + (30 if SANITIZED else 10)
-            while not any("could not be read" in l.get("msg", "") for l in self.r.log_lines()):
+            while not any("secrets not reloaded" in l.get("msg", "") for l in self.r.log_lines()):
                 self.assertLess(time.monotonic(), deadline, self.r.stderr())
                 time.sleep(0.05)
             status, _, data = self.post(None, keyring=self.sender)

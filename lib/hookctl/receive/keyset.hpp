@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include <hookctl/keys/secret.hpp>
@@ -56,5 +57,11 @@ private:
     std::atomic<std::shared_ptr<const KeySet>> m_current;
     std::mutex m_reload_mutex;
 };
+
+// Reloads `keys` and tells `notice` (message, is_warning) how it went, starting with `cause`
+// ("SIGHUP", "secret files changed"): "CAUSE: secrets reloaded (N secrets)", or a warning that
+// the current secrets stay in use and why.
+void reload_and_report(KeyStore& keys, std::int64_t now, std::string_view cause,
+                       const std::function<void(std::string_view, bool)>& notice);
 
 } // namespace hookctl::receive

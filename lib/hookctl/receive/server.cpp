@@ -713,15 +713,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
             return;
         }
         if (signo == SIGHUP) {
-            auto reloaded = keys.reload(unix_ms() / 1000);
-            if (hooks.on_notice) {
-                hooks.on_notice(reloaded ? "secrets reloaded (" +
-                                               std::to_string((*reloaded)->secrets) + " secrets)"
-                                         : "secrets not reloaded, keeping the current "
-                                           "ones: " +
-                                               reloaded.error().message,
-                                !reloaded);
-            }
+            reload_and_report(keys, unix_ms() / 1000, "SIGHUP", hooks.on_notice);
             signals.async_wait(on_signal);
             return;
         }
