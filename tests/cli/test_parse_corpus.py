@@ -71,26 +71,6 @@ KNOWN = {
         'an inline text part after the body counted as attachment by us, not by mail-mime-parser; convention difference',
     ('zbateson__mail-mime-parser', 'm4004', 'attachments'):
         'same as m4002',
-    ('zbateson__mail-mime-parser', 'm2004', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2005', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2006', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2007', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2008', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2009', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2011', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2012', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2013', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
-    ('zbateson__mail-mime-parser', 'm2014', 'To.name'):
-        'OUR BUG: raw 8-bit bytes inside an iso-8859-1 encoded word (=?iso-8859-1?Q?M\\xfcller?=) are converted twice by GMime (fallback charset, then the word charset); the corpus is right',
 }
 
 
@@ -251,7 +231,8 @@ class CorpusTest(unittest.TestCase):
         for name in sorted(os.listdir(split)):
             if not name.endswith(".expected.json"):
                 continue
-            exp = json.load(open(os.path.join(split, name)))
+            with open(os.path.join(split, name)) as f:
+                exp = json.load(f)
             doc = events[os.path.join(split, name.replace(".expected.json", ".eml"))]
             fields = {}
             for line in exp["summary"]:

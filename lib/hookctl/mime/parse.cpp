@@ -1,9 +1,13 @@
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -224,6 +228,54 @@ void add_addresses(InternetAddressList* list, json& out, const char* group = nul
         }
         out.push_back(std::move(entry));
     }
+}
+
+// GMime reads a header's raw 8-bit bytes as UTF-8 (else windows-1252) before it decodes the
+// encoded words, so a raw byte inside a Q-encoded word (`=?iso-8859-1?Q?M\xfcller?=`, as some
+// senders write) is converted twice ("MÃ¼ller"). Escaping such bytes as `=XX` makes the word
+// valid Q, and GMime then decodes it with the word's own charset. Returns the repaired raw
+// value, or nothing when there was nothing to repair.
+std::optional<std::string> repair_q_words(std::string_view raw) {
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    std::string out;
+    bool changed = false;
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        auto start = raw.find("=?", i);
+        auto q1 = start == std::string_view::npos ? start : raw.find('?', start + 2);
+        bool q_word = q1 != std::string_view::npos && q1 + 2 < raw.size() && raw[q1 + 2] == '?' &&
+                      (raw[q1 + 1] == 'q' || raw[q1 + 1] == 'Q');
+        auto end = q_word ? raw.find("?=", q1 + 3) : std::string_view::npos;
+        if (end == std::string_view::npos) {
+            out.append(raw.substr(i));
+            break;
+        }
+        auto word = raw.substr(start, end + 2 - start);
+        if (std::any_of(word.begin(), word.end(), is_space)) { // not one encoded word
+            out.append(raw.substr(i, start + 2 - i));
+            i = start + 2;
+            continue;
+        }
+        out.append(raw.substr(i, q1 + 3 - i));
+        for (std::size_t k = q1 + 3; k < end; ++k) {
+            auto c = static_cast<unsigned char>(raw[k]);
+            if (c >= 0x80) {
+                out += '=';
+                out += k_hex[c >> 4U];
+                out += k_hex[c & 0xfU];
+                changed = true;
+            } else {
+                out += raw[k];
+            }
+        }
+        out.append("?=");
+        i = end + 2;
+    }
+    if (!changed) {
+        return std::nullopt;
+    }
+    return out;
 }
 
 json address_list(InternetAddressList* list) {
@@ -639,6 +691,8 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message.get()));
     int header_count = headers != nullptr ? g_mime_header_list_get_count(headers) : 0;
     bool has_date = false;
+    // First occurrence of each header whose raw value needed repair_q_words, by lowercase name.
+    std::map<std::string, std::string> repaired;
     for (int i = 0; i < header_count; ++i) {
         GMimeHeader* header = g_mime_header_list_get_header_at(headers, i);
         const char* name = g_mime_header_get_name(header);
@@ -646,13 +700,32 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
         if (name != nullptr && g_ascii_strcasecmp(name, "Date") == 0) {
             has_date = true;
         }
+        const char* raw_value = g_mime_header_get_raw_value(header);
+        GString_ unfolded(raw_value != nullptr ? g_mime_utils_header_unfold(raw_value) : nullptr);
+        if (auto fixed = unfolded ? repair_q_words(unfolded.get()) : std::nullopt) {
+            GString_ decoded(g_mime_utils_header_decode_text(parser_options.get(), fixed->c_str()));
+            event["headers"].push_back(
+                json::array({valid_utf8(name), valid_utf8(g_strstrip(decoded.get()))}));
+            GString_ lower(g_ascii_strdown(name != nullptr ? name : "", -1));
+            repaired.emplace(lower.get(), std::move(*fixed));
+            continue;
+        }
         event["headers"].push_back(json::array({valid_utf8(name), valid_utf8(value)}));
     }
+    // The mailboxes of an address header: GMime's, or parsed again from the repaired value.
+    auto addresses = [&](const char* lower_name, InternetAddressList* parsed) {
+        if (auto it = repaired.find(lower_name); it != repaired.end()) {
+            Owned<InternetAddressList> list(
+                internet_address_list_parse(parser_options.get(), it->second.c_str()));
+            return address_list(list.get());
+        }
+        return address_list(parsed);
+    };
     if (header_count == 0) {
         collector.warn("no_headers", "the message has no header fields");
     }
 
-    json from = address_list(g_mime_message_get_from(message.get()));
+    json from = addresses("from", g_mime_message_get_from(message.get()));
     if (!from.empty()) {
         event["from"] = from.front();
         if (from.size() > 1) {
@@ -660,14 +733,19 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
                                                " mailboxes; `from` is the first");
         }
     }
-    json sender = address_list(g_mime_message_get_sender(message.get()));
+    json sender = addresses("sender", g_mime_message_get_sender(message.get()));
     if (!sender.empty()) {
         event["sender"] = sender.front();
     }
-    event["to"] = address_list(g_mime_message_get_to(message.get()));
-    event["cc"] = address_list(g_mime_message_get_cc(message.get()));
-    event["reply_to"] = address_list(g_mime_message_get_reply_to(message.get()));
-    event["subject"] = string_or_null(g_mime_message_get_subject(message.get()));
+    event["to"] = addresses("to", g_mime_message_get_to(message.get()));
+    event["cc"] = addresses("cc", g_mime_message_get_cc(message.get()));
+    event["reply_to"] = addresses("reply-to", g_mime_message_get_reply_to(message.get()));
+    if (auto it = repaired.find("subject"); it != repaired.end()) {
+        GString_ decoded(g_mime_utils_header_decode_text(parser_options.get(), it->second.c_str()));
+        event["subject"] = valid_utf8(g_strstrip(decoded.get()));
+    } else {
+        event["subject"] = string_or_null(g_mime_message_get_subject(message.get()));
+    }
     event["message_id"] = string_or_null(g_mime_message_get_message_id(message.get()));
 
     if (GDateTime* date = g_mime_message_get_date(message.get()); date != nullptr) {

@@ -52,6 +52,31 @@ TEST_CASE("mime::parse_message fills the schema_version 1 event") {
     CHECK(mime::parse_message(raw, fixed_options())->dump() == doc.dump());
 }
 
+TEST_CASE("mime::parse_message decodes raw 8-bit bytes inside a Q word with the word's charset") {
+    // Some senders put the raw latin-1 byte in the word instead of =FC; converting the header
+    // to UTF-8 first and then decoding the word as iso-8859-1 would give "MÃ¼ller".
+    std::string raw = "From: a@example.com\r\nTo: Heinz =?iso-8859-1?Q?M\xfcller?= "
+                      "<mueller@example.com>, =?utf-8?q?=C3=A9t=C3=A9?= <e@example.com>\r\n"
+                      "Subject: =?iso-8859-1?Q?Fr\xf6sche?= und =?iso-8859-1?Q?Hasen?=\r\n"
+                      "\r\nbody\r\n";
+    auto event = mime::parse_message(raw, fixed_options());
+    REQUIRE(event.has_value());
+    const auto& doc = *event;
+    REQUIRE(doc["to"].size() == 2);
+    CHECK(doc["to"][0]["name"] == "Heinz M\u00fcller");
+    CHECK(doc["to"][0]["address"] == "mueller@example.com");
+    CHECK(doc["to"][1]["name"] == "\u00e9t\u00e9");
+    CHECK(doc["subject"] == "Fr\u00f6sche und Hasen");
+    bool header_seen = false;
+    for (const auto& h : doc["headers"]) {
+        if (h[0] == "Subject") {
+            CHECK(h[1] == "Fr\u00f6sche und Hasen");
+            header_seen = true;
+        }
+    }
+    CHECK(header_seen);
+}
+
 TEST_CASE("mime::parse_message rejects a malformed received_at") {
     auto options = fixed_options();
     options.received_at = "yesterday";
