@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -590,12 +591,20 @@ void walk(GMimeObject* object, Collector& collector, bool may_start) {
                 }
             }
         }
+        // In a mixed multipart the body starts at the first part that is not marked as an
+        // attachment (a leading attachment does not keep the text after it out of the body).
+        bool only_attachments_before = true;
         for (int i = 0; i < count; ++i) {
             GMimeObject* child = g_mime_multipart_get_part(multipart, i);
             if (root >= 0 && i != root) {
                 attach_all(child, collector);
             } else {
-                walk(child, collector, may_start && (i == 0 || alternative || root >= 0));
+                walk(child, collector,
+                     may_start && (only_attachments_before || alternative || root >= 0));
+            }
+            const char* disposition = g_mime_object_get_disposition(child);
+            if (disposition == nullptr || g_ascii_strcasecmp(disposition, "attachment") != 0) {
+                only_attachments_before = false;
             }
         }
         return;
@@ -627,6 +636,40 @@ std::string now_rfc3339() {
     return buffer;
 }
 
+// The length of the lines made only of spaces and tabs at the start of `stream` (some exporters
+// write one before the headers; GMime would then see no header block at all). An empty line
+// is never skipped: it ends an empty header block. Looks at the first 64 KiB at most.
+gint64 leading_blank_lines(GMimeStream* stream) {
+    g_mime_stream_reset(stream);
+    std::array<char, 4096> buffer{};
+    gint64 offset = 0;
+    gint64 skip = 0;
+    bool blank_chars = false; // the current line has a space or a tab, and nothing else yet
+    while (offset < 65536) {
+        ssize_t n = g_mime_stream_read(stream, buffer.data(), buffer.size());
+        if (n <= 0) {
+            break;
+        }
+        for (ssize_t i = 0; i < n; ++i, ++offset) {
+            char c = buffer[static_cast<std::size_t>(i)];
+            if (c == ' ' || c == '\t') {
+                blank_chars = true;
+            } else if (c == '\n' && blank_chars) {
+                skip = offset + 1;
+                blank_chars = false;
+            } else if (c != '\r') {
+                g_mime_stream_reset(stream);
+                return skip;
+            } else if (!blank_chars) { // "\r" at the start of a line: an empty line is next
+                g_mime_stream_reset(stream);
+                return skip;
+            }
+        }
+    }
+    g_mime_stream_reset(stream);
+    return skip;
+}
+
 struct DateTimeUnref {
     void operator()(GDateTime* value) const {
         if (value != nullptr) {
@@ -647,8 +690,15 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     collector.inline_max = options.inline_attachments_max;
     OwnedParserOptions parser_options = make_parser_options(collector);
 
-    g_mime_stream_reset(stream);
-    Owned<GMimeParser> parser(g_mime_parser_new_with_stream(stream));
+    Owned<GMimeStream> after_blank_lines;
+    if (gint64 skip = leading_blank_lines(stream); skip > 0) {
+        after_blank_lines.reset(g_mime_stream_substream(stream, skip, -1));
+        collector.warn("leading_blank_lines", "lines of only spaces before the headers (" +
+                                                  std::to_string(skip) + " bytes) were skipped");
+    }
+    GMimeStream* source = after_blank_lines ? after_blank_lines.get() : stream;
+    g_mime_stream_reset(source);
+    Owned<GMimeParser> parser(g_mime_parser_new_with_stream(source));
     g_mime_parser_set_persist_stream(parser.get(), TRUE);
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     Owned<GMimeMessage> message(

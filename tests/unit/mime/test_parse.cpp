@@ -77,6 +77,32 @@ TEST_CASE("mime::parse_message decodes raw 8-bit bytes inside a Q word with the 
     CHECK(header_seen);
 }
 
+TEST_CASE("mime::parse_message skips lines of spaces before the headers, not an empty line") {
+    std::string headers = "From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+    auto padded =
+        mime::parse_message(std::string(40, ' ') + "\r\n \t\n" + headers, fixed_options());
+    REQUIRE(padded.has_value());
+    CHECK((*padded)["subject"] == "hi");
+    CHECK((*padded)["warnings"][0]["code"] == "leading_blank_lines");
+    // An empty first line ends an empty header block: what follows is the body.
+    auto empty_first = mime::parse_message("\r\n" + headers, fixed_options());
+    REQUIRE(empty_first.has_value());
+    CHECK((*empty_first)["subject"].is_null());
+}
+
+TEST_CASE("mime::parse_message: a leading attachment does not keep the text after it out of "
+          "the body") {
+    std::string raw = "From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain; name=file.txt\n"
+                      "Content-Disposition: attachment; filename=file.txt\n\nfile contents\n"
+                      "--B\nContent-Type: text/plain; charset=us-ascii\n\nthe body\n--B--\n";
+    auto event = mime::parse_message(raw, fixed_options());
+    REQUIRE(event.has_value());
+    CHECK((*event)["text"] == "the body"); // the newline before a boundary belongs to it
+    REQUIRE((*event)["attachments"].size() == 1);
+    CHECK((*event)["attachments"][0]["filename"] == "file.txt");
+}
+
 TEST_CASE("mime::parse_message rejects a malformed received_at") {
     auto options = fixed_options();
     options.received_at = "yesterday";
