@@ -553,8 +553,9 @@ std::string part_label(GMimeObject* object) {
 }
 
 // Walks the MIME tree the way mail clients pick what to show. Only the first child of a
-// multipart/mixed (or of any multipart that is not alternative) may start the body
-// (`may_start`); the first text/plain and text/html found there become `text` and `html`.
+// multipart/mixed (or of any multipart that is not alternative) that is not marked as an
+// attachment may start the body (`may_start`); the first text/plain and text/html found there
+// become `text` and `html`.
 // Later inline parts of a type the body already has are appended to it (Apple Mail splits an
 // HTML body around inline images); other later text parts are attachments. multipart/related
 // keeps its root as the body and its other parts as inline attachments; multipart/signed
