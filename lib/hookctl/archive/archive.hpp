@@ -224,6 +224,10 @@ public:
     Result<std::uint64_t> for_each_event(const EventFilter& filter,
                                          const std::function<bool(const Event&)>& visit);
 
+    // SQLite's plan for the for_each_event query of `filter` (EXPLAIN QUERY PLAN details, one
+    // per line): lets tests check that paged reads walk the primary key.
+    Result<std::string> event_query_plan(const EventFilter& filter);
+
     // How many events `filter` selects (ignores limit, after_seq honoured).
     Result<std::uint64_t> count_events(const EventFilter& filter);
 
