@@ -7,7 +7,7 @@
 # Usage: bench/replay.sh [HOOKCTL_BINARY]
 #   env: DURATION (s, default 20), MEM_EVENTS (default 100000: memory is measured replaying
 #   MEM_EVENTS/10 and MEM_EVENTS events; the issue asks 1,000,000: MEM_EVENTS=1000000),
-#   CURL_LOOP (default 200 requests).
+#   CURL_LOOP (default 200 requests), SECTIONS (default 123: which of the three to run).
 # wrk is a bench-only tool (Debian package wrk), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ cleanup() { [ -n "$listener" ] && kill -INT "$listener" 2>/dev/null; wait 2>/dev
 trap cleanup EXIT
 export BENCH_SECRET=bench-secret-value HOOKCTL_SOURCE=$PWD
 DURATION=${DURATION:-20} MEM_EVENTS=${MEM_EVENTS:-100000} CURL_LOOP=${CURL_LOOP:-200}
+SECTIONS=${SECTIONS:-123}
 
 start_listen() { # start_listen NAME: sets $url
   rm -f "$tmp/ready"
@@ -50,10 +51,11 @@ PY
 
 echo "== 1. rate accuracy (${DURATION}s each)"
 for rate in 1000 5000; do
+  [[ $SECTIONS == *1* ]] || break
   n=$((rate * DURATION))
   make_archive "$tmp/rate$rate.db" "$n"
   start_listen "recv$rate"
-  "$hookctl" replay --from "$tmp/rate$rate.db" --to "$url" --rate "$rate/s" --concurrency 64 \
+  "$hookctl" replay --from "$tmp/rate$rate.db" --to "$url" --rate "$rate/s" --concurrency "${RATE_CONCURRENCY:-64}" \
     --secret-env BENCH_SECRET --no-progress --json >"$tmp/rate$rate.json"
   stop_listen
   python3 - "$tmp/recv$rate.db" "$tmp/rate$rate.db" "$rate" "$tmp/rate$rate.json" <<'PY'
@@ -78,9 +80,13 @@ print(f"rate {rate}/s: sent {len(sent)}, received {len(arrived)}, achieved {achi
       f"({(achieved / rate - 1) * 100:+.2f}%), send jitter p99 {p99:.1f} ms (ms clock), "
       f"max 1-s window at receiver {win} ({(win / rate - 1) * 100:+.1f}%), "
       f"latency p50/p99 {summary['latency_ms']['p50']:.2f}/{summary['latency_ms']['p99']:.2f} ms")
+lag = summary["schedule_lag_ms"]
+print(f"  replay's own steady clock: sends left p50 {lag['p50']:.3f} ms, p99 {lag['p99']:.3f} ms, "
+      f"max {lag['max']:.1f} ms after their slot")
 PY
 done
 
+if [[ $SECTIONS == *2* ]]; then
 echo "== 2. unpaced throughput (2 KiB events, concurrency 64)"
 n=$((MEM_EVENTS / 2)); [ "$n" -lt 20000 ] && n=20000
 make_archive "$tmp/max.db" "$n"
@@ -106,7 +112,9 @@ curl_rps=$(python3 -c "print(round($CURL_LOOP / ($end - $start), 1))")
 echo "shell loop curl + openssl dgst ($CURL_LOOP requests): $curl_rps req/s"
 python3 -c "print('ratio replay/wrk = %.2f (goal >= 0.5), replay/curl-loop = %.0fx (goal >= 100x)' % ($replay_rps / $wrk_rps, $replay_rps / $curl_rps))"
 stop_listen
+fi
 
+[[ $SECTIONS == *3* ]] || exit 0
 echo "== 3. memory (max RSS) replaying N and 10 x N archived events, --rate max"
 for n in $((MEM_EVENTS / 10)) "$MEM_EVENTS"; do
   make_archive "$tmp/mem$n.db" "$n"

@@ -415,7 +415,12 @@ nlohmann::json summary_json(const replay::ReplayResult& r, const replay::ReplayO
             {"elapsed_s", p.elapsed_s},
             {"achieved_rate", p.achieved_rate},
             {"latency_ms",
-             {{"p50", p.p50_ms}, {"p95", p.p95_ms}, {"p99", p.p99_ms}, {"max", p.max_ms}}}};
+             {{"p50", p.p50_ms}, {"p95", p.p95_ms}, {"p99", p.p99_ms}, {"max", p.max_ms}}},
+            // How late paced sends left against their schedule slots; null with --rate max.
+            {"schedule_lag_ms", o.rate.unlimited() ? nlohmann::json(nullptr)
+                                                   : nlohmann::json{{"p50", p.lag_p50_ms},
+                                                                    {"p99", p.lag_p99_ms},
+                                                                    {"max", p.lag_max_ms}}}};
 }
 
 Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
@@ -518,6 +523,13 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
             p.skipped > 0 ? (", " + std::to_string(p.skipped) + " already done").c_str() : "",
             p.elapsed_s, p.achieved_rate, p.p50_ms, p.p95_ms, p.p99_ms);
         std::cout << line;
+        if (!o.rate.unlimited()) {
+            std::snprintf(line, sizeof line,
+                          "  schedule: sends left p50 %.2f ms, p99 %.2f ms, max %.1f ms after "
+                          "their slot\n",
+                          p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms);
+            std::cout << line;
+        }
         for (const auto& [reason, n] : p.dead_reasons) {
             std::cout << "  dead: " << n << " x " << reason << '\n';
         }

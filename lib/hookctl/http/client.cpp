@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
@@ -94,7 +95,8 @@ struct Client::Impl {
     ClientOptions options;
     MultiPtr multi;
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
-    std::vector<EasyPtr> idle; // easy handles kept for reuse (their settings are reset)
+    std::vector<EasyPtr> idle;      // easy handles kept for reuse (their settings are reset)
+    std::atomic<bool> woken{false}; // wakeup() was called: poll() returns
 
     EasyPtr take_easy() {
         if (!idle.empty()) {
@@ -251,7 +253,8 @@ void Client::start(Request request, Completion done) {
 Result<void> Client::poll(std::chrono::milliseconds timeout) {
     CURLM* multi = m_impl->multi.get();
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
+    // Runs transfers and their completions; true when at least one finished.
+    auto drive = [&]() -> Result<bool> {
         int running = 0;
         CURLMcode mc = curl_multi_perform(multi, &running);
         if (mc != CURLM_OK) {
@@ -266,8 +269,12 @@ Result<void> Client::poll(std::chrono::milliseconds timeout) {
                 any = true;
             }
         }
-        if (any) {
-            return {};
+        return any;
+    };
+    while (true) {
+        auto finished = drive();
+        if (!finished || *finished) {
+            return finished ? Result<void>{} : std::unexpected(finished.error());
         }
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) {
@@ -276,15 +283,20 @@ Result<void> Client::poll(std::chrono::milliseconds timeout) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
         int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left.count()));
         int fds = 0;
-        mc = curl_multi_poll(multi, nullptr, 0, wait_ms, &fds);
+        CURLMcode mc = curl_multi_poll(multi, nullptr, 0, wait_ms, &fds);
         if (mc != CURLM_OK) {
             return fail(ExitCode::environment,
                         std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
+        }
+        if (m_impl->woken.exchange(false)) {
+            finished = drive();
+            return finished ? Result<void>{} : std::unexpected(finished.error());
         }
     }
 }
 
 void Client::wakeup() {
+    m_impl->woken.store(true);
     curl_multi_wakeup(m_impl->multi.get());
 }
 

@@ -61,11 +61,11 @@ public:
     void start(Request request, Completion done);
 
     // Drives transfers for at most `timeout`, returning early when at least one finished (its
-    // completion has run). Fails (exit 4) only when libcurl's multi interface fails.
+    // completion has run) or wakeup() was called. Fails (exit 4) only when libcurl's multi
+    // interface fails.
     Result<void> poll(std::chrono::milliseconds timeout);
 
-    // Wakes a poll() in progress (from a signal-safe context is not allowed: same thread or
-    // another thread only).
+    // Makes a poll() in progress (or the next one) return; thread-safe, not async-signal-safe.
     void wakeup();
 
     // Requests started and not yet completed.

@@ -22,12 +22,12 @@ std::optional<Pacer::Clock::time_point> Pacer::next_due() const {
     return m_next;
 }
 
-bool Pacer::try_take(Clock::time_point now) {
+std::optional<Pacer::Clock::time_point> Pacer::try_take(Clock::time_point now) {
     if (m_unlimited) {
-        return true;
+        return now;
     }
     if (now < m_next) {
-        return false;
+        return std::nullopt;
     }
     // Slots due now: lateness under one interval is not a stall and keeps the schedule.
     // More than `burst` due means a stall: the older missed slots are dropped.
@@ -35,8 +35,9 @@ bool Pacer::try_take(Clock::time_point now) {
     if (due > m_burst) {
         m_next = now - m_interval * (m_burst - 1);
     }
+    auto slot = m_next;
     m_next += m_interval;
-    return true;
+    return slot;
 }
 
 void Pacer::pause_until(Clock::time_point until) {

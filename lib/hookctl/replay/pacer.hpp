@@ -22,8 +22,9 @@ public:
     // When the next send may go, or nothing when the rate is unlimited.
     std::optional<Clock::time_point> next_due() const;
 
-    // Takes a slot if one is due at `now`; false when the next send is not due yet.
-    bool try_take(Clock::time_point now);
+    // Takes a slot if one is due at `now` and returns when it was due (`now` when the rate
+    // is unlimited); nothing when the next send is not due yet.
+    std::optional<Clock::time_point> try_take(Clock::time_point now);
 
     // No send before `until`; the schedule restarts from there.
     void pause_until(Clock::time_point until);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 #include <hookctl/archive/archive.hpp>
@@ -13,6 +14,7 @@
 #include <hookctl/http/deliver.hpp>
 #include <hookctl/replay/latency.hpp>
 #include <hookctl/replay/pacer.hpp>
+#include <hookctl/replay/recorder.hpp>
 #include <hookctl/replay/replay.hpp>
 #include <hookctl/util/file.hpp>
 
@@ -46,12 +48,13 @@ class Engine {
 public:
     Engine(const ReplayOptions& options, const ReplayObserver& observer,
            const std::atomic<int>& stop, http::Client& client, archive::Archive& records,
-           std::string run_id)
+           Recorder& recorder, std::string run_id)
         : m_options(options)
         , m_observer(observer)
         , m_stop(stop)
         , m_client(client)
         , m_records(records)
+        , m_recorder(recorder)
         , m_run_id(std::move(run_id))
         , m_pacer(options.rate, effective_burst(options), Clock::now())
         , m_rng(std::random_device{}())
@@ -65,33 +68,36 @@ public:
 
     ReplayProgress& progress() { return m_progress; }
 
-    // Takes `event` into the queue, driving deliveries until there is room for more. False:
-    // stop reading the source (interrupted, breaker tripped).
-    Result<bool> offer(ReplayEvent&& event) {
-        if (halted()) {
-            return false;
-        }
-        auto skip = check_resumed(event);
-        if (!skip) {
-            return std::unexpected(skip.error());
-        }
-        if (*skip < 0) {
-            return !halted();
-        }
-        auto p = std::make_unique<Pending>();
-        p->attempts_before = *skip;
-        m_outstanding.insert(event.seq);
-        m_max_seq = std::max(m_max_seq, event.seq);
-        p->event = std::move(event);
-        m_ready.push_back(std::move(p));
-        while (m_ready.size() >= m_lookahead && !halted()) {
+    // Sends what the source yields until it is read out or the run halts; drain() then waits
+    // for what is still queued or in flight.
+    Result<void> pump(Prefetch& source) {
+        while (!halted()) {
+            while (m_ready.size() < m_lookahead) {
+                auto event = source.try_pop();
+                if (!event) {
+                    break;
+                }
+                auto admitted = admit(std::move(*event));
+                if (!admitted) {
+                    return admitted;
+                }
+            }
+            if (source.done()) {
+                if (auto failed = source.error()) {
+                    return std::unexpected(*failed);
+                }
+                break;
+            }
             auto stepped = step();
             if (!stepped) {
-                return std::unexpected(stepped.error());
+                return stepped;
             }
         }
-        return !halted();
+        return {};
     }
+
+    // How many events the source may read ahead of the sender.
+    std::size_t lookahead() const { return m_lookahead; }
 
     // Delivers what is queued; on a halt, waits for the requests in flight only.
     Result<void> drain() {
@@ -105,11 +111,27 @@ public:
                 return std::unexpected(stepped.error());
             }
         }
-        auto flushed = flush();
-        if (!flushed) {
-            return flushed;
+        auto closed = close_recorder();
+        if (!closed) {
+            return closed;
         }
         update_progress(true);
+        return {};
+    }
+
+    // Writes every attempt still queued and stops the recorder; the run row is written by the
+    // caller from then on. Also called when the run fails, so what was sent stays recorded.
+    Result<void> close_recorder() {
+        if (m_recorder_closed) {
+            return {};
+        }
+        m_recorder_closed = true;
+        auto closed = m_recorder.close();
+        absorb_committed();
+        if (!closed) {
+            return fail(ExitCode::environment, "cannot record attempts in " + m_records.path() +
+                                                   ": " + closed.error().message);
+        }
         return {};
     }
 
@@ -127,13 +149,22 @@ public:
     }
 
     Result<void> save_run(archive::RunState state, std::string_view last_error = {}) {
+        auto p = run_progress();
+        if (!m_recorder_closed) {
+            m_recorder.update_run(m_run_id, p, state); // after the attempts queued so far
+            return {};
+        }
+        return m_records.update_run(m_run_id, p, state, last_error);
+    }
+
+    archive::RunProgress run_progress() const {
         archive::RunProgress p;
         p.total = m_earlier ? m_earlier->total : m_progress.total;
         p.done = (m_earlier ? m_earlier->done : 0) + m_progress.done;
         p.delivered = m_progress.earlier_delivered + m_progress.delivered;
         p.failed = m_progress.earlier_dead + m_progress.dead;
         p.cursor = std::max(cursor(), m_resume_cursor);
-        return m_records.update_run(m_run_id, p, state, last_error);
+        return p;
     }
 
     void set_earlier(const archive::RunProgress& earlier) {
@@ -155,6 +186,24 @@ private:
     }
 
     bool halted() const { return m_stop.load() != 0 || tripped() || m_fatal.has_value(); }
+
+    // Queues an event from the source, unless a resumed run already finished it.
+    Result<void> admit(ReplayEvent&& event) {
+        auto skip = check_resumed(event);
+        if (!skip) {
+            return std::unexpected(skip.error());
+        }
+        if (*skip < 0) {
+            return {};
+        }
+        auto p = std::make_unique<Pending>();
+        p->attempts_before = *skip;
+        m_outstanding.insert(event.seq);
+        m_max_seq = std::max(m_max_seq, event.seq);
+        p->event = std::move(event);
+        m_ready.push_back(std::move(p));
+        return {};
+    }
 
     // On a resume: -1 when this run already finished the event, else the attempts it made.
     Result<int> check_resumed(const ReplayEvent& event) {
@@ -206,7 +255,22 @@ private:
                            [&](const auto& p) { return !m_busy_orgs.contains(org_key(*p)); });
     }
 
+    // Events whose finishing attempt is committed leave the set the resume cursor waits on.
+    void absorb_committed() {
+        auto committed = m_recorder.take_committed();
+        for (auto seq : committed.finished_seqs) {
+            m_outstanding.erase(seq);
+        }
+        m_unrecorded -= std::min(m_unrecorded, committed.finished_seqs.size());
+    }
+
     Result<void> step() {
+        absorb_committed();
+        if (auto failed = m_recorder.error(); failed && !m_fatal) {
+            m_fatal = Error{ExitCode::environment, "cannot record attempts in " + m_records.path() +
+                                                       ": " + failed->message};
+            return std::unexpected(*m_fatal);
+        }
         auto now = Clock::now();
         while (!m_retries.empty() && m_retries.begin()->first <= now) {
             auto node = m_retries.extract(m_retries.begin());
@@ -214,9 +278,12 @@ private:
         }
         const auto concurrency = static_cast<std::size_t>(m_options.concurrency);
         bool pacer_blocked = false;
-        while (!halted() && m_client.in_flight() < concurrency && now >= m_pause_until &&
-               has_candidate()) {
-            if (!m_pacer.try_take(now)) {
+        // An event counts against the concurrency until its outcome is committed: after a
+        // crash, at most `concurrency` events are re-sent.
+        while (!halted() && m_client.in_flight() + m_unrecorded < concurrency &&
+               now >= m_pause_until && has_candidate()) {
+            auto slot = m_pacer.try_take(now);
+            if (!slot) {
                 pacer_blocked = true;
                 break;
             }
@@ -224,14 +291,10 @@ private:
             if (!p) {
                 break;
             }
-            auto started = start(std::move(p));
+            auto started = start(std::move(p), m_options.rate.unlimited() ? std::nullopt : slot);
             if (!started) {
                 return started;
             }
-        }
-        auto flushed = flush();
-        if (!flushed) {
-            return flushed;
         }
         // Sleep until something can happen: a completion, the next pacer slot, a retry due,
         // the end of a pause, or the next progress tick.
@@ -247,13 +310,20 @@ private:
         if (m_pause_until > now) {
             wake = std::max(std::min(wake, m_pause_until), now);
         }
-        auto wait = std::chrono::duration_cast<milliseconds>(wake - Clock::now());
+        // libcurl waits in whole milliseconds. A shorter wait (a pacer slot at 5,000/s is
+        // 0.2 ms away) handles what is ready, then sleeps to the slot: spinning there would
+        // take the CPU from the target on a small machine.
+        auto left = wake - Clock::now();
+        auto wait = std::chrono::duration_cast<milliseconds>(left);
         if (wait.count() < 0) {
             wait = milliseconds(0);
         }
         auto polled = m_client.poll(wait);
         if (!polled) {
             return polled;
+        }
+        if (wait.count() == 0 && pacer_blocked && Clock::now() < wake) {
+            std::this_thread::sleep_until(wake);
         }
         if (m_fatal) {
             return std::unexpected(*m_fatal);
@@ -262,8 +332,12 @@ private:
         return {};
     }
 
-    Result<void> start(std::unique_ptr<Pending> p) {
+    // `slot`: when the pacer had this send due, to measure how late it leaves.
+    Result<void> start(std::unique_ptr<Pending> p, std::optional<Clock::time_point> slot) {
         auto now = Clock::now();
+        if (slot) {
+            m_lag.add(std::chrono::duration_cast<std::chrono::microseconds>(now - *slot));
+        }
         if (p->attempts_here == 0) {
             p->first_attempt = now;
             p->event.trace_id = http::trace_id_or_new(p->event.trace_id); // one trace per event
@@ -387,28 +461,19 @@ private:
             m_trip_logged = true;
             log("circuit breaker tripped: " + m_trip_reason + "; finishing requests in flight");
         }
-        m_buffer.push_back(std::move(attempt));
+        std::int64_t finished_seq = attempt.outcome == "retry" ? 0 : p->event.seq;
+        if (finished_seq > 0) {
+            m_unrecorded += 1;
+        }
+        m_recorder.add(std::move(attempt), finished_seq);
     }
 
+    // The event is delivered or dead; it leaves m_outstanding once that is committed.
     void finish(const Pending& p) {
         m_progress.done += 1;
-        m_outstanding.erase(p.event.seq);
         if (m_options.source.ordered) {
             m_busy_orgs.erase(org_key(p));
         }
-    }
-
-    Result<void> flush() {
-        if (m_buffer.empty()) {
-            return {};
-        }
-        auto recorded = m_records.record_attempts(m_buffer);
-        m_buffer.clear();
-        if (!recorded) {
-            return fail(ExitCode::environment, "cannot record attempts in " + m_records.path() +
-                                                   ": " + recorded.error().message);
-        }
-        return {};
     }
 
     void update_progress(bool force) {
@@ -425,6 +490,11 @@ private:
         p.p95_ms = m_latency.quantile_ms(0.95);
         p.p99_ms = m_latency.quantile_ms(0.99);
         p.max_ms = m_latency.max_ms();
+        if (m_lag.count() > 0) {
+            p.lag_p50_ms = m_lag.quantile_ms(0.50);
+            p.lag_p99_ms = m_lag.quantile_ms(0.99);
+            p.lag_max_ms = m_lag.max_ms();
+        }
         p.paused = m_pause_until > now;
         p.dead_reasons.assign(m_dead_reasons.begin(), m_dead_reasons.end());
         if (m_observer.progress) {
@@ -447,6 +517,9 @@ private:
     const std::atomic<int>& m_stop;
     http::Client& m_client;
     archive::Archive& m_records;
+    Recorder& m_recorder;
+    bool m_recorder_closed = false;
+    std::size_t m_unrecorded = 0; // finished events whose outcome is not committed yet
     std::string m_run_id;
     Pacer m_pacer;
     std::mt19937_64 m_rng;
@@ -465,10 +538,10 @@ private:
     std::int64_t m_max_seq = 0;
     std::int64_t m_resume_cursor = 0;
     std::optional<archive::RunProgress> m_earlier;
-    std::vector<archive::Attempt> m_buffer;
     std::deque<std::pair<Clock::time_point, bool>> m_window;
     std::map<std::string, std::int64_t> m_dead_reasons;
     LatencyHistogram m_latency;
+    LatencyHistogram m_lag; // paced sends: how long after their slot they left
     ReplayProgress m_progress;
     std::string m_trip_reason;
     bool m_trip_logged = false;
@@ -580,18 +653,27 @@ Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserv
     if (!client) {
         return std::unexpected(client.error());
     }
-    Engine engine(options, observer, stop, *client, *records, run_id);
+    auto recorder = Recorder::open(options.archive_path, [&client] { client->wakeup(); });
+    if (!recorder) {
+        return std::unexpected(recorder.error());
+    }
+    Engine engine(options, observer, stop, *client, *records, **recorder, run_id);
     if (earlier) {
         engine.set_earlier(*earlier);
     }
     engine.progress().total = static_cast<std::int64_t>(*total);
     (void)engine.save_run(archive::RunState::running);
 
-    auto walked = for_each_event(options.source, after_seq,
-                                 [&](ReplayEvent&& e) { return engine.offer(std::move(e)); });
+    Result<void> walked;
+    {
+        Prefetch source(options.source, after_seq, std::max<std::size_t>(1024, engine.lookahead()),
+                        std::size_t{64} << 20, [&client] { client->wakeup(); });
+        walked = engine.pump(source);
+    }
     Result<void> drained = walked ? engine.drain() : Result<void>{};
     if (!walked || !drained) {
         Error error = !walked ? walked.error() : drained.error();
+        (void)engine.close_recorder();
         (void)engine.save_run(archive::RunState::failed, error.message);
         return std::unexpected(error);
     }

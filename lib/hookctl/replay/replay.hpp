@@ -46,6 +46,8 @@ struct ReplayProgress {
     double elapsed_s = 0;
     double achieved_rate = 0; // requests per second
     double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
+    // Paced runs: how long after its slot on the schedule each send left (0 with --rate max).
+    double lag_p50_ms = 0, lag_p99_ms = 0, lag_max_ms = 0;
     bool paused = false;                                            // waiting out a 429 Retry-After
     std::vector<std::pair<std::string, std::int64_t>> dead_reasons; // reason -> events
     // On a resume: what earlier invocations of the run finished (from the run row).

@@ -349,4 +349,87 @@ Result<void> for_each_event(const SourceSpec& spec, std::int64_t after_seq,
     return {};
 }
 
+Prefetch::Prefetch(SourceSpec spec, std::int64_t after_seq, std::size_t max_events,
+                   std::size_t max_bytes, std::function<void()> wake)
+    : m_max_events(std::max<std::size_t>(1, max_events))
+    , m_max_bytes(max_bytes)
+    , m_wake(std::move(wake)) {
+    m_thread = std::thread([this, spec = std::move(spec), after_seq] { read(spec, after_seq); });
+}
+
+Prefetch::~Prefetch() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_cancelled = true;
+    }
+    m_room.notify_all();
+    m_thread.join();
+}
+
+void Prefetch::read(const SourceSpec& spec, std::int64_t after_seq) {
+    auto walked = for_each_event(spec, after_seq, [&](ReplayEvent&& event) -> Result<bool> {
+        std::unique_lock lock(m_mutex);
+        // Full (either bound; an empty queue always takes one, however big): wait until the
+        // sender took half, so the two threads hand over in batches, not event by event.
+        if (!m_queue.empty() && (m_queue.size() >= m_max_events || m_queued_bytes >= m_max_bytes)) {
+            m_reader_waiting = true;
+            m_room.wait(lock, [&] { return m_cancelled || below_low_water(); });
+            m_reader_waiting = false;
+        }
+        if (m_cancelled) {
+            return false;
+        }
+        bool was_empty = m_queue.empty();
+        m_queued_bytes += event.body.size();
+        m_queue.push_back(std::move(event));
+        lock.unlock();
+        if (was_empty && m_wake) {
+            m_wake();
+        }
+        return true;
+    });
+    {
+        std::lock_guard lock(m_mutex);
+        if (!walked) {
+            m_error = walked.error();
+        }
+        m_finished = true;
+    }
+    if (m_wake) {
+        m_wake();
+    }
+}
+
+std::optional<ReplayEvent> Prefetch::try_pop() {
+    std::optional<ReplayEvent> out;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_queue.empty()) {
+            return out;
+        }
+        out = std::move(m_queue.front());
+        m_queue.pop_front();
+        m_queued_bytes -= out->body.size();
+        if (!m_reader_waiting || !below_low_water()) {
+            return out;
+        }
+    }
+    m_room.notify_one();
+    return out;
+}
+
+bool Prefetch::below_low_water() const {
+    return m_queue.size() <= m_max_events / 2 && m_queued_bytes <= m_max_bytes / 2;
+}
+
+bool Prefetch::done() const {
+    std::lock_guard lock(m_mutex);
+    return m_finished && m_queue.empty();
+}
+
+std::optional<Error> Prefetch::error() const {
+    std::lock_guard lock(m_mutex);
+    return m_error;
+}
+
 } // namespace hookctl::replay

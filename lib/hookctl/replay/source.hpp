@@ -1,9 +1,13 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <hookctl/archive/archive.hpp>
@@ -55,5 +59,43 @@ Result<std::uint64_t> count_events(const SourceSpec& spec);
 using EventVisitor = std::function<Result<bool>(ReplayEvent&& event)>;
 Result<void> for_each_event(const SourceSpec& spec, std::int64_t after_seq,
                             const EventVisitor& visit);
+
+// Reads a source with for_each_event on a thread of its own, up to `max_events` (and about
+// `max_bytes` of bodies) ahead of the sender, so page reads and MIME parsing never hold up a
+// paced send. `wake` runs on the reader's thread when events arrive in an empty queue or the
+// source ends (it must be thread-safe, e.g. http::Client::wakeup).
+class Prefetch {
+public:
+    Prefetch(SourceSpec spec, std::int64_t after_seq, std::size_t max_events, std::size_t max_bytes,
+             std::function<void()> wake);
+    // Stops the reader (it may be waiting for room) and joins it.
+    ~Prefetch();
+    Prefetch(const Prefetch&) = delete;
+    Prefetch& operator=(const Prefetch&) = delete;
+
+    // The next event read, without waiting; nothing when none is ready (see done()).
+    std::optional<ReplayEvent> try_pop();
+    // The source is read to its end (or failed) and every event was taken.
+    bool done() const;
+    // Why the reader failed, if it did (an SQL error, an unreadable message, ...).
+    std::optional<Error> error() const;
+
+private:
+    void read(const SourceSpec& spec, std::int64_t after_seq);
+    bool below_low_water() const; // with the mutex held
+
+    std::size_t m_max_events;
+    std::size_t m_max_bytes;
+    std::function<void()> m_wake;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_room;
+    std::deque<ReplayEvent> m_queue;
+    std::size_t m_queued_bytes = 0;
+    bool m_finished = false; // the reader returned
+    bool m_cancelled = false;
+    bool m_reader_waiting = false; // the reader waits for the queue to fall to half
+    std::optional<Error> m_error;
+    std::thread m_thread;
+};
 
 } // namespace hookctl::replay

@@ -10,11 +10,11 @@ TEST_CASE("replay::Pacer sends on a fixed schedule: n at start + n / rate") {
     auto t0 = Clock::now();
     replay::Pacer pacer(util::Rate{100.0}, 1, t0);
     CHECK(pacer.interval() == 10ms);
-    CHECK(pacer.try_take(t0));
-    CHECK_FALSE(pacer.try_take(t0 + 5ms));
+    CHECK(pacer.try_take(t0) == t0);
+    CHECK_FALSE(pacer.try_take(t0 + 5ms).has_value());
     CHECK(pacer.next_due() == t0 + 10ms);
-    // Taking a little late does not shift the schedule (no drift).
-    CHECK(pacer.try_take(t0 + 10ms + 300us));
+    // Taking a little late does not shift the schedule (no drift); the slot says how late.
+    CHECK(pacer.try_take(t0 + 10ms + 300us) == t0 + 10ms);
     CHECK(pacer.next_due() == t0 + 20ms);
     int sent = 2;
     for (auto t = t0 + 20ms; t < t0 + 1s; t += 1ms) {
@@ -42,7 +42,7 @@ TEST_CASE("replay::Pacer pause: nothing before the end, and no burst afterwards"
     replay::Pacer pacer(util::Rate{1000.0}, 50, t0);
     REQUIRE(pacer.try_take(t0));
     pacer.pause_until(t0 + 1s);
-    CHECK_FALSE(pacer.try_take(t0 + 999ms));
+    CHECK_FALSE(pacer.try_take(t0 + 999ms).has_value());
     int at_end = 0;
     while (pacer.try_take(t0 + 1s)) {
         ++at_end;
@@ -54,6 +54,7 @@ TEST_CASE("replay::Pacer with rate max never waits") {
     replay::Pacer pacer(util::Rate{}, 1, Clock::now());
     CHECK_FALSE(pacer.next_due().has_value());
     for (int i = 0; i < 1000; ++i) {
-        REQUIRE(pacer.try_take(Clock::now()));
+        auto now = Clock::now();
+        REQUIRE(pacer.try_take(now) == now);
     }
 }
