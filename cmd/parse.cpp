@@ -1,9 +1,16 @@
 // hookctl parse: raw MIME (.eml, folder, Maildir, mbox) to the email event JSON (DESIGN.md §6).
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/util/units.hpp>
@@ -20,15 +27,140 @@ struct ParseCliOptions {
     std::string attachments_dir;
     std::string inline_attachments;
     bool pretty = false;
+    int jobs = 0; // 0: one per CPU
 };
 
-void print_event(const nlohmann::json& doc, bool pretty) {
-    if (pretty) {
-        std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    } else {
-        print_json(doc);
-    }
+std::string render(const nlohmann::json& doc, bool pretty) {
+    return doc.dump(pretty ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
 }
+
+void print_event(const nlohmann::json& doc, bool pretty) {
+    std::cout << render(doc, pretty);
+}
+
+// One message of a folder, Maildir or mbox, parsed and rendered: an event line, or an error
+// line for a message that cannot be parsed (the run goes on), or a fatal error (stops it).
+struct Outcome {
+    std::string text;
+    bool failed = false;
+    std::optional<Error> fatal;
+};
+
+Outcome parse_one(std::string_view raw, const std::string& label, const mime::ParseOptions& options,
+                  bool pretty) {
+    Outcome out;
+    auto event = mime::parse_message(raw, options);
+    if (event) {
+        (*event)["source"] = label;
+        out.text = render(*event, pretty);
+    } else if (event.error().code == ExitCode::environment) {
+        out.fatal = event.error(); // the attachment store is broken: stop
+    } else {
+        nlohmann::json line = {
+            {"source", label},
+            {"error",
+             {{"code", static_cast<int>(event.error().code)}, {"message", event.error().message}}}};
+        out.text = render(line, pretty);
+        out.failed = true;
+    }
+    return out;
+}
+
+// Parses messages on worker threads and hands the outcomes back in input order. At most 32 per
+// thread (and about 64 MiB) are read ahead of the one printed next, so memory stays bounded,
+// and one big message does not leave the other threads idle.
+class ParsePool {
+public:
+    ParsePool(int threads, const mime::ParseOptions& options, bool pretty)
+        : m_options(options)
+        , m_pretty(pretty)
+        , m_window(static_cast<std::size_t>(threads) * 32) {
+        for (int i = 0; i < threads; ++i) {
+            m_workers.emplace_back([this] { work(); });
+        }
+    }
+    ~ParsePool() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_closing = true;
+        }
+        m_changed.notify_all();
+        for (auto& w : m_workers) {
+            w.join();
+        }
+    }
+
+    // Queues a message; first hands `ready` every outcome due in order while the window is full.
+    template <class Ready> void submit(std::string raw, std::string label, Ready&& ready) {
+        std::unique_lock lock(m_mutex);
+        while (m_next_in > m_next_out &&
+               (m_next_in - m_next_out >= m_window || m_window_bytes >= k_window_bytes)) {
+            drain_one(lock, ready);
+        }
+        m_window_bytes += raw.size();
+        m_sizes.emplace(m_next_in, raw.size());
+        m_jobs.push_back({m_next_in++, std::move(raw), std::move(label)});
+        lock.unlock();
+        m_changed.notify_all();
+    }
+
+    // Hands `ready` every outcome still to come, in order.
+    template <class Ready> void finish(Ready&& ready) {
+        std::unique_lock lock(m_mutex);
+        while (m_next_out < m_next_in) {
+            drain_one(lock, ready);
+        }
+    }
+
+private:
+    struct Job {
+        std::size_t index;
+        std::string raw;
+        std::string label;
+    };
+
+    template <class Ready> void drain_one(std::unique_lock<std::mutex>& lock, Ready& ready) {
+        m_changed.wait(lock, [&] { return m_done.contains(m_next_out); });
+        auto size = m_sizes.extract(m_next_out);
+        m_window_bytes -= size.mapped();
+        auto node = m_done.extract(m_next_out++);
+        lock.unlock();
+        ready(std::move(node.mapped()));
+        lock.lock();
+    }
+
+    void work() {
+        std::unique_lock lock(m_mutex);
+        while (true) {
+            m_changed.wait(lock, [&] { return m_closing || !m_jobs.empty(); });
+            if (m_jobs.empty()) {
+                return;
+            }
+            Job job = std::move(m_jobs.front());
+            m_jobs.pop_front();
+            lock.unlock();
+            Outcome out = parse_one(job.raw, job.label, m_options, m_pretty);
+            lock.lock();
+            m_done.emplace(job.index, std::move(out));
+            m_changed.notify_all();
+        }
+    }
+
+    const mime::ParseOptions& m_options;
+    bool m_pretty;
+    std::size_t m_window;                                   // messages read ahead, at most
+    static constexpr std::size_t k_window_bytes = 64 << 20; // and about this many bytes
+    std::size_t m_window_bytes = 0;
+    std::map<std::size_t, std::size_t> m_sizes; // raw size of each message in the window
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::deque<Job> m_jobs;
+    std::map<std::size_t, Outcome> m_done;
+    std::size_t m_next_in = 0;
+    std::size_t m_next_out = 0;
+    bool m_closing = false;
+    std::vector<std::thread> m_workers;
+};
 
 // A single file that is not an mbox: parsed streaming, printed as one document.
 bool is_single_message_file(const std::string& path) {
@@ -85,11 +217,32 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
     bool progress = is_tty(STDERR_FILENO) && !context.global.quiet;
     std::size_t parsed = 0;
     std::size_t failed = 0;
+    std::optional<Error> fatal;
+    auto print = [&](Outcome&& out) {
+        if (fatal) {
+            return; // stopped: nothing after the failure is printed
+        }
+        if (out.fatal) {
+            fatal = std::move(out.fatal);
+            return;
+        }
+        std::cout << out.text;
+        ++(out.failed ? failed : parsed);
+        if (progress) {
+            std::cout.flush();
+            std::fprintf(stderr, "\rparsed %zu messages, %zu failed", parsed, failed);
+        }
+    };
+    int jobs = opt.jobs > 0 ? opt.jobs : static_cast<int>(std::thread::hardware_concurrency());
+    std::optional<ParsePool> pool;
+    if (jobs > 1) {
+        pool.emplace(jobs, options, opt.pretty);
+    }
     auto status = mime::for_each_message(
         opt.path, [&](std::string_view raw, const std::string& label) -> Result<void> {
-            auto event = mime::parse_message(raw, options);
             if (label == "stdin") {
                 // One message on stdin: printed like a single file, errors are the run's.
+                auto event = mime::parse_message(raw, options);
                 if (!event) {
                     return std::unexpected(event.error());
                 }
@@ -97,26 +250,23 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
                 ++parsed;
                 return {};
             }
-            if (event) {
-                (*event)["source"] = label;
-                print_event(*event, opt.pretty);
-                ++parsed;
-            } else if (event.error().code == ExitCode::environment) {
-                return std::unexpected(event.error()); // the store is broken: stop
+            if (pool) {
+                pool->submit(std::string(raw), label, print);
             } else {
-                nlohmann::json line = {{"source", label},
-                                       {"error",
-                                        {{"code", static_cast<int>(event.error().code)},
-                                         {"message", event.error().message}}}};
-                print_event(line, opt.pretty);
-                ++failed;
+                print(parse_one(raw, label, options, opt.pretty));
             }
-            if (progress) {
-                std::cout.flush();
-                std::fprintf(stderr, "\rparsed %zu messages, %zu failed", parsed, failed);
+            if (fatal) {
+                return std::unexpected(*fatal);
             }
             return {};
         });
+    if (pool) {
+        pool->finish(print);
+        pool.reset();
+    }
+    if (status && fatal) {
+        status = std::unexpected(*fatal);
+    }
     if (progress) {
         std::fprintf(stderr, "\n");
     }
@@ -155,6 +305,11 @@ void register_parse(CLI::App& app, Context& context) {
                     "Embed attachments of at most MAX bytes as base64 (content_base64)")
         ->type_name("MAX");
     cmd->add_flag("--pretty", opt->pretty, "Indent the JSON");
+    cmd->add_option("--jobs", opt->jobs,
+                    "Parse a folder, Maildir or mbox on N threads, printed in input order "
+                    "(default: one per CPU)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 256));
     cmd->callback([opt, &context] {
         auto r = run_parse(*opt, context);
         context.exit_code = r ? *r : report_error(context, r.error());

@@ -20,7 +20,7 @@ _hookctl_options() {
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --ordered --max-failures --max-error-rate --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --jobs --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -124,6 +124,7 @@ _hookctl_value() {
         'hookctl parse|--received-at') echo 'any' ;;
         'hookctl parse|--attachments-dir') echo 'directory' ;;
         'hookctl parse|--inline-attachments') echo 'any' ;;
+        'hookctl parse|--jobs') echo 'any' ;;
         'hookctl parse|--config') echo 'file' ;;
         'hookctl parse|--log-format') echo 'words text json' ;;
         'hookctl probe|--target') echo 'any' ;;

@@ -30,7 +30,7 @@ function __hookctl_value_options
         case 'hookctl replay'
             printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --max-failures --max-error-rate --archive --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
-            printf '%s\n' --org --received-at --attachments-dir --inline-attachments --config --log-format
+            printf '%s\n' --org --received-at --attachments-dir --inline-attachments --jobs --config --log-format
         case 'hookctl probe'
             printf '%s\n' --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --config --log-format
         case 'hookctl completion'
@@ -238,6 +238,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l received-a
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l attachments-dir -r -f -a '(__fish_complete_directories)' -d 'Write attachments and the raw message there, content-addressed (sha256/ab/cdef...), and put their storage_key in the JSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l inline-attachments -r -d 'Embed attachments of at most MAX bytes as base64 (content_base64)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l pretty -d 'Indent the JSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l jobs -r -d 'Parse a folder, Maildir or mbox on N threads, printed in input order (default: one per CPU)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -s q -l quiet -d 'Print only data and errors'

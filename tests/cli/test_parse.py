@@ -97,6 +97,47 @@ class ParseCli(TempDirTestCase):
         self.assertIn("error", docs[1])
         self.assertTrue(docs[1]["source"].endswith("b.eml"))
 
+    def test_jobs_print_in_input_order_with_the_same_results(self):
+        # Big messages first, so later small ones finish earlier on other threads.
+        os.makedirs(os.path.join(self.tmp, "many"))
+        for i in range(40):
+            pad = b"x" * (400_000 if i % 7 == 0 else 10)
+            raw = mixed(b"b%d" % i, [
+                b"Content-Type: text/plain\n\nMessage %d." % i,
+                b"Content-Type: application/octet-stream; name=p.bin\n"
+                b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(pad)])
+            self.write("many/%03d.eml" % i, raw)
+        self.write("many/999.eml", b"")  # an error line keeps its place too
+        folder = os.path.join(self.tmp, "many")
+
+        def docs(*extra, check=1):
+            out = self.parse(folder, *extra, check=check).stdout.splitlines()
+            parsed = [json.loads(x) for x in out]
+            for d in parsed:
+                d.pop("trace_id", None)  # a fresh trace per parse
+            return parsed
+
+        one = docs("--jobs", "1")
+        four = docs("--jobs", "4")
+        self.assertEqual(len(one), 41)
+        self.assertEqual([d.get("text") for d in one[:40]], ["Message %d." % i for i in range(40)])
+        self.assertIn("error", one[40])
+        self.assertEqual(four, one)
+        # With a store, every attachment is written once whatever thread parsed it.
+        store = os.path.join(self.tmp, "store")
+        stored = docs("--jobs", "3", "--attachments-dir", store)
+        for d in stored[:40]:
+            key = d["attachments"][0]["storage_key"]
+            with open(os.path.join(store, key), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), d["attachments"][0]["sha256"])
+        names = [n for _, _, fs in os.walk(store) for n in fs]
+        self.assertFalse(any(n.startswith(".tmp") for n in names))
+        # A broken store stops the run (exit 4) with threads as without.
+        blocker = self.write("blocker", b"x")
+        proc = self.parse(folder, "--jobs", "2", "--attachments-dir", blocker, check=4)
+        self.assertIn(b"blocker", proc.stderr)
+        self.assertIn(b"--jobs", self.parse(folder, "--jobs", "0", check=2).stderr)
+
     def test_missing_file_is_usage_error(self):
         proc = self.parse(os.path.join(self.tmp, "nope.eml"), check=2)
         self.assertIn(b"nope.eml", proc.stderr)
