@@ -1,9 +1,12 @@
+#include <algorithm>
+
 #include <hookctl/replay/recorder.hpp>
 
 namespace hookctl::replay {
 
 Result<std::unique_ptr<Recorder>> Recorder::open(const std::string& path,
-                                                 std::function<void()> wake) {
+                                                 std::function<void()> wake, std::size_t batch,
+                                                 std::chrono::milliseconds max_delay) {
     archive::OpenOptions options;
     options.mode = archive::Mode::read_write;
     options.synchronous_full = false; // survives a crash (kill -9), like the rest of a run
@@ -11,12 +14,16 @@ Result<std::unique_ptr<Recorder>> Recorder::open(const std::string& path,
     if (!opened) {
         return std::unexpected(opened.error());
     }
-    return std::unique_ptr<Recorder>(new Recorder(std::move(*opened), std::move(wake)));
+    return std::unique_ptr<Recorder>(
+        new Recorder(std::move(*opened), std::move(wake), batch, max_delay));
 }
 
-Recorder::Recorder(archive::Archive archive, std::function<void()> wake)
+Recorder::Recorder(archive::Archive archive, std::function<void()> wake, std::size_t batch,
+                   std::chrono::milliseconds max_delay)
     : m_archive(std::move(archive))
-    , m_wake(std::move(wake)) {
+    , m_wake(std::move(wake))
+    , m_batch(std::max<std::size_t>(1, batch))
+    , m_max_delay(max_delay) {
     m_thread = std::thread([this] { run(); });
 }
 
@@ -25,14 +32,22 @@ Recorder::~Recorder() {
 }
 
 void Recorder::add(archive::Attempt attempt, std::int64_t finished_seq) {
+    bool notify = false;
     {
         std::lock_guard lock(m_mutex);
+        if (m_queue.empty()) {
+            m_first_queued = std::chrono::steady_clock::now();
+            notify = true; // the recorder starts its max_delay clock
+        }
         m_queue.push_back(std::move(attempt));
         if (finished_seq > 0) {
             m_queued_seqs.push_back(finished_seq);
+            notify = notify || m_queued_seqs.size() == m_batch;
         }
     }
-    m_changed.notify_one();
+    if (notify) {
+        m_changed.notify_one();
+    }
 }
 
 void Recorder::update_run(std::string run_id, const archive::RunProgress& progress,
@@ -76,6 +91,11 @@ void Recorder::run() {
     while (true) {
         m_changed.wait(lock,
                        [&] { return m_stopping || !m_queue.empty() || m_run_update.has_value(); });
+        // Gather a batch: until enough events are finished, the delay has passed since the
+        // first attempt queued, or a run update or the end asks for a commit now.
+        m_changed.wait_until(lock, m_first_queued + m_max_delay, [&] {
+            return m_stopping || m_run_update.has_value() || m_queued_seqs.size() >= m_batch;
+        });
         if (m_error || (m_queue.empty() && !m_run_update)) {
             break; // stopping, with nothing (more) to write
         }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -23,9 +24,12 @@ namespace hookctl::replay {
 class Recorder {
 public:
     // Opens `path` (an existing archive) for writing; `wake` runs on the recorder's thread after
-    // each commit (it must be thread-safe, e.g. http::Client::wakeup).
+    // each commit (it must be thread-safe, e.g. http::Client::wakeup). A commit happens when
+    // `batch` events wait to be finished, or `max_delay` after the first attempt queued, or for
+    // a run update: fewer, larger transactions than one per attempt.
     static Result<std::unique_ptr<Recorder>> open(const std::string& path,
-                                                  std::function<void()> wake);
+                                                  std::function<void()> wake, std::size_t batch,
+                                                  std::chrono::milliseconds max_delay);
     ~Recorder();
     Recorder(const Recorder&) = delete;
     Recorder& operator=(const Recorder&) = delete;
@@ -52,7 +56,8 @@ public:
     Result<void> close();
 
 private:
-    Recorder(archive::Archive archive, std::function<void()> wake);
+    Recorder(archive::Archive archive, std::function<void()> wake, std::size_t batch,
+             std::chrono::milliseconds max_delay);
     void run();
 
     struct RunUpdate {
@@ -63,6 +68,9 @@ private:
 
     archive::Archive m_archive;
     std::function<void()> m_wake;
+    std::size_t m_batch;
+    std::chrono::milliseconds m_max_delay;
+    std::chrono::steady_clock::time_point m_first_queued{};
     mutable std::mutex m_mutex;
     std::condition_variable m_changed;
     std::vector<archive::Attempt> m_queue;

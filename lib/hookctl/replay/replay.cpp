@@ -653,7 +653,11 @@ Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserv
     if (!client) {
         return std::unexpected(client.error());
     }
-    auto recorder = Recorder::open(options.archive_path, [&client] { client->wakeup(); });
+    // A quarter of the concurrency per commit, or 5 ms: the events waiting for their commit
+    // count against the concurrency, so waiting for more would hold up sends.
+    auto recorder = Recorder::open(
+        options.archive_path, [&client] { client->wakeup(); },
+        static_cast<std::size_t>(std::max(1, options.concurrency / 4)), milliseconds(5));
     if (!recorder) {
         return std::unexpected(recorder.error());
     }
