@@ -14,12 +14,11 @@ std::string trace_id_or_new(std::string_view trace_id) {
         std::all_of(trace_id.begin(), trace_id.end(),
                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }) &&
         trace_id != std::string(32, '0');
-    return valid ? std::string(trace_id) : util::hex_encode(util::random_bytes(16));
+    return valid ? std::string(trace_id) : util::hex_encode(util::id_bytes(16));
 }
 
 std::string make_traceparent(std::string_view trace_id) {
-    return "00-" + trace_id_or_new(trace_id) + "-" + util::hex_encode(util::random_bytes(8)) +
-           "-01";
+    return "00-" + trace_id_or_new(trace_id) + "-" + util::hex_encode(util::id_bytes(8)) + "-01";
 }
 
 Result<Request> signed_request(const Endpoint& endpoint, std::string_view event_id,

@@ -711,8 +711,7 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     event["event_id"] = "evt_" + raw.sha256.substr(0, 24);
     event["org_id"] = options.org_id;
     event["received_at"] = received_at;
-    event["trace_id"] =
-        options.trace_id ? *options.trace_id : util::hex_encode(util::random_bytes(16));
+    event["trace_id"] = options.trace_id ? *options.trace_id : util::hex_encode(util::id_bytes(16));
     event["raw_mime"] = {{"size", raw.size},
                          {"sha256", raw.sha256},
                          {"storage_key", raw.storage_key ? json(*raw.storage_key) : json()}};

@@ -1,3 +1,7 @@
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <random>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -112,6 +116,22 @@ std::string random_bytes(std::size_t n) {
     if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
         throw std::runtime_error(
             "OpenSSL RAND_bytes failed: the system entropy source is unusable");
+    }
+    return out;
+}
+
+std::string id_bytes(std::size_t n) {
+    thread_local std::mt19937_64 generator = [] {
+        std::string seed = random_bytes(32);
+        std::array<std::uint32_t, 8> words{};
+        std::memcpy(words.data(), seed.data(), seed.size());
+        std::seed_seq seq(words.begin(), words.end());
+        return std::mt19937_64(seq);
+    }();
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; i += 8) {
+        std::uint64_t word = generator();
+        std::memcpy(out.data() + i, &word, std::min<std::size_t>(8, n - i));
     }
     return out;
 }

@@ -28,4 +28,8 @@ std::string sha256(std::string_view bytes);
 // `n` bytes from OpenSSL's CSPRNG.
 std::string random_bytes(std::size_t n);
 
+// `n` bytes for identifiers that must be unique but need not be secret (W3C trace and span
+// ids): a per-thread generator seeded from the CSPRNG, without its per-call cost.
+std::string id_bytes(std::size_t n);
+
 } // namespace hookctl::util

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,8 @@ public:
     virtual ~ByteSource() = default;
     // Fills up to `buffer.size()` bytes; returns how many, 0 at the end of the stream.
     virtual Result<std::size_t> read(std::span<char> buffer) = 0;
+    // All the bytes not read yet, when they are already in memory (then read() is not needed).
+    virtual std::optional<std::string_view> contiguous() const { return std::nullopt; }
 };
 
 // Reads bytes already in memory.
@@ -46,6 +49,7 @@ public:
     explicit MemorySource(std::string_view bytes)
         : m_bytes(bytes) {}
     Result<std::size_t> read(std::span<char> buffer) override;
+    std::optional<std::string_view> contiguous() const override { return m_bytes; }
 
 private:
     std::string_view m_bytes;

@@ -68,7 +68,9 @@ TEST_CASE("replay::Recorder commits in batches and reports finished events only 
     auto path = make_archive(dir, 10);
     auto db = archive::Archive::open(path);
     REQUIRE(db);
-    auto run = db->create_run({.kind = "replay"});
+    archive::NewRun new_run;
+    new_run.kind = "replay";
+    auto run = db->create_run(new_run);
     REQUIRE(run);
     std::atomic<int> wakes{0};
     // Batch of 4 finished events, or 1 s: the first three wait for the fourth.

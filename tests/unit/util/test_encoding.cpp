@@ -1,3 +1,7 @@
+#include <set>
+#include <string>
+#include <thread>
+
 #include <doctest/doctest.h>
 
 #include <hookctl/util/encoding.hpp>
@@ -45,4 +49,20 @@ TEST_CASE("util::parse_header_block names the line without a colon") {
     REQUIRE_FALSE(headers.has_value());
     CHECK(headers.error().code == ExitCode::usage);
     CHECK(headers.error().message.find("h.txt line 2") != std::string::npos);
+}
+
+TEST_CASE("util::id_bytes gives the length asked and does not repeat") {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) {
+        auto id = util::id_bytes(16);
+        REQUIRE(id.size() == 16);
+        seen.insert(id);
+    }
+    CHECK(seen.size() == 1000);
+    CHECK(util::id_bytes(5).size() == 5);
+    CHECK(util::id_bytes(0).empty());
+    // Another thread has a generator of its own, seeded apart.
+    std::string other;
+    std::thread([&] { other = util::id_bytes(16); }).join();
+    CHECK_FALSE(seen.contains(other));
 }
