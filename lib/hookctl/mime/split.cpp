@@ -19,20 +19,19 @@ bool looks_like_mbox(std::string_view bytes) {
     return bytes.starts_with("From ");
 }
 
-// Splits an mbox held in memory at its "From " envelope lines (a "From " at the start of the
-// file or after a blank line; mboxo/mboxrd framing, Content-Length ignored, like mutt and
-// MimeKit). Each message runs from the line after its envelope line up to the next envelope
-// line (the blank line before it included, as MimeKit counts it). GMime's own mbox mode was
-// measured to merge messages whose envelope line has no date (MimeKit issue1189.mbox).
+// Splits an mbox held in memory at its "From " envelope lines: every line that begins with
+// "From " starts a message, as MimeKit and Python's mailbox module read it (mbox writers escape
+// such body lines as ">From "). Requiring a blank line before it, as RFC 4155 describes, was
+// measured to merge 29 messages into 19 in MimeKit's content-length.mbox, whose Netscape-era
+// envelope lines follow the previous message directly. Content-Length is ignored, as MimeKit
+// does by default. Each message runs from the line after its envelope line up to the next
+// envelope line (the blank line before it included, as MimeKit counts it). GMime's own mbox
+// mode was measured to merge messages whose envelope line has no date (MimeKit issue1189.mbox).
 Result<void> split_mbox(std::string_view bytes, const std::string& label,
                         const MessageVisitor& each) {
     std::vector<std::size_t> envelopes;
     for (std::size_t pos = 0; pos < bytes.size();) {
-        bool at_start =
-            pos == 0 || (pos >= 2 && bytes[pos - 1] == '\n' &&
-                         (bytes[pos - 2] == '\n' ||
-                          (bytes[pos - 2] == '\r' && pos >= 3 && bytes[pos - 3] == '\n')));
-        if (at_start && bytes.substr(pos, 5) == "From ") {
+        if (bytes.substr(pos, 5) == "From ") {
             envelopes.push_back(pos);
         }
         std::size_t next = bytes.find('\n', pos);
