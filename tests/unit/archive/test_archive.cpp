@@ -11,6 +11,8 @@
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/schema.hpp>
 
+#include "../temp_dir.hpp"
+
 // Designated initializers that leave fields at their defaults are the point here; GCC 12
 // warns about them under -Wextra.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -21,19 +23,7 @@ using namespace hookctl::archive;
 
 namespace {
 
-// A fresh directory removed at the end of the test.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "hookctl-archive-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 NewEvent make_event(std::string id, std::int64_t at_ms, std::string org = "org_1") {
     NewEvent e;

@@ -7,6 +7,8 @@
 
 #include <hookctl/archive/ndjson.hpp>
 
+#include "../temp_dir.hpp"
+
 // Designated initializers that leave fields at their defaults are the point here; GCC 12
 // warns about them under -Wextra.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -18,18 +20,10 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
+// A fresh archive path in a directory removed at the end of the test.
 struct TempArchive {
-    fs::path dir;
-    std::string path;
-    TempArchive() {
-        std::string tmpl = (fs::temp_directory_path() / "hookctl-ndjson-XXXXXX").string();
-        dir = ::mkdtemp(tmpl.data());
-        path = (dir / "a.db").string();
-    }
-    ~TempArchive() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
+    testing::TempDir dir{"hookctl-ndjson"};
+    std::string path = dir.file("a.db");
 };
 
 constexpr std::int64_t k_now = 1764180000000;

@@ -10,6 +10,8 @@
 #include <hookctl/keys/keyring.hpp>
 #include <hookctl/util/file.hpp>
 
+#include "../temp_dir.hpp"
+
 using namespace hookctl;
 using keys::KeyState;
 
@@ -19,16 +21,7 @@ const keys::Actor k_actor{"tester", "testhost"};
 constexpr std::int64_t k_t0 = 1'800'000'000;
 
 // A fresh folder under the temp dir, removed when the test ends.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string templ = (std::filesystem::temp_directory_path() / "hookctl-keyring-XXXXXX");
-        REQUIRE(::mkdtemp(templ.data()) != nullptr);
-        path = templ;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 keys::NewSecret secret(std::string text) {
     auto s = keys::describe_secret(keys::SecretBytes(std::move(text)), "test");

@@ -12,24 +12,15 @@
 #include <hookctl/replay/recorder.hpp>
 #include <hookctl/replay/source.hpp>
 
+#include "../temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace hookctl;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "hookctl-replay-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 // An archive of `n` failed events evt_0..evt_{n-1}, each with a body of `body_size` bytes.
 std::string make_archive(const TempDir& dir, int n, std::size_t body_size = 16) {
