@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include <hookctl/replay/recorder.hpp>
+#include <hookctl/util/signals.hpp>
 
 namespace hookctl::replay {
 
@@ -24,7 +25,10 @@ Recorder::Recorder(archive::Archive archive, std::function<void()> wake, std::si
     , m_wake(std::move(wake))
     , m_batch(std::max<std::size_t>(1, batch))
     , m_max_delay(max_delay) {
-    m_thread = std::thread([this] { run(); });
+    m_thread = std::thread([this] {
+        util::block_stop_signals(); // SIGINT reaches the sending thread and wakes its poll
+        run();
+    });
 }
 
 Recorder::~Recorder() {

@@ -6,6 +6,7 @@
 
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/replay/source.hpp>
+#include <hookctl/util/signals.hpp>
 
 namespace hookctl::replay {
 namespace {
@@ -354,7 +355,10 @@ Prefetch::Prefetch(SourceSpec spec, std::int64_t after_seq, std::size_t max_even
     : m_max_events(std::max<std::size_t>(1, max_events))
     , m_max_bytes(max_bytes)
     , m_wake(std::move(wake)) {
-    m_thread = std::thread([this, spec = std::move(spec), after_seq] { read(spec, after_seq); });
+    m_thread = std::thread([this, spec = std::move(spec), after_seq] {
+        util::block_stop_signals(); // SIGINT reaches the sending thread and wakes its poll
+        read(spec, after_seq);
+    });
 }
 
 Prefetch::~Prefetch() {
