@@ -37,11 +37,13 @@ class ListenReplayTest(TempDirTestCase):
                 self.listener.wait()
         super().tearDown()
 
-    def start_listen(self, *faults):
+    def start_listen(self, *faults, bind="127.0.0.1:0"):
         ready = os.path.join(self.tmp, "ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
         self.receiver_db = os.path.join(self.tmp, "receiver.db")
         self.listener = subprocess.Popen(
-            [HOOKCTL, "listen", "--bind", "127.0.0.1:0", "--ready-file", ready, "--archive",
+            [HOOKCTL, "listen", "--bind", bind, "--ready-file", ready, "--archive",
              self.receiver_db, "--secret-env", "REPLAY_SECRET", "--log-format", "json", "-q"]
             + list(faults), env=dict(os.environ, **ENV), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
@@ -152,6 +154,94 @@ class ListenReplayTest(TempDirTestCase):
         self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
                                      ).fetchone()[0], n)
         self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
+
+    def start_replay(self, source, url, concurrency):
+        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
+        return subprocess.Popen(
+            [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", "100/s",
+             "--concurrency", str(concurrency), "--secret-env", "REPLAY_SECRET",
+             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_received(self, replay, count):
+        deadline = time.monotonic() + 60
+        while True:
+            self.assertLess(time.monotonic(), deadline)
+            self.assertIsNone(replay.poll(), "replay finished before it could be interrupted")
+            try:
+                got = self.receiver().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            except sqlite3.Error:
+                got = 0
+            if got >= count:
+                return
+            time.sleep(0.05)
+
+    def resume_all(self, source, run_id, n):
+        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
+        proc = subprocess.run([HOOKCTL, "replay", "--resume", run_id, "--secret-env",
+                               "REPLAY_SECRET", "--no-progress", "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.stop_listen()
+        db = self.receiver()
+        self.assertEqual(db.execute("SELECT COUNT(*) FROM events").fetchone()[0], n)
+        src = sqlite3.connect(source)
+        self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
+                                     ).fetchone()[0], n)
+        self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
+        return src.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+
+    def test_sigint_finishes_in_flight_then_resume_sends_the_rest_once(self):
+        n, concurrency = 300, 8
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen("--latency", "150ms")
+        replay = self.start_replay(source, url, concurrency)
+        self.wait_received(replay, 40)
+        interrupted = time.monotonic()
+        replay.send_signal(signal.SIGINT)
+        _, err = replay.communicate(timeout=30)
+        # The requests in flight (150 ms each) finish; nothing new starts.
+        self.assertLess(time.monotonic() - interrupted, 5)
+        self.assertEqual(replay.returncode, 3, err)
+        run_id = sqlite3.connect(source).execute("SELECT run_id FROM runs").fetchone()[0]
+        self.assertIn(b"interrupted", err)
+        self.assertIn(b"--resume " + run_id.encode(), err)
+        src = sqlite3.connect(source)
+        self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "paused")
+        # Every request sent before the exit was answered and recorded as delivered.
+        attempts = src.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        delivered = src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
+                                ).fetchone()[0]
+        self.assertEqual(attempts, delivered)
+        self.assertEqual(self.receiver().execute("SELECT COUNT(*) FROM events").fetchone()[0],
+                         delivered)
+        self.assertLess(delivered, n)
+        src.close()
+        # The resumed run sends each remaining event once: no request is repeated.
+        self.assertEqual(self.resume_all(source, run_id, n), n)
+
+    def test_second_sigint_exits_at_once_and_stays_resumable(self):
+        n, concurrency = 300, 8
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen("--latency", "2s")
+        replay = self.start_replay(source, url, concurrency)
+        self.wait_received(replay, 1)
+        time.sleep(0.5)  # requests are now waiting out the 2 s latency
+        interrupted = time.monotonic()
+        replay.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        replay.send_signal(signal.SIGINT)
+        _, err = replay.communicate(timeout=30)
+        self.assertLess(time.monotonic() - interrupted, 1.5)  # did not wait out the 2 s
+        self.assertEqual(replay.returncode, 3, err)
+        self.assertIn(b"interrupted again", err)
+        run_id = sqlite3.connect(source).execute("SELECT run_id FROM runs").fetchone()[0]
+        self.stop_listen()
+        # The same receiver, now without the latency, on the port the run targets.
+        self.start_listen(bind=url.split("//")[1].split("/")[0])
+        # Re-sent: at most the requests that were in flight when it exited.
+        self.assertLessEqual(self.resume_all(source, run_id, n) - n, concurrency)
 
     def test_rate_is_exact_per_second(self):
         rate, seconds = (100, 5) if SANITIZED else (200, 10)
