@@ -110,25 +110,8 @@ class ListenReplayTest(TempDirTestCase):
     def test_kill_9_and_resume_delivers_all_with_bounded_duplicates(self):
         n = 200 if SANITIZED else 1000
         concurrency = 8
-        source = os.path.join(self.tmp, "source.db")
-        make_archive(source, sample_events(n))
-        url = self.start_listen("--latency", "5ms")
+        source, _, replay = self.replay_under_way(n, concurrency, "5ms", "400/s", n // 3)
         env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
-        replay = subprocess.Popen(
-            [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", "400/s",
-             "--concurrency", str(concurrency), "--secret-env", "REPLAY_SECRET",
-             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while True:
-            self.assertLess(time.monotonic(), deadline)
-            self.assertIsNone(replay.poll(), "replay finished before it could be killed")
-            try:
-                got = self.receiver().execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            except sqlite3.Error:
-                got = 0
-            if got >= n // 3:
-                break
-            time.sleep(0.05)
         replay.send_signal(signal.SIGKILL)
         replay.wait()
         run_id = sqlite3.connect(source).execute("SELECT run_id FROM runs").fetchone()[0]
@@ -155,10 +138,20 @@ class ListenReplayTest(TempDirTestCase):
                                      ).fetchone()[0], n)
         self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
 
-    def start_replay(self, source, url, concurrency):
+    def replay_under_way(self, n, concurrency, latency, rate, received):
+        """Replays n archived events to listen --latency LATENCY; returns (source, url, the
+        replay process) once the receiver holds `received` events."""
+        source = os.path.join(self.tmp, "source.db")
+        make_archive(source, sample_events(n))
+        url = self.start_listen("--latency", latency)
+        replay = self.start_replay(source, url, concurrency, rate)
+        self.wait_received(replay, received)
+        return source, url, replay
+
+    def start_replay(self, source, url, concurrency, rate):
         env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
         return subprocess.Popen(
-            [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", "100/s",
+            [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", rate,
              "--concurrency", str(concurrency), "--secret-env", "REPLAY_SECRET",
              "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -166,7 +159,7 @@ class ListenReplayTest(TempDirTestCase):
         deadline = time.monotonic() + 60
         while True:
             self.assertLess(time.monotonic(), deadline)
-            self.assertIsNone(replay.poll(), "replay finished before it could be interrupted")
+            self.assertIsNone(replay.poll(), "replay finished before it could be stopped")
             try:
                 got = self.receiver().execute("SELECT COUNT(*) FROM events").fetchone()[0]
             except sqlite3.Error:
@@ -192,11 +185,7 @@ class ListenReplayTest(TempDirTestCase):
 
     def test_sigint_finishes_in_flight_then_resume_sends_the_rest_once(self):
         n, concurrency = 300, 8
-        source = os.path.join(self.tmp, "source.db")
-        make_archive(source, sample_events(n))
-        url = self.start_listen("--latency", "150ms")
-        replay = self.start_replay(source, url, concurrency)
-        self.wait_received(replay, 40)
+        source, _, replay = self.replay_under_way(n, concurrency, "150ms", "100/s", 40)
         interrupted = time.monotonic()
         replay.send_signal(signal.SIGINT)
         _, err = replay.communicate(timeout=30)
@@ -222,11 +211,7 @@ class ListenReplayTest(TempDirTestCase):
 
     def test_second_sigint_exits_at_once_and_stays_resumable(self):
         n, concurrency = 300, 8
-        source = os.path.join(self.tmp, "source.db")
-        make_archive(source, sample_events(n))
-        url = self.start_listen("--latency", "2s")
-        replay = self.start_replay(source, url, concurrency)
-        self.wait_received(replay, 1)
+        source, url, replay = self.replay_under_way(n, concurrency, "2s", "100/s", 1)
         time.sleep(0.5)  # requests are now waiting out the 2 s latency
         interrupted = time.monotonic()
         replay.send_signal(signal.SIGINT)
