@@ -98,7 +98,6 @@ public:
             drain_one(lock, ready);
         }
         m_window_bytes += raw.size();
-        m_sizes.emplace(m_next_in, raw.size());
         m_jobs.push_back({m_next_in++, std::move(raw), std::move(label)});
         lock.unlock();
         m_changed.notify_all();
@@ -118,14 +117,17 @@ private:
         std::string raw;
         std::string label;
     };
+    struct Done {
+        std::size_t raw_size; // counted in the window until printed
+        Outcome outcome;
+    };
 
     template <class Ready> void drain_one(std::unique_lock<std::mutex>& lock, Ready& ready) {
         m_changed.wait(lock, [&] { return m_done.contains(m_next_out); });
-        auto size = m_sizes.extract(m_next_out);
-        m_window_bytes -= size.mapped();
         auto node = m_done.extract(m_next_out++);
+        m_window_bytes -= node.mapped().raw_size;
         lock.unlock();
-        ready(std::move(node.mapped()));
+        ready(std::move(node.mapped().outcome));
         lock.lock();
     }
 
@@ -139,9 +141,9 @@ private:
             Job job = std::move(m_jobs.front());
             m_jobs.pop_front();
             lock.unlock();
-            Outcome out = parse_one(job.raw, job.label, m_options, m_pretty);
+            Done done{job.raw.size(), parse_one(job.raw, job.label, m_options, m_pretty)};
             lock.lock();
-            m_done.emplace(job.index, std::move(out));
+            m_done.emplace(job.index, std::move(done));
             m_changed.notify_all();
         }
     }
@@ -151,11 +153,10 @@ private:
     std::size_t m_window;                                   // messages read ahead, at most
     static constexpr std::size_t k_window_bytes = 64 << 20; // and about this many bytes
     std::size_t m_window_bytes = 0;
-    std::map<std::size_t, std::size_t> m_sizes; // raw size of each message in the window
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Job> m_jobs;
-    std::map<std::size_t, Outcome> m_done;
+    std::map<std::size_t, Done> m_done;
     std::size_t m_next_in = 0;
     std::size_t m_next_out = 0;
     bool m_closing = false;

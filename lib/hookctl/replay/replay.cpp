@@ -129,10 +129,15 @@ public:
         auto closed = m_recorder.close();
         absorb_committed();
         if (!closed) {
-            return fail(ExitCode::environment, "cannot record attempts in " + m_records.path() +
-                                                   ": " + closed.error().message);
+            return std::unexpected(record_failure(closed.error()));
         }
         return {};
+    }
+
+    // The run's error when the recorder could not write (exit 4).
+    Error record_failure(const Error& cause) const {
+        return Error{ExitCode::environment,
+                     "cannot record attempts in " + m_records.path() + ": " + cause.message};
     }
 
     bool tripped() const { return !m_trip_reason.empty(); }
@@ -267,8 +272,7 @@ private:
     Result<void> step() {
         absorb_committed();
         if (auto failed = m_recorder.error(); failed && !m_fatal) {
-            m_fatal = Error{ExitCode::environment, "cannot record attempts in " + m_records.path() +
-                                                       ": " + failed->message};
+            m_fatal = record_failure(*failed);
             return std::unexpected(*m_fatal);
         }
         auto now = Clock::now();

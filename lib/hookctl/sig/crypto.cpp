@@ -100,29 +100,24 @@ Result<std::vector<std::string>> hmac_sha256_stream(const std::vector<std::strin
         macs.emplace_back(key);
         macs.back().update(prefix);
     }
+    auto update_all = [&](std::string_view bytes) {
+        for (auto& mac : macs) {
+            mac.update(bytes);
+        }
+    };
     if (auto whole = body.contiguous()) {
-        // Already in memory (a request body): no copy through a buffer.
-        for (auto& mac : macs) {
-            mac.update(*whole);
-        }
-        std::vector<std::string> out;
-        out.reserve(macs.size());
-        for (auto& mac : macs) {
-            out.push_back(mac.finish());
-        }
-        return out;
-    }
-    std::vector<char> buffer(1 << 16);
-    for (;;) {
-        auto n = body.read(buffer);
-        if (!n) {
-            return std::unexpected(n.error());
-        }
-        if (*n == 0) {
-            break;
-        }
-        for (auto& mac : macs) {
-            mac.update(std::string_view(buffer.data(), *n));
+        update_all(*whole); // already in memory (a request body): no copy through a buffer
+    } else {
+        std::vector<char> buffer(1 << 16);
+        for (;;) {
+            auto n = body.read(buffer);
+            if (!n) {
+                return std::unexpected(n.error());
+            }
+            if (*n == 0) {
+                break;
+            }
+            update_all(std::string_view(buffer.data(), *n));
         }
     }
     std::vector<std::string> out;
