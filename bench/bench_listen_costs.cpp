@@ -3,8 +3,8 @@
 //   verify+json  receive::check_request: HMAC-SHA256 verify, then nlohmann's SAX pass
 //   verify only  sig::verify over the same request (the HMAC part of the above)
 //   json only    nlohmann::json::accept over the same body
-//   insert       archive::Archive::insert_events in group commits of BATCH rows (WAL,
-//                synchronous=FULL, the listen schema), CPU of the writing thread only
+//   insert       the archive store listen's writer thread uses, in group commits of BATCH
+//                rows (WAL, synchronous=FULL), CPU of the writing thread only
 // Thread CPU time (CLOCK_THREAD_CPUTIME_ID), so waits for the disk are not counted.
 // Usage: bench_listen_costs DIR [EVENTS] [BATCH]
 #include <cstdio>
@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <hookctl/archive/archive.hpp>
+#include <hookctl/receive/archive_store.hpp>
 #include <hookctl/receive/handler.hpp>
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/sig/verify.hpp>
@@ -110,26 +110,17 @@ int main(int argc, char** argv) {
     }
     double json_us = (thread_cpu_us() - start) / events;
 
-    std::string path = dir + "/costs.db";
-    auto archive = archive::Archive::open(path);
-    if (!archive) {
-        die(archive.error().message);
+    // The store listen writes through (receive::open_archive_store), as its writer thread does.
+    auto store = receive::open_archive_store(dir + "/costs.db", true);
+    if (!store) {
+        die(store.error().message);
     }
-    std::vector<archive::NewEvent> pending;
+    std::vector<receive::IncomingEvent> pending;
     start = thread_cpu_us();
     for (int i = 0; i < events; ++i) {
-        auto& e = checked[static_cast<std::size_t>(i)];
-        archive::NewEvent n;
-        n.event_id = std::move(e.event_id);
-        n.received_at_ms = e.received_at_ms;
-        n.org_id = std::move(e.org_id);
-        n.scheme = std::move(e.scheme);
-        n.headers = std::move(e.headers);
-        n.body = std::move(e.body);
-        n.source = "listen";
-        pending.push_back(std::move(n));
+        pending.push_back(std::move(checked[static_cast<std::size_t>(i)]));
         if (static_cast<int>(pending.size()) == batch || i + 1 == events) {
-            auto r = archive->insert_events(pending);
+            auto r = (*store)->insert_batch(pending);
             if (!r) {
                 die(r.error().message);
             }
