@@ -10,7 +10,9 @@
 #   CURL_LOOP (default 200 requests), SECTIONS (default 123: which of the three to run),
 #   RATE_CONCURRENCY (default 256: --concurrency of the rate runs; at 5,000/s a receiver p99 of
 #   11 ms already keeps 55 requests in flight, plus the events waiting for their commit, so 64
-#   would cap the rate now and then).
+#   would cap the rate now and then), LISTEN_CPUS and REPLAY_CPUS (e.g. 0 and 1: pin the
+#   receiver and the rate runs' replay to CPUs with taskset, to tell the sender's own jitter
+#   from two processes sharing the same cores).
 # wrk is a bench-only tool (Debian package wrk), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,8 @@ SECTIONS=${SECTIONS:-123}
 
 start_listen() { # start_listen NAME: sets $url
   rm -f "$tmp/ready"
-  "$hookctl" listen --bind 127.0.0.1:0 --ready-file "$tmp/ready" --archive "$tmp/$1.db" \
+  ${LISTEN_CPUS:+taskset -c "$LISTEN_CPUS"} \
+    "$hookctl" listen --bind 127.0.0.1:0 --ready-file "$tmp/ready" --archive "$tmp/$1.db" \
     --secret-env BENCH_SECRET -q --max-inflight 4096 >/dev/null 2>&1 &
   listener=$!
   for _ in $(seq 200); do [ -s "$tmp/ready" ] && break; sleep 0.05; done
@@ -58,7 +61,8 @@ for rate in 1000 5000; do
   n=$((rate * DURATION))
   make_archive "$tmp/rate$rate.db" "$n"
   start_listen "recv$rate"
-  "$hookctl" replay --from "$tmp/rate$rate.db" --to "$url" --rate "$rate/s" --concurrency "${RATE_CONCURRENCY:-256}" \
+  ${REPLAY_CPUS:+taskset -c "$REPLAY_CPUS"} \
+    "$hookctl" replay --from "$tmp/rate$rate.db" --to "$url" --rate "$rate/s" --concurrency "${RATE_CONCURRENCY:-256}" \
     --secret-env BENCH_SECRET --no-progress --json >"$tmp/rate$rate.json"
   stop_listen
   python3 - "$tmp/recv$rate.db" "$tmp/rate$rate.db" "$rate" "$tmp/rate$rate.json" <<'PY'
