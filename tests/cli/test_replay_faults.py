@@ -111,32 +111,18 @@ class ListenReplayTest(TempDirTestCase):
         n = 200 if SANITIZED else 1000
         concurrency = 8
         source, _, replay = self.replay_under_way(n, concurrency, "5ms", "400/s", n // 3)
-        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
         replay.send_signal(signal.SIGKILL)
         replay.wait()
         run_id = sqlite3.connect(source).execute("SELECT run_id FROM runs").fetchone()[0]
-        # --resume alone finds the run through $XDG_STATE_HOME/hookctl/runs/RUN_ID.
-        proc = subprocess.run([HOOKCTL, "replay", "--resume", run_id, "--secret-env",
-                               "REPLAY_SECRET", "--no-progress", "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        summary = json.loads(proc.stdout)
+        sent, summary = self.resume_all(source, run_id, n)
         self.assertEqual(summary["run_id"], run_id)
         # Only what the first invocation had not finished is sent again.
         self.assertLess(summary["sent"], n)
-        self.stop_listen()
-        db = self.receiver()
-        self.assertEqual(db.execute("SELECT COUNT(DISTINCT event_id) FROM events").fetchone()[0],
-                         n)
-        self.assertEqual(db.execute("SELECT COUNT(*) FROM events").fetchone()[0], n)
+        self.assertEqual(self.receiver().execute(
+            "SELECT COUNT(DISTINCT event_id) FROM events").fetchone()[0], n)
         # Re-sent after the kill: at most the requests that were in flight (the replay's own
         # attempt records count every request it sent across both invocations).
-        sent = sqlite3.connect(source).execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
         self.assertLessEqual(sent - n, concurrency)
-        src = sqlite3.connect(source)
-        self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
-                                     ).fetchone()[0], n)
-        self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
 
     def replay_under_way(self, n, concurrency, latency, rate, received):
         """Replays n archived events to listen --latency LATENCY; returns (source, url, the
@@ -148,12 +134,16 @@ class ListenReplayTest(TempDirTestCase):
         self.wait_received(replay, received)
         return source, url, replay
 
+    def replay_env(self):
+        """The environment of the replays: the secret, and run state under this test's tmp."""
+        return dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
+
     def start_replay(self, source, url, concurrency, rate):
-        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
         return subprocess.Popen(
             [HOOKCTL, "replay", "--from", source, "--to", url, "--rate", rate,
              "--concurrency", str(concurrency), "--secret-env", "REPLAY_SECRET",
-             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "--no-progress"], env=self.replay_env(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
 
     def wait_received(self, replay, count):
         deadline = time.monotonic() + 60
@@ -169,11 +159,15 @@ class ListenReplayTest(TempDirTestCase):
             time.sleep(0.05)
 
     def resume_all(self, source, run_id, n):
-        env = dict(os.environ, **ENV, XDG_STATE_HOME=os.path.join(self.tmp, "state"))
+        """Resumes RUN_ID to the end and checks all n events were delivered and stored once;
+        returns (requests the run sent across every invocation, the resume's JSON summary)."""
+        # --resume alone finds the run through $XDG_STATE_HOME/hookctl/runs/RUN_ID.
         proc = subprocess.run([HOOKCTL, "replay", "--resume", run_id, "--secret-env",
-                               "REPLAY_SECRET", "--no-progress", "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+                               "REPLAY_SECRET", "--no-progress", "--json"],
+                              env=self.replay_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        summary = json.loads(proc.stdout)
         self.stop_listen()
         db = self.receiver()
         self.assertEqual(db.execute("SELECT COUNT(*) FROM events").fetchone()[0], n)
@@ -181,7 +175,7 @@ class ListenReplayTest(TempDirTestCase):
         self.assertEqual(src.execute("SELECT COUNT(*) FROM events WHERE status = 'delivered'"
                                      ).fetchone()[0], n)
         self.assertEqual(src.execute("SELECT state FROM runs").fetchone()[0], "completed")
-        return src.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        return src.execute("SELECT COUNT(*) FROM attempts").fetchone()[0], summary
 
     def test_sigint_finishes_in_flight_then_resume_sends_the_rest_once(self):
         n, concurrency = 300, 8
@@ -207,7 +201,7 @@ class ListenReplayTest(TempDirTestCase):
         self.assertLess(delivered, n)
         src.close()
         # The resumed run sends each remaining event once: no request is repeated.
-        self.assertEqual(self.resume_all(source, run_id, n), n)
+        self.assertEqual(self.resume_all(source, run_id, n)[0], n)
 
     def test_second_sigint_exits_at_once_and_stays_resumable(self):
         n, concurrency = 300, 8
@@ -226,7 +220,7 @@ class ListenReplayTest(TempDirTestCase):
         # The same receiver, now without the latency, on the port the run targets.
         self.start_listen(bind=url.split("//")[1].split("/")[0])
         # Re-sent: at most the requests that were in flight when it exited.
-        self.assertLessEqual(self.resume_all(source, run_id, n) - n, concurrency)
+        self.assertLessEqual(self.resume_all(source, run_id, n)[0] - n, concurrency)
 
     def test_rate_is_exact_per_second(self):
         rate, seconds = (100, 5) if SANITIZED else (200, 10)
