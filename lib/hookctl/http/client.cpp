@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <unordered_map>
 #include <vector>
 
@@ -97,6 +99,35 @@ struct Client::Impl {
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
     std::vector<EasyPtr> idle;      // easy handles kept for reuse (their settings are reset)
     std::atomic<bool> woken{false}; // wakeup() was called: poll() returns
+    // Armed to poll_until's deadline and polled with the sockets; -1 when the kernel has no
+    // timerfd, and poll then waits whole milliseconds, at least one.
+    int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() {
+        if (timer >= 0) {
+            ::close(timer);
+        }
+    }
+
+    // Arms the timer to fire at `deadline` (steady_clock is CLOCK_MONOTONIC); false when it
+    // cannot, and the caller waits in milliseconds instead.
+    bool arm_timer(std::chrono::steady_clock::time_point deadline) const {
+        if (timer < 0) {
+            return false;
+        }
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch())
+                      .count();
+        itimerspec spec{};
+        spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) {
+            spec.it_value.tv_nsec = 1; // all zero would disarm it
+        }
+        return ::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) == 0;
+    }
 
     EasyPtr take_easy() {
         if (!idle.empty()) {
@@ -250,9 +281,8 @@ void Client::start(Request request, Completion done) {
     m_impl->active.emplace(easy, std::move(t));
 }
 
-Result<void> Client::poll(std::chrono::milliseconds timeout) {
+Result<void> Client::poll_until(std::chrono::steady_clock::time_point deadline) {
     CURLM* multi = m_impl->multi.get();
-    auto deadline = std::chrono::steady_clock::now() + timeout;
     // Runs transfers and their completions; true when at least one finished.
     auto drive = [&]() -> Result<bool> {
         int running = 0;
@@ -280,10 +310,19 @@ Result<void> Client::poll(std::chrono::milliseconds timeout) {
         if (now >= deadline) {
             return {};
         }
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-        int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left.count()));
+        auto left_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        curl_waitfd timer{};
+        unsigned extra = 0;
+        int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left_ms));
+        if (m_impl->arm_timer(deadline)) {
+            timer.fd = m_impl->timer;
+            timer.events = CURL_WAIT_POLLIN;
+            extra = 1;
+            wait_ms = static_cast<int>(left_ms + 1); // the timer ends the wait, to the us
+        }
         int fds = 0;
-        CURLMcode mc = curl_multi_poll(multi, nullptr, 0, wait_ms, &fds);
+        CURLMcode mc = curl_multi_poll(multi, extra != 0 ? &timer : nullptr, extra, wait_ms, &fds);
         if (mc != CURLM_OK) {
             return fail(ExitCode::environment,
                         std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));

@@ -72,8 +72,10 @@ public:
     // for what is still queued or in flight.
     Result<void> pump(Prefetch& source) {
         while (!halted()) {
+            // With events in hand the sender never waits for the reader's lock: the reader
+            // may have lost its CPU holding it, and a paced send would wait with it.
             while (m_ready.size() < m_lookahead) {
-                auto event = source.try_pop();
+                auto event = source.try_pop(!m_ready.empty());
                 if (!event) {
                     break;
                 }
@@ -82,7 +84,14 @@ public:
                     return admitted;
                 }
             }
-            if (source.done()) {
+            // The schedule starts once the read-ahead holds a first batch (or the whole
+            // source): started at once, the first sends would leave late, one by one, as
+            // the reader reads its first pages.
+            if (!m_schedule_started &&
+                (m_ready.size() >= std::min<std::size_t>(m_lookahead, 256) || source.done())) {
+                start_schedule();
+            }
+            if (m_ready.empty() && source.done()) {
                 if (auto failed = source.error()) {
                     return std::unexpected(*failed);
                 }
@@ -101,6 +110,7 @@ public:
 
     // Delivers what is queued; on a halt, waits for the requests in flight only.
     Result<void> drain() {
+        start_schedule(); // the source is read out
         while (true) {
             bool idle = m_client.in_flight() == 0;
             if (halted() ? idle : (idle && m_ready.empty() && m_retries.empty())) {
@@ -269,6 +279,13 @@ private:
         m_unrecorded -= std::min(m_unrecorded, committed.finished_seqs.size());
     }
 
+    void start_schedule() {
+        if (!m_schedule_started) {
+            m_schedule_started = true;
+            m_pacer.pause_until(Clock::now());
+        }
+    }
+
     Result<void> step() {
         absorb_committed();
         if (auto failed = m_recorder.error(); failed && !m_fatal) {
@@ -284,8 +301,9 @@ private:
         bool pacer_blocked = false;
         // An event counts against the concurrency until its outcome is committed: after a
         // crash, at most `concurrency` events are re-sent.
-        while (!halted() && m_client.in_flight() + m_unrecorded < concurrency &&
-               now >= m_pause_until && has_candidate()) {
+        while (m_schedule_started && !halted() &&
+               m_client.in_flight() + m_unrecorded < concurrency && now >= m_pause_until &&
+               has_candidate()) {
             auto slot = m_pacer.try_take(now);
             if (!slot) {
                 pacer_blocked = true;
@@ -314,20 +332,10 @@ private:
         if (m_pause_until > now) {
             wake = std::max(std::min(wake, m_pause_until), now);
         }
-        // libcurl waits in whole milliseconds. A shorter wait (a pacer slot at 5,000/s is
-        // 0.2 ms away) handles what is ready, then sleeps to the slot: spinning there would
-        // take the CPU from the target on a small machine.
-        auto left = wake - Clock::now();
-        auto wait = std::chrono::duration_cast<milliseconds>(left);
-        if (wait.count() < 0) {
-            wait = milliseconds(0);
-        }
-        auto polled = m_client.poll(wait);
+        // To the microsecond: a pacer slot at 5,000/s is 200 us away.
+        auto polled = m_client.poll_until(wake);
         if (!polled) {
             return polled;
-        }
-        if (wait.count() == 0 && pacer_blocked && Clock::now() < wake) {
-            std::this_thread::sleep_until(wake);
         }
         if (m_fatal) {
             return std::unexpected(*m_fatal);
@@ -526,6 +534,7 @@ private:
     std::size_t m_unrecorded = 0; // finished events whose outcome is not committed yet
     std::string m_run_id;
     Pacer m_pacer;
+    bool m_schedule_started = false; // the pacer's schedule runs from the first batch read
     std::mt19937_64 m_rng;
     Clock::time_point m_started;
     Clock::time_point m_last_tick{};

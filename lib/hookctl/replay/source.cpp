@@ -404,10 +404,17 @@ void Prefetch::read(const SourceSpec& spec, std::int64_t after_seq) {
     }
 }
 
-std::optional<ReplayEvent> Prefetch::try_pop() {
+std::optional<ReplayEvent> Prefetch::try_pop(bool skip_if_busy) {
     std::optional<ReplayEvent> out;
     {
-        std::lock_guard lock(m_mutex);
+        std::unique_lock lock(m_mutex, std::defer_lock);
+        if (skip_if_busy) {
+            if (!lock.try_lock()) {
+                return out;
+            }
+        } else {
+            lock.lock();
+        }
         if (m_queue.empty()) {
             return out;
         }

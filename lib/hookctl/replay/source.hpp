@@ -73,8 +73,10 @@ public:
     Prefetch(const Prefetch&) = delete;
     Prefetch& operator=(const Prefetch&) = delete;
 
-    // The next event read, without waiting; nothing when none is ready (see done()).
-    std::optional<ReplayEvent> try_pop();
+    // The next event read, without waiting for the reader; nothing when none is ready (see
+    // done()). With `skip_if_busy`, also nothing while the reader holds the queue: a sender
+    // with events in hand must not wait behind a reader that lost its CPU holding the lock.
+    std::optional<ReplayEvent> try_pop(bool skip_if_busy = false);
     // The source is read to its end (or failed) and every event was taken.
     bool done() const;
     // Why the reader failed, if it did (an SQL error, an unreadable message, ...).
