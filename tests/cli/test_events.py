@@ -120,7 +120,8 @@ class EventsTest(TempDirTestCase):
         self.assertEqual(out["text"]["payload"], "{\"spaced\": true}\n")
         self.assertEqual(out["num"]["payload"], 12.5)
         with sqlite3.connect(path) as db:
-            body = db.execute("SELECT body FROM events WHERE event_id='bin'").fetchone()[0]
+            body = db.execute("SELECT body FROM events JOIN event_bodies USING (seq) "
+                              "WHERE event_id='bin'").fetchone()[0]
         self.assertEqual(body, b"\x00\xff\x01\x02\x03\x04\x05")
 
     def test_export_to_a_file(self):
@@ -289,11 +290,13 @@ class EventsTest(TempDirTestCase):
         self.assertIn(b"hookctl events migrate", proc.stderr)
         run(["events", "migrate", "--archive", path], check=0)
         with sqlite3.connect(path) as db:
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
             columns = [r[1] for r in db.execute("PRAGMA table_info(events)")]
             self.assertIn("trace_id", columns)
+            self.assertNotIn("body", columns)  # version 3 keeps the bytes in event_bodies
             tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             self.assertIn("requests", tables)
+            self.assertIn("event_bodies", tables)
         db.close()
         events = ndjson(run(["events", "export", "--archive", path], check=0).stdout)
         self.assertEqual(len(events), 1)
@@ -311,7 +314,7 @@ class EventsTest(TempDirTestCase):
         path = self.imported()
         with sqlite3.connect(path) as db:
             self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
             self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x686B6374)
         db.close()
 

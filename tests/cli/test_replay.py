@@ -35,12 +35,16 @@ def make_archive(path, events):
     db.execute("PRAGMA application_id = %d" % 0x686B6374)
     db.execute("PRAGMA user_version = %d" % len(migrations))
     now = int(time.time() * 1000)
+    # Rows in seq order 1..n: each event's body and raw MIME go to event_bodies under its seq.
+    rows = [(i + 1, e["event_id"], e.get("received_at_ms", now - 1000 + i), e.get("org_id", ""),
+             e.get("status", "failed"), now,
+             e["body"].encode() if isinstance(e["body"], str) else e["body"], e.get("raw_mime"))
+            for i, e in enumerate(events)]
     db.executemany(
-        "INSERT INTO events (event_id, received_at_ms, org_id, body, raw_mime, status, "
-        "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ((e["event_id"], e.get("received_at_ms", now - 1000 + i), e.get("org_id", ""),
-          e["body"].encode() if isinstance(e["body"], str) else e["body"], e.get("raw_mime"),
-          e.get("status", "failed"), now) for i, e in enumerate(events)))
+        "INSERT INTO events (seq, event_id, received_at_ms, org_id, status, updated_at_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?)", (r[:6] for r in rows))
+    db.executemany("INSERT INTO event_bodies (seq, body, raw_mime) VALUES (?, ?, ?)",
+                   ((r[0], r[6], r[7]) for r in rows))
     db.commit()
     db.close()
 

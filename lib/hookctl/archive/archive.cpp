@@ -190,7 +190,8 @@ std::string event_select(bool with_body) {
     std::string columns = k_event_columns;
     auto at = columns.find("%BODY%");
     columns.replace(at, 6, with_body ? "body, raw_mime" : "NULL, NULL");
-    return "SELECT " + columns + " FROM events";
+    return "SELECT " + columns +
+           (with_body ? " FROM events LEFT JOIN event_bodies USING (seq)" : " FROM events");
 }
 
 Event read_event(SQLite::Statement& stmt) {
@@ -301,6 +302,7 @@ struct Archive::Impl {
     int version = 0;
     bool in_transaction = false;
     std::optional<SQLite::Statement> insert_event;
+    std::optional<SQLite::Statement> insert_body;
     std::optional<SQLite::Statement> mark_event;
     std::optional<SQLite::Statement> insert_attempt;
     std::optional<SQLite::Statement> count_attempt;
@@ -314,6 +316,7 @@ struct Archive::Impl {
 
     ~Impl() {
         insert_event.reset();
+        insert_body.reset();
         mark_event.reset();
         insert_attempt.reset();
         count_attempt.reset();
@@ -587,9 +590,9 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
         for (const auto& e : events) {
             auto& stmt = impl.prepared(
                 impl.insert_event,
-                "INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, body, "
-                "raw_mime, status, attempts, last_error, updated_at_ms, trace_id, source) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                "INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, status, "
+                "attempts, last_error, updated_at_ms, trace_id, source) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                 "ON CONFLICT (event_id) DO NOTHING");
             headers = headers_to_json(e.headers);
             stmt.bindNoCopy(1, e.event_id);
@@ -597,19 +600,26 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
             stmt.bindNoCopy(3, e.org_id);
             stmt.bindNoCopy(4, e.scheme);
             stmt.bindNoCopy(5, headers);
-            bind_blob(stmt, 6, e.body);
-            if (e.raw_mime) {
-                bind_blob(stmt, 7, *e.raw_mime);
-            } else {
-                stmt.bind(7);
-            }
-            stmt.bind(8, std::string(to_string(e.status)));
-            stmt.bind(9, static_cast<std::int64_t>(e.attempts));
-            stmt.bindNoCopy(10, e.last_error);
-            stmt.bind(11, static_cast<std::int64_t>(now));
-            stmt.bindNoCopy(12, e.trace_id);
-            stmt.bindNoCopy(13, e.source);
+            stmt.bind(6, std::string(to_string(e.status)));
+            stmt.bind(7, static_cast<std::int64_t>(e.attempts));
+            stmt.bindNoCopy(8, e.last_error);
+            stmt.bind(9, static_cast<std::int64_t>(now));
+            stmt.bindNoCopy(10, e.trace_id);
+            stmt.bindNoCopy(11, e.source);
             int changed = stmt.exec();
+            if (changed == 1) {
+                auto& body = impl.prepared(
+                    impl.insert_body,
+                    "INSERT INTO event_bodies (seq, body, raw_mime) VALUES (?1, ?2, ?3)");
+                body.bind(1, impl.db.getLastInsertRowid());
+                bind_blob(body, 2, e.body);
+                if (e.raw_mime) {
+                    bind_blob(body, 3, *e.raw_mime);
+                } else {
+                    body.bind(3);
+                }
+                body.exec();
+            }
             results.push_back(changed == 1 ? InsertResult::inserted : InsertResult::duplicate);
         }
         write.commit();

@@ -31,7 +31,7 @@ namespace hookctl::archive {
 //   1: events, attempts, runs.
 //   2: events.trace_id and events.source columns, the `requests` table (the receiver's log,
 //      injected faults included), index attempts(run_id, event_id).
-inline constexpr int k_schema_version = 2;
+inline constexpr int k_schema_version = 3;
 
 // `PRAGMA application_id` of a hookctl archive ("hkct"); a file with another id is refused.
 inline constexpr std::int32_t k_application_id = 0x686b6374;

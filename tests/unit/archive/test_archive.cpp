@@ -80,7 +80,7 @@ TEST_CASE("archive::Archive::open migrates a version 1 file forward and keeps it
     }
     auto archive = Archive::open(path);
     REQUIRE(archive);
-    CHECK(archive->schema_version() == 2);
+    CHECK(archive->schema_version() == 3);
     auto old = archive->get_event("old_1");
     REQUIRE(old);
     REQUIRE(old->has_value());
@@ -94,7 +94,13 @@ TEST_CASE("archive::Archive::open migrates a version 1 file forward and keeps it
     REQUIRE(counts->size() == 1);
     CHECK((*counts)[0].injected);
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
-    CHECK(raw.execAndGet("PRAGMA user_version").getInt() == 2);
+    CHECK(raw.execAndGet("PRAGMA user_version").getInt() == 3);
+    // Version 3 moved the bytes to event_bodies, under the event's seq.
+    CHECK(raw.execAndGet("SELECT count(*) FROM pragma_table_info('events') WHERE name = 'body'")
+              .getInt() == 0);
+    CHECK(raw.execAndGet("SELECT body FROM event_bodies JOIN events USING (seq) "
+                         "WHERE event_id = 'old_1'")
+              .getString() == "{}");
 }
 
 TEST_CASE("archive::Archive::open read-only refuses an old schema and a missing file") {
