@@ -3,21 +3,24 @@
 #  1. rate accuracy and send-time jitter of `hookctl replay --rate R` (1,000/s and 5,000/s);
 #  2. unpaced throughput (`--rate max --concurrency 64`, 2 KiB archived events) next to wrk
 #     (2 KiB bodies, fresh event id and HMAC per request) and a shell loop of curl + openssl dgst;
-#  3. peak memory (max RSS) replaying N and 10 x N archived events: flat means no growth.
+#  3. peak memory (max RSS) replaying N and 10 x N archived events: flat means no growth;
+#  4. (run after 1) the wake-up latency floor: cyclictest's own lateness, idle and beside a
+#     5,000/s run, as an ordinary and as a real-time thread.
 # Usage: bench/replay.sh [HOOKCTL_BINARY]
 #   env: DURATION (s, default 20), MEM_EVENTS (default 100000: memory is measured replaying
 #   MEM_EVENTS/10 and MEM_EVENTS events; the issue asks 1,000,000: MEM_EVENTS=1000000),
-#   CURL_LOOP (default 200 requests), SECTIONS (default 123: which of the three to run),
+#   CURL_LOOP (default 200 requests), SECTIONS (default 1423: which sections to run),
 #   RATE_CONCURRENCY (default 256: --concurrency of the rate runs; at 5,000/s a receiver p99 of
 #   11 ms already keeps 55 requests in flight, plus the events waiting for their commit, so 64
 #   would cap the rate now and then), LISTEN_CPUS and REPLAY_CPUS (e.g. 0 and 1: pin the
 #   receiver and the rate runs' replay to CPUs with taskset, to tell the sender's own jitter
 #   from two processes sharing the same cores).
-# wrk is a bench-only tool (Debian package wrk), installed here when missing.
+# wrk and cyclictest are bench-only tools (Debian packages wrk and rt-tests), installed here
+# when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hookctl=$(realpath "${1:-build/release/cmd/hookctl}")
-for tool in wrk:wrk /usr/bin/time:time; do  # bench-only tools, from Debian
+for tool in wrk:wrk /usr/bin/time:time cyclictest:rt-tests; do  # bench-only tools, from Debian
   command -v "${tool%%:*}" >/dev/null ||
     { apt-get install -y -qq "${tool#*:}" >/dev/null 2>&1 || sudo apt-get install -y -qq "${tool#*:}" >/dev/null; }
 done
@@ -27,7 +30,7 @@ cleanup() { [ -n "$listener" ] && kill -INT "$listener" 2>/dev/null; wait 2>/dev
 trap cleanup EXIT
 export BENCH_SECRET=bench-secret-value HOOKCTL_SOURCE=$PWD
 DURATION=${DURATION:-20} MEM_EVENTS=${MEM_EVENTS:-100000} CURL_LOOP=${CURL_LOOP:-200}
-SECTIONS=${SECTIONS:-123}
+SECTIONS=${SECTIONS:-1423}
 
 start_listen() { # start_listen NAME: sets $url
   rm -f "$tmp/ready"
@@ -92,6 +95,56 @@ print(f"  replay's own steady clock: sends left p50 {lag['p50']:.3f} ms, p99 {la
       f"max {lag['max']:.1f} ms after their slot")
 PY
 done
+
+if [[ $SECTIONS == *4* ]]; then
+# What any thread on this machine sees: cyclictest wakes every 200 us (a 5,000/s slot) and
+# measures how late it runs, first on the idle machine, then beside the 5,000/s run (listen
+# and replay at work), as an ordinary thread (SCHED_OTHER, like replay's sender) and as a
+# real-time one (SCHED_FIFO 80, which no ordinary thread can delay). A floor for section 1:
+# a sender cannot leave on its slot more reliably than a thread that only sleeps and wakes.
+echo "== 4. wake-up latency floor (cyclictest -i 200, ${DURATION}s beside the 5,000/s run)"
+wake_p99() { # wake_p99 LABEL CYCLICTEST_ARGS...: runs it, prints p50/p99/max of its histogram
+  local label=$1; shift
+  cyclictest -q -m -t1 -i200 -h 100000 "$@" >"$tmp/cyclic.txt" 2>&1 || { cat "$tmp/cyclic.txt"; return 1; }
+  python3 - "$label" "$tmp/cyclic.txt" <<'PY2'
+import sys
+label, path = sys.argv[1], sys.argv[2]
+hist, over = [], 0
+for line in open(path):
+    if line.startswith("# Histogram Overflows:"):
+        over = int(line.split(":")[1].split()[0])
+    if line[:1].isdigit():
+        us, n = line.split()[:2]
+        hist.append((int(us), int(n)))
+total = sum(n for _, n in hist) + over
+def q(f):
+    seen = 0
+    for us, n in hist:
+        seen += n
+        if seen >= f * total:
+            return us
+    return float("inf")
+print(f"  {label}: {total} wake-ups, late p50 {q(0.5)} us, p99 {q(0.99)} us, "
+      f"max {max([us for us, n in hist if n] or [0])} us{' (+%d over 100 ms)' % over if over else ''}")
+PY2
+}
+wake_p99 "idle machine, SCHED_OTHER" --policy=other -p0 -D5s
+for policy in "other -p0" "fifo -p80"; do
+  n=$((5000 * DURATION))
+  make_archive "$tmp/wake.db" "$n"
+  start_listen recvwake
+  "$hookctl" replay --from "$tmp/wake.db" --to "$url" --rate 5000/s --concurrency "${RATE_CONCURRENCY:-256}" \
+    --secret-env BENCH_SECRET --no-progress --json >"$tmp/wake.json" &
+  replay_pid=$!
+  # shellcheck disable=SC2086
+  name=${policy%% *}
+  wake_p99 "beside listen + replay at 5,000/s, SCHED_${name^^}" --policy=$policy -D"$((DURATION - 2))s"
+  wait "$replay_pid" || true
+  stop_listen
+  python3 -c "import json; l=json.load(open('$tmp/wake.json'))['schedule_lag_ms']; print('    (that replay, beside the probe: sends left p99 %.3f ms after their slot)' % l['p99'])"
+  rm -f "$tmp/wake.db"* "$tmp/recvwake.db"*
+done
+fi
 
 if [[ $SECTIONS == *2* ]]; then
 echo "== 2. unpaced throughput (2 KiB events, concurrency 64)"
