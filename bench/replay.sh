@@ -136,8 +136,8 @@ for policy in "other -p0" "fifo -p80"; do
   "$hookctl" replay --from "$tmp/wake.db" --to "$url" --rate 5000/s --concurrency "${RATE_CONCURRENCY:-256}" \
     --secret-env BENCH_SECRET --no-progress --json >"$tmp/wake.json" &
   replay_pid=$!
-  # shellcheck disable=SC2086
   name=${policy%% *}
+  # shellcheck disable=SC2086  # $policy is a policy and its priority, two words
   wake_p99 "beside listen + replay at 5,000/s, SCHED_${name^^}" --policy=$policy -D"$((DURATION - 2))s"
   wait "$replay_pid" || true
   stop_listen

@@ -31,6 +31,8 @@ namespace hookctl::archive {
 //   1: events, attempts, runs.
 //   2: events.trace_id and events.source columns, the `requests` table (the receiver's log,
 //      injected faults included), index attempts(run_id, event_id).
+//   3: events.body and events.raw_mime moved to the `event_bodies` table (keyed by seq), so a
+//      status update rewrites a small row; a trigger deletes a body with its event.
 inline constexpr int k_schema_version = 3;
 
 // `PRAGMA application_id` of a hookctl archive ("hkct"); a file with another id is refused.

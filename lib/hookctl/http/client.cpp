@@ -314,12 +314,14 @@ Result<void> Client::poll_until(std::chrono::steady_clock::time_point deadline) 
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
         curl_waitfd timer{};
         unsigned extra = 0;
-        int wait_ms = static_cast<int>(std::max<std::int64_t>(1, left_ms));
+        int wait_ms = 0;
         if (m_impl->arm_timer(deadline)) {
             timer.fd = m_impl->timer;
             timer.events = CURL_WAIT_POLLIN;
             extra = 1;
             wait_ms = static_cast<int>(left_ms + 1); // the timer ends the wait, to the us
+        } else {
+            wait_ms = static_cast<int>(std::max<std::int64_t>(1, left_ms));
         }
         int fds = 0;
         CURLMcode mc = curl_multi_poll(multi, extra != 0 ? &timer : nullptr, extra, wait_ms, &fds);

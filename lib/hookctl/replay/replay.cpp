@@ -6,7 +6,6 @@
 #include <memory>
 #include <random>
 #include <set>
-#include <thread>
 #include <unordered_set>
 
 #include <hookctl/archive/archive.hpp>
