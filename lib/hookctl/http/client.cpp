@@ -1,6 +1,11 @@
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <optional>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -95,28 +100,90 @@ std::string describe_curl_error(CURLcode code, const char* detail) {
 
 struct Client::Impl {
     ClientOptions options;
-    MultiPtr multi;
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
     std::vector<EasyPtr> idle;      // easy handles kept for reuse (their settings are reset)
     std::atomic<bool> woken{false}; // wakeup() was called: poll() returns
-    // Armed to poll_until's deadline and polled with the sockets; -1 when the kernel has no
-    // timerfd, and poll then waits whole milliseconds, at least one.
+    // libcurl's sockets, the deadline timer and the wakeup eventfd, waited on together. libcurl
+    // says which sockets to watch (on_socket) and when its own timeouts fall due (on_timer);
+    // each ready socket is handed to curl_multi_socket_action with its events, so libcurl
+    // neither rescans every transfer nor polls each socket again to learn what is ready.
+    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    // Armed to the next wait's end (poll_until's deadline or libcurl's timeout, whichever comes
+    // first), to the microsecond; -1 when the kernel has no timerfd, and poll then waits whole
+    // milliseconds, at least one.
     int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    std::optional<std::chrono::steady_clock::time_point> armed; // the timer's expiry, if set
+    // When libcurl wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT); none: no timeout set.
+    std::optional<std::chrono::steady_clock::time_point> curl_due;
+    MultiPtr multi; // last: cleaned up first, while the callbacks' state above still exists
 
     Impl() = default;
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
     ~Impl() {
-        if (timer >= 0) {
-            ::close(timer);
+        if (multi) {
+            for (auto& [easy, t] : active) {
+                curl_multi_remove_handle(multi.get(), easy);
+            }
+            active.clear();
+            multi.reset();
         }
+        for (int fd : {timer, wake, epoll}) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+    }
+
+    bool ready() const { return epoll >= 0 && wake >= 0; }
+
+    // Watches one more fd for reading; false when epoll refuses it.
+    bool watch(int fd) const {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        return ::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev) == 0;
+    }
+
+    // CURLMOPT_SOCKETFUNCTION: what to watch on one of libcurl's sockets.
+    static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
+        auto* self = static_cast<Impl*>(user);
+        if (what == CURL_POLL_REMOVE) {
+            ::epoll_ctl(self->epoll, EPOLL_CTL_DEL, fd, nullptr); // may be closed already
+            return 0;
+        }
+        epoll_event ev{};
+        ev.events = ((what & CURL_POLL_IN) != 0 ? EPOLLIN : 0U) |
+                    ((what & CURL_POLL_OUT) != 0 ? EPOLLOUT : 0U);
+        ev.data.fd = fd;
+        if (::epoll_ctl(self->epoll, EPOLL_CTL_MOD, fd, &ev) == 0) {
+            return 0;
+        }
+        // Not watched yet (or the fd number was closed and reused): add it.
+        return errno == ENOENT && ::epoll_ctl(self->epoll, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
+    }
+
+    // CURLMOPT_TIMERFUNCTION: when libcurl's next timeout falls due (-1: none).
+    static int on_timer(CURLM*, long timeout_ms, void* user) {
+        auto* self = static_cast<Impl*>(user);
+        if (timeout_ms < 0) {
+            self->curl_due.reset();
+        } else {
+            self->curl_due =
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        }
+        return 0;
     }
 
     // Arms the timer to fire at `deadline` (steady_clock is CLOCK_MONOTONIC); false when it
     // cannot, and the caller waits in milliseconds instead.
-    bool arm_timer(std::chrono::steady_clock::time_point deadline) const {
+    bool arm_timer(std::chrono::steady_clock::time_point deadline) {
         if (timer < 0) {
             return false;
+        }
+        if (armed == deadline) {
+            return true; // still armed for it: no system call
         }
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch())
                       .count();
@@ -126,7 +193,85 @@ struct Client::Impl {
         if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) {
             spec.it_value.tv_nsec = 1; // all zero would disarm it
         }
-        return ::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) == 0;
+        if (::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+            armed.reset();
+            return false;
+        }
+        armed = deadline;
+        return true;
+    }
+
+    // Runs libcurl's timeouts when they are due.
+    Result<void> run_timeouts() {
+        if (!curl_due || std::chrono::steady_clock::now() < *curl_due) {
+            return {};
+        }
+        curl_due.reset(); // libcurl sets the next one from inside the call
+        return socket_action(CURL_SOCKET_TIMEOUT, 0);
+    }
+
+    Result<void> socket_action(curl_socket_t fd, int events) {
+        int running = 0;
+        CURLMcode mc = curl_multi_socket_action(multi.get(), fd, events, &running);
+        if (mc != CURLM_OK) {
+            return fail(ExitCode::environment,
+                        std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
+        }
+        return {};
+    }
+
+    // Runs the completions of finished transfers; true when there was at least one.
+    bool reap() {
+        bool any = false;
+        int queued = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi.get(), &queued)) {
+            if (msg->msg == CURLMSG_DONE) {
+                finish(msg->easy_handle, msg->data.result);
+                any = true;
+            }
+        }
+        return any;
+    }
+
+    // Waits until `until` or until an fd is ready, and hands ready sockets to libcurl.
+    Result<void> wait(std::chrono::steady_clock::time_point until) {
+        auto now = std::chrono::steady_clock::now();
+        int wait_ms = -1; // the timer ends the wait, to the microsecond
+        if (!arm_timer(until)) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+            wait_ms = static_cast<int>(std::clamp<std::int64_t>(left, 1, 60'000));
+        }
+        std::array<epoll_event, 64> events{};
+        int n = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), wait_ms);
+        if (n < 0) {
+            if (errno == EINTR) {
+                return {};
+            }
+            return fail(ExitCode::environment,
+                        std::string("waiting for the network failed: ") + std::strerror(errno));
+        }
+        for (int i = 0; i < n; ++i) {
+            int fd = events[static_cast<std::size_t>(i)].data.fd;
+            std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
+            if (fd == timer || fd == wake) {
+                std::uint64_t count = 0;
+                (void)!::read(fd, &count, sizeof count); // drain it; nonblocking
+                if (fd == timer) {
+                    armed.reset();
+                }
+                continue;
+            }
+            // A hang-up or error is read like data: libcurl then sees the real error (reset,
+            // closed) or the response that came before it.
+            int mask = ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 ? CURL_CSELECT_IN : 0) |
+                       ((ev & EPOLLOUT) != 0 ? CURL_CSELECT_OUT : 0) |
+                       ((ev & EPOLLERR) != 0 ? CURL_CSELECT_ERR : 0);
+            auto acted = socket_action(fd, mask);
+            if (!acted) {
+                return acted;
+            }
+        }
+        return {};
     }
 
     EasyPtr take_easy() {
@@ -182,14 +327,7 @@ Client::Client(std::unique_ptr<Impl> impl)
     : m_impl(std::move(impl)) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
-Client::~Client() {
-    if (m_impl && m_impl->multi) {
-        for (auto& [easy, t] : m_impl->active) {
-            curl_multi_remove_handle(m_impl->multi.get(), easy);
-        }
-        m_impl->active.clear();
-    }
-}
+Client::~Client() = default;
 
 Result<Client> Client::create(const ClientOptions& options) {
     if (!global_init()) {
@@ -197,10 +335,20 @@ Result<Client> Client::create(const ClientOptions& options) {
     }
     auto impl = std::make_unique<Impl>();
     impl->options = options;
+    if (!impl->ready() || !impl->watch(impl->wake) ||
+        (impl->timer >= 0 && !impl->watch(impl->timer))) {
+        return fail(ExitCode::environment,
+                    std::string("cannot set up waiting for the network (epoll): ") +
+                        std::strerror(errno));
+    }
     impl->multi.reset(curl_multi_init());
     if (!impl->multi) {
         return fail(ExitCode::environment, "cannot initialise libcurl's multi interface");
     }
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_SOCKETDATA, impl.get());
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    curl_multi_setopt(impl->multi.get(), CURLMOPT_TIMERDATA, impl.get());
     curl_multi_setopt(impl->multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(impl->multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS,
                       static_cast<long>(options.max_connections));
@@ -282,63 +430,34 @@ void Client::start(Request request, Completion done) {
 }
 
 Result<void> Client::poll_until(std::chrono::steady_clock::time_point deadline) {
-    CURLM* multi = m_impl->multi.get();
-    // Runs transfers and their completions; true when at least one finished.
-    auto drive = [&]() -> Result<bool> {
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(multi, &running);
-        if (mc != CURLM_OK) {
-            return fail(ExitCode::environment,
-                        std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
-        }
-        bool any = false;
-        int queued = 0;
-        while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-            if (msg->msg == CURLMSG_DONE) {
-                m_impl->finish(msg->easy_handle, msg->data.result);
-                any = true;
-            }
-        }
-        return any;
-    };
+    Impl& m = *m_impl;
     while (true) {
-        auto finished = drive();
-        if (!finished || *finished) {
-            return finished ? Result<void>{} : std::unexpected(finished.error());
+        auto timed = m.run_timeouts();
+        if (!timed) {
+            return timed;
+        }
+        if (m.reap() || m.woken.exchange(false)) {
+            return {};
         }
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline) {
             return {};
         }
-        auto left_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        curl_waitfd timer{};
-        unsigned extra = 0;
-        int wait_ms = 0;
-        if (m_impl->arm_timer(deadline)) {
-            timer.fd = m_impl->timer;
-            timer.events = CURL_WAIT_POLLIN;
-            extra = 1;
-            wait_ms = static_cast<int>(left_ms + 1); // the timer ends the wait, to the us
-        } else {
-            wait_ms = static_cast<int>(std::max<std::int64_t>(1, left_ms));
+        auto until = m.curl_due ? std::min(deadline, *m.curl_due) : deadline;
+        if (until <= now) {
+            continue; // libcurl's timeout is due: run it first
         }
-        int fds = 0;
-        CURLMcode mc = curl_multi_poll(multi, extra != 0 ? &timer : nullptr, extra, wait_ms, &fds);
-        if (mc != CURLM_OK) {
-            return fail(ExitCode::environment,
-                        std::string("libcurl multi interface failed: ") + curl_multi_strerror(mc));
-        }
-        if (m_impl->woken.exchange(false)) {
-            finished = drive();
-            return finished ? Result<void>{} : std::unexpected(finished.error());
+        auto waited = m.wait(until);
+        if (!waited) {
+            return waited;
         }
     }
 }
 
 void Client::wakeup() {
     m_impl->woken.store(true);
-    curl_multi_wakeup(m_impl->multi.get());
+    std::uint64_t one = 1;
+    (void)!::write(m_impl->wake, &one, sizeof one); // nonblocking; a full counter wakes anyway
 }
 
 std::size_t Client::in_flight() const {

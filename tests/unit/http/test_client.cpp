@@ -1,4 +1,10 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -40,4 +46,93 @@ TEST_CASE("http::Client::wakeup ends a poll_until long before its deadline") {
     waker.join();
     CHECK(took >= 20ms);
     CHECK(took < 10s);
+}
+
+namespace {
+
+// A loopback TCP socket bound to a free port; listening (the kernel completes handshakes, no
+// one answers) or closed again (connections are refused). Returns the fd (-1 when closed).
+struct LoopbackPort {
+    int fd = -1;
+    int port = 0;
+    explicit LoopbackPort(bool listening) {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        socklen_t len = sizeof addr;
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+        port = ntohs(addr.sin_port);
+        if (listening) {
+            REQUIRE(::listen(fd, 64) == 0);
+        } else {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    LoopbackPort(const LoopbackPort&) = delete;
+    LoopbackPort& operator=(const LoopbackPort&) = delete;
+    ~LoopbackPort() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/hook"; }
+};
+
+// Starts `n` requests to `url` and polls until all completed or `limit` passed.
+std::vector<http::Response> run_all(http::Client& client, const std::string& url, int n,
+                                    std::chrono::seconds limit) {
+    std::vector<http::Response> done;
+    for (int i = 0; i < n; ++i) {
+        http::Request request;
+        request.url = url;
+        request.body = R"({"n":)" + std::to_string(i) + "}";
+        client.start(std::move(request), [&](http::Response&& r) { done.push_back(std::move(r)); });
+    }
+    auto end = Clock::now() + limit;
+    while (done.size() < static_cast<std::size_t>(n) && Clock::now() < end) {
+        REQUIRE(client.poll_until(std::min(end, Clock::now() + 100ms)));
+    }
+    return done;
+}
+
+} // namespace
+
+TEST_CASE("http::Client reports refused connections as transport errors, each one") {
+    LoopbackPort closed(false);
+    auto client = http::Client::create({});
+    REQUIRE(client);
+    auto done = run_all(*client, closed.url(), 8, 10s);
+    REQUIRE(done.size() == 8);
+    for (const auto& r : done) {
+        CHECK(r.status == 0);
+        CHECK(!r.timed_out);
+        CHECK(r.transport_error.starts_with("connection failed"));
+    }
+    CHECK(client->in_flight() == 0);
+}
+
+TEST_CASE("http::Client times out a request the server never answers") {
+    // The kernel accepts the connections; nothing reads or answers them. Only libcurl's own
+    // timeout can end these requests, so this fails (or hangs to the limit) if its timers are
+    // not run.
+    LoopbackPort silent(true);
+    http::ClientOptions options;
+    options.total_timeout = 300ms;
+    auto client = http::Client::create(options);
+    REQUIRE(client);
+    auto start = Clock::now();
+    auto done = run_all(*client, silent.url(), 4, 10s);
+    auto took = Clock::now() - start;
+    REQUIRE(done.size() == 4);
+    for (const auto& r : done) {
+        CHECK(r.status == 0);
+        CHECK(r.timed_out);
+        CHECK(r.transport_error == "timed out");
+    }
+    CHECK(took >= 300ms);
+    CHECK(took < 5s);
 }
