@@ -101,7 +101,7 @@ std::string describe_curl_error(CURLcode code, const char* detail) {
 struct Client::Impl {
     ClientOptions options;
     std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
-    std::vector<EasyPtr> idle;      // easy handles kept for reuse (their settings are reset)
+    std::vector<EasyPtr> idle;      // easy handles kept for reuse, with the shared options
     std::atomic<bool> woken{false}; // wakeup() was called: poll() returns
     // libcurl's sockets, the deadline timer and the wakeup eventfd, waited on together. libcurl
     // says which sockets to watch (on_socket) and when its own timeouts fall due (on_timer);
@@ -274,14 +274,34 @@ struct Client::Impl {
         return {};
     }
 
+    // An easy handle with the options every request of this client shares; a reused one keeps
+    // them (start() sets each per-request option, so nothing of the last request leaks).
     EasyPtr take_easy() {
         if (!idle.empty()) {
             EasyPtr easy = std::move(idle.back());
             idle.pop_back();
-            curl_easy_reset(easy.get());
             return easy;
         }
-        return EasyPtr(curl_easy_init());
+        EasyPtr easy(curl_easy_init());
+        if (!easy) {
+            return easy;
+        }
+        CURL* e = easy.get();
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(options.connect_timeout.count()));
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "hookctl/" HOOKCTL_VERSION);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.insecure ? 0L : 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.insecure ? 0L : 2L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        return easy;
     }
 
     void finish(CURL* easy, CURLcode code) {
@@ -364,38 +384,37 @@ void Client::start(Request request, Completion done) {
     t->done = std::move(done);
     t->body_limit = m_impl->options.body_limit;
     CURL* easy = t->easy.get();
-    const ClientOptions& o = m_impl->options;
-
-    curl_easy_setopt(easy, CURLOPT_URL, t->request.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(o.total_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "hookctl/" HOOKCTL_VERSION);
-    if (o.insecure) {
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
-    } else {
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (easy == nullptr) {
+        t->response.transport_error = "cannot start the request: libcurl is out of memory";
+        t->response.curl_code = -1;
+        Completion failed = std::move(t->done);
+        if (failed) {
+            failed(std::move(t->response));
+        }
+        return;
     }
-    if (t->request.method == "POST" || t->request.method == "PUT" || t->request.method == "PATCH") {
-        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+
+    // Per request; the options every request shares were set when the handle was made.
+    const std::string& method = t->request.method;
+    curl_easy_setopt(easy, CURLOPT_URL, t->request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, nullptr);
+    if (method == "POST" || method == "PUT" || method == "PATCH") {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L); // also clears a HEAD's NOBODY
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->request.body.data());
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                          static_cast<curl_off_t>(t->request.body.size()));
-        if (t->request.method != "POST") {
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
+        if (method != "POST") {
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
         }
-    } else if (t->request.method == "HEAD") {
-        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    } else if (t->request.method != "GET") {
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
+    } else {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr); // the last request's body is gone
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L); // clears a POST and a HEAD's NOBODY
+        if (method == "HEAD") {
+            curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        } else if (method != "GET") {
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
+        }
     }
     curl_slist* list = nullptr;
     // No `Expect: 100-continue` round trip for larger bodies.
@@ -406,9 +425,7 @@ void Client::start(Request request, Completion done) {
     }
     t->header_list.reset(list);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
 
