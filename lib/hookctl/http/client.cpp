@@ -46,6 +46,7 @@ struct Transfer {
     Client::Completion done;
     std::size_t body_limit = 0;
     std::chrono::steady_clock::time_point started;
+    std::optional<std::chrono::steady_clock::time_point> launched; // libcurl's first run of it
     char error_buffer[CURL_ERROR_SIZE] = {};
 };
 
@@ -116,6 +117,7 @@ struct Client::Impl {
     std::optional<std::chrono::steady_clock::time_point> armed; // the timer's expiry, if set
     // When libcurl wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT); none: no timeout set.
     std::optional<std::chrono::steady_clock::time_point> curl_due;
+    std::vector<Transfer*> unlaunched; // started, not yet run by libcurl (see Response::sent_at)
     MultiPtr multi; // last: cleaned up first, while the callbacks' state above still exists
 
     Impl() = default;
@@ -207,7 +209,14 @@ struct Client::Impl {
             return {};
         }
         curl_due.reset(); // libcurl sets the next one from inside the call
-        return socket_action(CURL_SOCKET_TIMEOUT, 0);
+        // Transfers added since the last run start in this call: it is when they begin to go.
+        auto launched = std::chrono::steady_clock::now();
+        auto acted = socket_action(CURL_SOCKET_TIMEOUT, 0);
+        for (Transfer* t : unlaunched) {
+            t->launched = launched;
+        }
+        unlaunched.clear();
+        return acted;
     }
 
     Result<void> socket_action(curl_socket_t fd, int events) {
@@ -311,10 +320,14 @@ struct Client::Impl {
         }
         std::unique_ptr<Transfer> t = std::move(it->second);
         active.erase(it);
+        std::erase(unlaunched, t.get());
         curl_multi_remove_handle(multi.get(), easy);
         Response& r = t->response;
         r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - t->started);
+        curl_off_t pretransfer_us = 0;
+        curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+        r.sent_at = t->launched.value_or(t->started) + std::chrono::microseconds(pretransfer_us);
         r.curl_code = static_cast<int>(code);
         if (code == CURLE_OK) {
             long status = 0;
@@ -409,7 +422,7 @@ void Client::start(Request request, Completion done) {
         }
     } else {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nullptr); // the last request's body is gone
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L); // clears a POST and a HEAD's NOBODY
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);         // clears a POST and a HEAD's NOBODY
         if (method == "HEAD") {
             curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         } else if (method != "GET") {
@@ -443,6 +456,7 @@ void Client::start(Request request, Completion done) {
         }
         return;
     }
+    m_impl->unlaunched.push_back(t.get());
     m_impl->active.emplace(easy, std::move(t));
 }
 

@@ -34,10 +34,14 @@ struct Response {
     util::HeaderList headers;            // response headers (of the last response)
     std::string body;                    // at most ClientOptions::body_limit bytes
     std::chrono::microseconds latency{}; // start of the transfer to its end
-    int curl_code = 0;                   // CURLcode, 0 on success
-    std::string transport_error;         // e.g. "connection refused", "timed out"
-    bool timed_out = false;              // the transport error was a timeout
-    std::string http_version;            // "1.1", "2"
+    // When the request began to leave: libcurl's first run of the transfer plus its
+    // pre-transfer time (connecting, when no kept-alive connection was free), so a pacer can
+    // tell how late a send really went out, not only when it was handed over.
+    std::chrono::steady_clock::time_point sent_at{};
+    int curl_code = 0;           // CURLcode, 0 on success
+    std::string transport_error; // e.g. "connection refused", "timed out"
+    bool timed_out = false;      // the transport error was a timeout
+    std::string http_version;    // "1.1", "2"
 
     bool ok() const { return status >= 200 && status < 300; }
 };

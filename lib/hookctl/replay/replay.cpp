@@ -37,6 +37,7 @@ struct Pending {
     int attempts_before = 0; // attempts of this run made by an earlier invocation
     int attempts_here = 0;   // attempts made now
     Clock::time_point first_attempt{};
+    std::optional<Clock::time_point> slot; // the pacer's slot of the attempt in flight
 };
 
 struct RetryEntry {
@@ -347,9 +348,7 @@ private:
     // `slot`: when the pacer had this send due, to measure how late it leaves.
     Result<void> start(std::unique_ptr<Pending> p, std::optional<Clock::time_point> slot) {
         auto now = Clock::now();
-        if (slot) {
-            m_lag.add(std::chrono::duration_cast<std::chrono::microseconds>(now - *slot));
-        }
+        p->slot = slot;
         if (p->attempts_here == 0) {
             p->first_attempt = now;
             p->event.trace_id = http::trace_id_or_new(p->event.trace_id); // one trace per event
@@ -366,16 +365,27 @@ private:
         if (!request) {
             return std::unexpected(request.error());
         }
-        std::int64_t sent_at_ms = unix_ms_now();
+        // The wall clock beside the steady one, to date the attempt when it really left.
+        std::int64_t handed_ms = unix_ms_now();
+        auto handed = Clock::now();
         Pending* raw = p.release();
-        m_client.start(std::move(*request), [this, raw, sent_at_ms](http::Response&& r) {
-            complete(std::unique_ptr<Pending>(raw), std::move(r), sent_at_ms);
+        m_client.start(std::move(*request), [this, raw, handed_ms, handed](http::Response&& r) {
+            complete(std::unique_ptr<Pending>(raw), std::move(r), handed_ms, handed);
         });
         return {};
     }
 
-    void complete(std::unique_ptr<Pending> p, http::Response&& response, std::int64_t sent_at_ms) {
+    void complete(std::unique_ptr<Pending> p, http::Response&& response, std::int64_t handed_ms,
+                  Clock::time_point handed) {
         auto now = Clock::now();
+        // How late the request left its slot: when libcurl began sending it (after signing,
+        // and after connecting when no kept-alive connection was free), not when it was built.
+        auto sent_at = std::max(handed, response.sent_at);
+        if (p->slot) {
+            m_lag.add(std::chrono::duration_cast<std::chrono::microseconds>(sent_at - *p->slot));
+        }
+        std::int64_t sent_at_ms =
+            handed_ms + std::chrono::duration_cast<milliseconds>(sent_at - handed).count();
         auto decision = http::classify(response, std::chrono::system_clock::now());
         int number = p->attempts_before + p->attempts_here;
         m_progress.sent += 1;
