@@ -371,8 +371,8 @@ Result<Client> Client::create(const ClientOptions& options) {
     if (!impl->ready() || !impl->watch(impl->wake) ||
         (impl->timer >= 0 && !impl->watch(impl->timer))) {
         return fail(ExitCode::environment,
-                    std::string("cannot set up waiting for the network (epoll): ") +
-                        std::strerror(errno));
+                    std::string("cannot set up waiting for the network (epoll, eventfd): ") +
+                        std::strerror(errno) + "; check the open-file limit (ulimit -n)");
     }
     impl->multi.reset(curl_multi_init());
     if (!impl->multi) {
