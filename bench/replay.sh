@@ -81,14 +81,17 @@ achieved = (len(sent) - 1) / span
 # alone. The schedule follows replay(1)'s documented rule: when more than --burst (default
 # rate/50) slots are overdue after a stall, the older ones are dropped and the schedule moves on
 # from there; those drops are counted and printed, not hidden (the rate check shows them too).
+# Slots are anchor + k * interval (not a running sum: adding 0.2 to a 13-digit ms count
+# 100,000 times drifts by milliseconds).
 interval, burst = 1000.0 / rate, max(1, rate // 50)
-slot, dropped, moved, dev = float(sent[0]), 0, 0.0, []
+anchor, k, dropped, moved, dev = float(sent[0]), 0, 0, 0.0, []
 for t in sent:
+    slot = anchor + k * interval
     if t - slot > (burst - 1) * interval:
-        new = t - (burst - 1) * interval
-        dropped += round((new - slot) / interval); moved += new - slot; slot = new
+        anchor, k = t - (burst - 1) * interval, 0
+        dropped += round((anchor - slot) / interval); moved += anchor - slot; slot = anchor
     dev.append(t - slot)
-    slot += interval
+    k += 1
 mid = sorted(dev)[len(dev) // 2]
 jit = sorted(abs(d - mid) for d in dev)
 p99 = jit[int(len(jit) * 0.99)]
