@@ -97,6 +97,18 @@ std::string describe_curl_error(CURLcode code, const char* detail) {
     }
 }
 
+// Ends a transfer libcurl would not start: its completion runs at once, with a transport
+// error, and nothing went out (sent_at is now, as for any response).
+void refuse(Transfer& t, std::string_view why) {
+    t.response.transport_error = "cannot start the request: " + std::string(why);
+    t.response.curl_code = -1;
+    t.response.sent_at = std::chrono::steady_clock::now();
+    Client::Completion done = std::move(t.done);
+    if (done) {
+        done(std::move(t.response));
+    }
+}
+
 } // namespace
 
 struct Client::Impl {
@@ -205,15 +217,15 @@ struct Client::Impl {
 
     // Runs libcurl's timeouts when they are due.
     Result<void> run_timeouts() {
-        if (!curl_due || std::chrono::steady_clock::now() < *curl_due) {
+        auto now = std::chrono::steady_clock::now();
+        if (!curl_due || now < *curl_due) {
             return {};
         }
         curl_due.reset(); // libcurl sets the next one from inside the call
         // Transfers added since the last run start in this call: it is when they begin to go.
-        auto launched = std::chrono::steady_clock::now();
         auto acted = socket_action(CURL_SOCKET_TIMEOUT, 0);
         for (Transfer* t : unlaunched) {
-            t->launched = launched;
+            t->launched = now;
         }
         unlaunched.clear();
         return acted;
@@ -398,12 +410,7 @@ void Client::start(Request request, Completion done) {
     t->body_limit = m_impl->options.body_limit;
     CURL* easy = t->easy.get();
     if (easy == nullptr) {
-        t->response.transport_error = "cannot start the request: libcurl is out of memory";
-        t->response.curl_code = -1;
-        Completion failed = std::move(t->done);
-        if (failed) {
-            failed(std::move(t->response));
-        }
+        refuse(*t, "libcurl is out of memory");
         return;
     }
 
@@ -445,15 +452,7 @@ void Client::start(Request request, Completion done) {
     t->started = std::chrono::steady_clock::now();
     CURLMcode added = curl_multi_add_handle(m_impl->multi.get(), easy);
     if (added != CURLM_OK) {
-        // Report it as a transport failure through the normal path, from the next poll().
-        t->response.transport_error =
-            std::string("cannot start the request: ") + curl_multi_strerror(added);
-        t->response.curl_code = -1;
-        Completion done2 = std::move(t->done);
-        Response r = std::move(t->response);
-        if (done2) {
-            done2(std::move(r));
-        }
+        refuse(*t, curl_multi_strerror(added));
         return;
     }
     m_impl->unlaunched.push_back(t.get());

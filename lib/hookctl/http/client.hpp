@@ -36,7 +36,8 @@ struct Response {
     std::chrono::microseconds latency{}; // start of the transfer to its end
     // When the request began to leave: libcurl's first run of the transfer plus its
     // pre-transfer time (connecting, when no kept-alive connection was free), so a pacer can
-    // tell how late a send really went out, not only when it was handed over.
+    // tell how late a send really went out, not only when it was handed over. Set on every
+    // response, never before start() was called (a request refused at start: that moment).
     std::chrono::steady_clock::time_point sent_at{};
     int curl_code = 0;           // CURLcode, 0 on success
     std::string transport_error; // e.g. "connection refused", "timed out"

@@ -380,7 +380,7 @@ private:
         auto now = Clock::now();
         // How late the request left its slot: when libcurl began sending it (after signing,
         // and after connecting when no kept-alive connection was free), not when it was built.
-        auto sent_at = std::max(handed, response.sent_at);
+        auto sent_at = response.sent_at;
         if (p->slot) {
             m_lag.add(std::chrono::duration_cast<std::chrono::microseconds>(sent_at - *p->slot));
         }
