@@ -73,10 +73,12 @@ public:
     // for what is still queued or in flight.
     Result<void> pump(Prefetch& source) {
         while (!halted()) {
-            // With events in hand the sender never waits for the reader's lock: the reader
-            // may have lost its CPU holding it, and a paced send would wait with it.
+            // Once sending, with events in hand the sender never waits for the reader's lock:
+            // the reader may have lost its CPU holding it, and a paced send would wait with it.
+            // Before the schedule starts it takes all that is queued: the reader wakes it only
+            // when it finds the queue empty, so events left there would not wake it again.
             while (m_ready.size() < m_lookahead) {
-                auto event = source.try_pop(!m_ready.empty());
+                auto event = source.try_pop(m_schedule_started && !m_ready.empty());
                 if (!event) {
                     break;
                 }
