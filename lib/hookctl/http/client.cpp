@@ -98,11 +98,12 @@ std::string describe_curl_error(CURLcode code, const char* detail) {
 }
 
 // Ends a transfer libcurl would not start: its completion runs at once, with a transport
-// error, and nothing went out (sent_at is now, as for any response).
+// error, and nothing went out (sent_at and done_at are now, as for any response).
 void refuse(Transfer& t, std::string_view why) {
     t.response.transport_error = "cannot start the request: " + std::string(why);
     t.response.curl_code = -1;
     t.response.sent_at = std::chrono::steady_clock::now();
+    t.response.done_at = t.response.sent_at;
     Client::Completion done = std::move(t.done);
     if (done) {
         done(std::move(t.response));
@@ -335,8 +336,8 @@ struct Client::Impl {
         std::erase(unlaunched, t.get());
         curl_multi_remove_handle(multi.get(), easy);
         Response& r = t->response;
-        r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::steady_clock::now() - t->started);
+        r.done_at = std::chrono::steady_clock::now();
+        r.latency = std::chrono::duration_cast<std::chrono::microseconds>(r.done_at - t->started);
         curl_off_t pretransfer_us = 0;
         curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
         r.sent_at = t->launched.value_or(t->started) + std::chrono::microseconds(pretransfer_us);

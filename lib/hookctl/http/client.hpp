@@ -39,6 +39,9 @@ struct Response {
     // tell how late a send really went out, not only when it was handed over. Set on every
     // response, never before start() was called (a request refused at start: that moment).
     std::chrono::steady_clock::time_point sent_at{};
+    // When the transfer ended (the response's last byte, or the failure); done_at - sent_at
+    // is how long the target took once the request was on its way.
+    std::chrono::steady_clock::time_point done_at{};
     int curl_code = 0;           // CURLcode, 0 on success
     std::string transport_error; // e.g. "connection refused", "timed out"
     bool timed_out = false;      // the transport error was a timeout

@@ -394,8 +394,12 @@ private:
         if (number > 1) {
             m_progress.retried += 1;
         }
+        // The target's part: from the request leaving to the end of the answer, so an
+        // attempt's at_ms + latency_ms is when its answer came (the lag counts the rest).
+        auto answered =
+            std::chrono::duration_cast<std::chrono::microseconds>(response.done_at - sent_at);
         if (response.status != 0) {
-            m_latency.add(response.latency);
+            m_latency.add(answered);
             m_any_response = true;
         }
         archive::Attempt attempt;
@@ -405,7 +409,7 @@ private:
         attempt.attempt = number;
         attempt.at_ms = sent_at_ms;
         attempt.http_status = static_cast<int>(response.status);
-        attempt.latency_ms = static_cast<double>(response.latency.count()) / 1000.0;
+        attempt.latency_ms = static_cast<double>(answered.count()) / 1000.0;
         attempt.reason = decision.reason;
         bool from_archive = m_options.source.kind == SourceKind::archive;
         bool failed = decision.verdict != http::Verdict::delivered;

@@ -136,6 +136,9 @@ TEST_CASE("http::Client times out a request the server never answers") {
         // well before they timed out.
         CHECK(r.sent_at >= start);
         CHECK(r.sent_at < start + 250ms);
+        CHECK(r.done_at >= start + 300ms); // the timeout ended it, after it had gone out
+        CHECK(r.done_at > r.sent_at);
+        CHECK(r.done_at <= Clock::now());
     }
     CHECK(took >= 300ms);
     CHECK(took < 5s);
