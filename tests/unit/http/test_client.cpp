@@ -1,5 +1,9 @@
 #include <arpa/inet.h>
+#include <atomic>
+#include <mutex>
 #include <netinet/in.h>
+#include <optional>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
@@ -82,6 +86,117 @@ struct LoopbackPort {
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/hook"; }
 };
 
+// A minimal HTTP/1.1 server on a LoopbackPort: it answers every request 200 with the body
+// "ok" on a kept-alive connection and records each request's method, whether it carried a
+// Content-Length, and its body. Enough to see what libcurl put on the wire.
+class RecordingServer {
+public:
+    struct Seen {
+        std::string method;
+        bool has_length = false;
+        std::string body;
+    };
+
+    RecordingServer()
+        : m_port(true)
+        , m_thread([this] { serve(); }) {}
+    RecordingServer(const RecordingServer&) = delete;
+    RecordingServer& operator=(const RecordingServer&) = delete;
+    ~RecordingServer() {
+        m_stop = true;
+        m_thread.join();
+    }
+
+    std::string url() const { return m_port.url(); }
+    std::vector<Seen> seen() {
+        std::lock_guard lock(m_mutex);
+        return m_seen;
+    }
+    int connections() const { return m_connections; }
+
+private:
+    // Waits until `fd` is readable or the server stops; false when it stops.
+    bool readable(int fd) {
+        while (!m_stop) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void serve() {
+        while (readable(m_port.fd)) {
+            int conn = ::accept4(m_port.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (conn < 0) {
+                continue;
+            }
+            m_connections += 1;
+            talk(conn);
+            ::close(conn);
+        }
+    }
+
+    void talk(int conn) {
+        std::string buffer;
+        char chunk[4096];
+        while (true) {
+            std::size_t head_end;
+            while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
+                if (!readable(conn)) {
+                    return;
+                }
+                ssize_t n = ::read(conn, chunk, sizeof chunk);
+                if (n <= 0) {
+                    return;
+                }
+                buffer.append(chunk, static_cast<std::size_t>(n));
+            }
+            Seen seen;
+            std::string head = buffer.substr(0, head_end + 2);
+            seen.method = head.substr(0, head.find(' '));
+            std::size_t length = 0;
+            if (auto at = head.find("\r\nContent-Length: "); at != std::string::npos) {
+                seen.has_length = true;
+                length = std::stoul(head.substr(at + 18));
+            }
+            buffer.erase(0, head_end + 4);
+            while (buffer.size() < length) {
+                if (!readable(conn)) {
+                    return;
+                }
+                ssize_t n = ::read(conn, chunk, sizeof chunk);
+                if (n <= 0) {
+                    return;
+                }
+                buffer.append(chunk, static_cast<std::size_t>(n));
+            }
+            seen.body = buffer.substr(0, length);
+            buffer.erase(0, length);
+            {
+                std::lock_guard lock(m_mutex);
+                m_seen.push_back(seen);
+            }
+            std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+            if (seen.method != "HEAD") {
+                answer += "ok";
+            }
+            if (::write(conn, answer.data(), answer.size()) !=
+                static_cast<ssize_t>(answer.size())) {
+                return;
+            }
+        }
+    }
+
+    LoopbackPort m_port;
+    std::atomic<bool> m_stop{false};
+    std::atomic<int> m_connections{0};
+    std::mutex m_mutex;
+    std::vector<Seen> m_seen;
+    std::thread m_thread;
+};
+
 // Starts `n` requests to `url` and polls until all completed or `limit` passed.
 std::vector<http::Response> run_all(http::Client& client, const std::string& url, int n,
                                     std::chrono::seconds limit) {
@@ -142,4 +257,47 @@ TEST_CASE("http::Client times out a request the server never answers") {
     }
     CHECK(took >= 300ms);
     CHECK(took < 5s);
+}
+
+TEST_CASE("http::Client sends each method as asked on a reused handle and connection") {
+    // One request at a time, so each one takes the easy handle the last one gave back (with
+    // its options) and the kept-alive connection: a GET after a POST must not carry the POST's
+    // body, a PUT after a HEAD must carry its own, and so on.
+    RecordingServer server;
+    auto client = http::Client::create({});
+    REQUIRE(client);
+    struct Ask {
+        std::string method;
+        std::string body;
+    };
+    std::vector<Ask> asks = {
+        {"POST", R"({"a":1})"}, {"GET", ""},    {"HEAD", ""}, {"PUT", R"({"b":22})"},
+        {"PATCH", "patched"},   {"DELETE", ""}, {"GET", ""},  {"POST", R"({"c":3})"}};
+    for (const auto& ask : asks) {
+        CAPTURE(ask.method);
+        http::Request request;
+        request.method = ask.method;
+        request.url = server.url();
+        request.body = ask.body;
+        std::optional<http::Response> got;
+        client->start(std::move(request), [&](http::Response&& r) { got = std::move(r); });
+        auto end = Clock::now() + 10s;
+        while (!got && Clock::now() < end) {
+            REQUIRE(client->poll_until(std::min(end, Clock::now() + 100ms)));
+        }
+        REQUIRE(got);
+        CHECK(got->status == 200);
+        CHECK(got->body == (ask.method == "HEAD" ? "" : "ok"));
+    }
+    auto seen = server.seen();
+    REQUIRE(seen.size() == asks.size());
+    for (std::size_t i = 0; i < asks.size(); ++i) {
+        CAPTURE(i);
+        CHECK(seen[i].method == asks[i].method);
+        CHECK(seen[i].body == asks[i].body);
+        bool sends_body =
+            asks[i].method == "POST" || asks[i].method == "PUT" || asks[i].method == "PATCH";
+        CHECK(seen[i].has_length == sends_body);
+    }
+    CHECK(server.connections() == 1);
 }
