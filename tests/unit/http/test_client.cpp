@@ -138,20 +138,28 @@ private:
         }
     }
 
+    // Appends what `conn` has to `buffer`; false when the peer closed or the server stops.
+    bool read_more(int conn, std::string& buffer) {
+        if (!readable(conn)) {
+            return false;
+        }
+        char chunk[4096];
+        ssize_t n = ::read(conn, chunk, sizeof chunk);
+        if (n <= 0) {
+            return false;
+        }
+        buffer.append(chunk, static_cast<std::size_t>(n));
+        return true;
+    }
+
     void talk(int conn) {
         std::string buffer;
-        char chunk[4096];
         while (true) {
             std::size_t head_end;
             while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-                if (!readable(conn)) {
+                if (!read_more(conn, buffer)) {
                     return;
                 }
-                ssize_t n = ::read(conn, chunk, sizeof chunk);
-                if (n <= 0) {
-                    return;
-                }
-                buffer.append(chunk, static_cast<std::size_t>(n));
             }
             Seen seen;
             std::string head = buffer.substr(0, head_end + 2);
@@ -163,14 +171,9 @@ private:
             }
             buffer.erase(0, head_end + 4);
             while (buffer.size() < length) {
-                if (!readable(conn)) {
+                if (!read_more(conn, buffer)) {
                     return;
                 }
-                ssize_t n = ::read(conn, chunk, sizeof chunk);
-                if (n <= 0) {
-                    return;
-                }
-                buffer.append(chunk, static_cast<std::size_t>(n));
             }
             seen.body = buffer.substr(0, length);
             buffer.erase(0, length);
