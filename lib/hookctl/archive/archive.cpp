@@ -184,7 +184,7 @@ BoundWhere where_clause(const EventFilter& filter, bool honour_after_seq) {
 
 constexpr const char* k_event_columns =
     "seq, event_id, received_at_ms, org_id, scheme, headers, %BODY%, status, attempts, "
-    "last_error, updated_at_ms, trace_id, source";
+    "last_error, updated_at_ms, trace_id, source, verified_by, client_identity";
 
 std::string event_select(bool with_body) {
     std::string columns = k_event_columns;
@@ -213,6 +213,8 @@ Event read_event(SQLite::Statement& stmt) {
     e.updated_at_ms = stmt.getColumn(11).getInt64();
     e.trace_id = column_text(stmt.getColumn(12));
     e.source = column_text(stmt.getColumn(13));
+    e.verified_by = column_text(stmt.getColumn(14));
+    e.client_identity = column_text(stmt.getColumn(15));
     return e;
 }
 
@@ -591,8 +593,9 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
             auto& stmt = impl.prepared(
                 impl.insert_event,
                 "INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, status, "
-                "attempts, last_error, updated_at_ms, trace_id, source) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                "attempts, last_error, updated_at_ms, trace_id, source, verified_by, "
+                "client_identity) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                 "ON CONFLICT (event_id) DO NOTHING");
             headers = headers_to_json(e.headers);
             stmt.bindNoCopy(1, e.event_id);
@@ -606,6 +609,8 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
             stmt.bind(9, static_cast<std::int64_t>(now));
             stmt.bindNoCopy(10, e.trace_id);
             stmt.bindNoCopy(11, e.source);
+            stmt.bindNoCopy(12, e.verified_by);
+            stmt.bindNoCopy(13, e.client_identity);
             int changed = stmt.exec();
             if (changed == 1) {
                 auto& body = impl.prepared(
@@ -732,7 +737,8 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
             auto& ins = impl.prepared(
                 impl.insert_attempt,
                 "INSERT INTO attempts (run_id, event_id, target, attempt, at_ms, http_status, "
-                "latency_ms, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                "latency_ms, outcome, reason, detail) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
             ins.bindNoCopy(1, a.run_id);
             ins.bindNoCopy(2, a.event_id);
             ins.bindNoCopy(3, a.target);
@@ -742,6 +748,7 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
             ins.bind(7, a.latency_ms);
             ins.bindNoCopy(8, a.outcome);
             ins.bindNoCopy(9, a.reason);
+            ins.bindNoCopy(10, a.detail);
             ins.exec();
             if (a.new_status) {
                 auto& upd = impl.prepared(impl.count_attempt_status,
@@ -772,7 +779,7 @@ Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
     auto& impl = *m_impl;
     return guarded(impl.path, "read attempts", [&]() -> Result<std::vector<Attempt>> {
         std::string sql = "SELECT run_id, event_id, target, attempt, at_ms, http_status, "
-                          "latency_ms, outcome, reason FROM attempts WHERE event_id = ?1";
+                          "latency_ms, outcome, reason, detail FROM attempts WHERE event_id = ?1";
         if (!run_id.empty()) {
             sql += " AND run_id = ?2";
         }
@@ -794,6 +801,7 @@ Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
             a.latency_ms = stmt.getColumn(6).getDouble();
             a.outcome = column_text(stmt.getColumn(7));
             a.reason = column_text(stmt.getColumn(8));
+            a.detail = column_text(stmt.getColumn(9));
             out.push_back(std::move(a));
         }
         return out;

@@ -33,7 +33,11 @@ namespace hookctl::archive {
 //      injected faults included), index attempts(run_id, event_id).
 //   3: events.body and events.raw_mime moved to the `event_bodies` table (keyed by seq), so a
 //      status update rewrites a small row; a trigger deletes a body with its event.
-inline constexpr int k_schema_version = 3;
+//   4: events.verified_by (fingerprint of the key that verified it) and
+//      events.client_identity (the verified TLS client certificate's subject), attempts.detail
+//      (why an attempt failed: a response excerpt or the transport error), runs.started_by,
+//      the `run_items` table (a run's selection and each item's state), index events_org.
+inline constexpr int k_schema_version = 4;
 
 // `PRAGMA application_id` of a hookctl archive ("hkct"); a file with another id is refused.
 inline constexpr std::int32_t k_application_id = 0x686b6374;
@@ -69,10 +73,12 @@ struct NewEvent {
     std::string body;         // raw bytes, exactly as signed
     std::optional<std::string> raw_mime; // raw MIME bytes when known
     EventStatus status = EventStatus::received;
-    std::int64_t attempts = 0; // attempts made elsewhere (import); the receiver leaves 0
-    std::string last_error;    // e.g. the reason given on import
-    std::string trace_id;      // W3C trace id (32 hex) or empty
-    std::string source;        // who stored it: `listen`, `import`, ...
+    std::int64_t attempts = 0;   // attempts made elsewhere (import); the receiver leaves 0
+    std::string last_error;      // e.g. the reason given on import
+    std::string trace_id;        // W3C trace id (32 hex) or empty
+    std::string source;          // who stored it: `listen`, `import`, ...
+    std::string verified_by;     // fingerprint of the key that verified it, or empty
+    std::string client_identity; // the verified TLS client certificate's subject, or empty
 };
 
 enum class InsertResult { inserted, duplicate };
@@ -93,6 +99,8 @@ struct Event {
     std::int64_t updated_at_ms = 0; // last change of status / attempts
     std::string trace_id;
     std::string source;
+    std::string verified_by;
+    std::string client_identity;
 };
 
 // Which events a query selects. Empty fields do not filter. Results come in `seq` order.
@@ -118,9 +126,15 @@ struct Attempt {
     double latency_ms = 0;
     std::string outcome; // `delivered`, `retry`, `failed`, `dead`
     std::string reason;  // reason code, e.g. `http_503`, `timeout`, `connect_refused`
+    // Why, in words: an excerpt of the response body (at most k_detail_limit bytes) or the
+    // transport error; empty when delivered.
+    std::string detail;
     // When set, the event's status becomes this (and last_error = reason unless delivered).
     std::optional<EventStatus> new_status;
 };
+
+// The most bytes of a response body an attempt keeps as its detail.
+inline constexpr std::size_t k_detail_limit = 512;
 
 enum class RunState { running, paused, completed, aborted, failed };
 std::string_view to_string(RunState state);

@@ -91,7 +91,30 @@ CREATE TRIGGER events_delete_body AFTER DELETE ON events BEGIN
 END;
 )sql";
 
-constexpr std::array<std::string_view, 3> k_migrations{k_v1, k_v2, k_v3};
+// Version 4: who verified an event (the key's fingerprint, the TLS client's identity), why an
+// attempt failed (the response excerpt or transport error), who started a run, and a run's
+// selection as run items: the ledger of what it must deliver (selected = delivered + dead +
+// pending at every exit), so a resume finishes exactly that selection.
+constexpr std::string_view k_v4 = R"sql(
+ALTER TABLE events ADD COLUMN verified_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN client_identity TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT '';
+CREATE TABLE run_items (
+    run_id   TEXT    NOT NULL,
+    item     INTEGER NOT NULL,
+    event_id TEXT    NOT NULL,
+    seq      INTEGER NOT NULL DEFAULT 0,
+    state    TEXT    NOT NULL DEFAULT 'pending'
+             CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, item)
+) WITHOUT ROWID;
+CREATE INDEX run_items_event ON run_items (run_id, event_id);
+CREATE INDEX events_org ON events (org_id, received_at_ms);
+)sql";
+
+constexpr std::array<std::string_view, 4> k_migrations{k_v1, k_v2, k_v3, k_v4};
 
 } // namespace
 
