@@ -6,6 +6,8 @@
 #include <iostream>
 #include <unistd.h>
 
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/util/clock.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::cli {
@@ -134,6 +136,61 @@ Result<util::FileSource> open_body(const std::string& path, const SecretFlags& s
         }
     }
     return util::FileSource::open(path);
+}
+
+http::Prompt tty_prompt() {
+    if (!is_tty(STDIN_FILENO)) {
+        return {};
+    }
+    return [](const std::string& question) -> std::optional<std::string> {
+        std::cerr << "hookctl: " << question << std::flush;
+        std::string line;
+        if (!std::getline(std::cin, line)) {
+            return std::nullopt;
+        }
+        return line;
+    };
+}
+
+LogSink::LogSink(const Context& context)
+    : m_json(context.global.log_format == "json" ||
+             (context.global.log_format.empty() && !is_tty(STDERR_FILENO)))
+    , m_quiet(context.global.quiet) {}
+
+void LogSink::write(bool warning, const std::string& message, const nlohmann::json& fields) {
+    if (m_quiet && !warning) {
+        return;
+    }
+    std::lock_guard lock(m_mutex);
+    if (m_drew) {
+        std::cerr << "\r\x1b[K";
+    }
+    if (m_json) {
+        nlohmann::json doc = {{"ts", archive::format_time_ms(util::SystemClock().unix_ms())},
+                              {"level", warning ? "warn" : "info"},
+                              {"msg", message}};
+        if (fields.is_object()) {
+            doc.update(fields);
+        }
+        std::cerr << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    } else {
+        std::cerr << (warning ? "hookctl: warning: " : "hookctl: ") << message << '\n';
+    }
+    std::cerr << std::flush;
+}
+
+void LogSink::bar(const std::string& line) {
+    std::lock_guard lock(m_mutex);
+    std::cerr << line << std::flush;
+    m_drew = true;
+}
+
+void LogSink::end_bar() {
+    std::lock_guard lock(m_mutex);
+    if (m_drew) {
+        std::cerr << '\n';
+        m_drew = false;
+    }
 }
 
 } // namespace hookctl::cli

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include <hookctl/http/config.hpp>
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/error.hpp>
 #include <hookctl/util/file.hpp>
@@ -49,6 +51,28 @@ Result<std::int64_t> keyring_now();
 
 // True when file descriptor `fd` is a terminal.
 bool is_tty(int fd);
+
+// Asks a question at the terminal (stderr) and reads the answer from stdin; empty (no prompt)
+// when stdin is not a terminal.
+http::Prompt tty_prompt();
+
+// Log lines on stderr: `hookctl: message` text on a TTY, JSON lines otherwise or as
+// --log-format says ({"ts", "level", "msg"} plus the fields given). -q keeps warnings only.
+// Thread-safe; a progress bar drawn through bar() is cleared before each line.
+class LogSink {
+public:
+    explicit LogSink(const Context& context);
+    void write(bool warning, const std::string& message, const nlohmann::json& fields = nullptr);
+    void bar(const std::string& line);
+    void end_bar();
+    bool json() const { return m_json; }
+
+private:
+    bool m_json;
+    bool m_quiet;
+    bool m_drew = false;
+    std::mutex m_mutex;
+};
 
 } // namespace hookctl::cli
 

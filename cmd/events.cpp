@@ -3,14 +3,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/ndjson.hpp>
+#include <hookctl/replay/plan.hpp>
+#include <hookctl/replay/replay.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -40,6 +44,7 @@ struct EventsOptions {
     std::string status;
     std::string reason;
     std::string run;
+    bool archive_given = false; // runs: --archive was given (else: every indexed run)
 };
 
 std::int64_t now_ms() {
@@ -225,7 +230,8 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
                             {"http_status", a.http_status},
                             {"latency_ms", a.latency_ms},
                             {"outcome", a.outcome},
-                            {"reason", a.reason}});
+                            {"reason", a.reason},
+                            {"detail", a.detail}});
         }
         doc["delivery_attempts"] = std::move(list);
         std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
@@ -260,6 +266,9 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
                   << "  " << std::fixed << std::setprecision(1) << a.latency_ms << " ms  "
                   << a.outcome << (a.reason.empty() ? "" : "  " + a.reason)
                   << (a.run_id.empty() ? "" : "  run " + a.run_id) << "  " << a.target << '\n';
+        if (!a.detail.empty()) {
+            std::cout << "      " << cell(a.detail, 200) << '\n';
+        }
     }
     return 0;
 }
@@ -272,6 +281,17 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
     auto archive = open_archive(opt, archive::Mode::read_only);
     if (!archive) {
         return std::unexpected(archive.error());
+    }
+    if (!opt.run.empty()) {
+        auto run = archive->get_run(opt.run);
+        if (!run) {
+            return std::unexpected(run.error());
+        }
+        if (!*run) {
+            return fail(ExitCode::usage, "--run " + opt.run + ": no such run in " + opt.archive +
+                                             " (list runs with `hookctl events runs --archive " +
+                                             opt.archive + "`)");
+        }
     }
     auto stats = archive->stats(*filter, opt.run);
     if (!stats) {
@@ -467,6 +487,180 @@ Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
     return 0;
 }
 
+// --- runs ------------------------------------------------------------------------------------
+
+// A run as listed, with the archive it lives in.
+struct ListedRun {
+    std::string archive;
+    archive::Run run;
+};
+
+ojson run_json(const ListedRun& r) {
+    const auto& p = r.run.progress;
+    return {{"run_id", r.run.run_id},
+            {"state", std::string(to_string(r.run.state))},
+            {"kind", r.run.kind},
+            {"source", r.run.source},
+            {"target", r.run.target},
+            {"selected", p.total},
+            {"delivered", p.delivered},
+            {"dead", p.dead},
+            {"pending", p.pending()},
+            {"started_at", archive::format_time_ms(r.run.created_at_ms)},
+            {"updated_at", archive::format_time_ms(r.run.updated_at_ms)},
+            {"started_by", r.run.started_by},
+            {"archive", r.archive},
+            {"last_error", r.run.last_error}};
+}
+
+// The runs of --archive, or of every archive the run index names (the runs this user started).
+Result<std::vector<ListedRun>> find_runs(const EventsOptions& opt) {
+    std::vector<ListedRun> out;
+    std::map<std::string, std::vector<std::string>> by_archive; // archive -> run ids (empty: all)
+    if (opt.archive_given) {
+        by_archive[opt.archive];
+    } else {
+        for (const auto& [id, path] : replay::indexed_runs()) {
+            by_archive[path].push_back(id);
+        }
+    }
+    for (const auto& [path, ids] : by_archive) {
+        auto db = archive::Archive::open(path, {.mode = archive::Mode::read_only});
+        if (!db) {
+            if (opt.archive_given) {
+                return std::unexpected(db.error());
+            }
+            continue; // an archive that moved or was deleted since: its runs are gone with it
+        }
+        auto runs = db->list_runs();
+        if (!runs) {
+            return std::unexpected(runs.error());
+        }
+        for (auto& run : *runs) {
+            if (ids.empty() || std::find(ids.begin(), ids.end(), run.run_id) != ids.end()) {
+                out.push_back({path, std::move(run)});
+            }
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const ListedRun& a, const ListedRun& b) {
+        return a.run.created_at_ms > b.run.created_at_ms;
+    });
+    return out;
+}
+
+Result<int> run_runs(const EventsOptions& opt, const Context& context) {
+    auto runs = find_runs(opt);
+    if (!runs) {
+        return std::unexpected(runs.error());
+    }
+    const bool table = !context.global.json && is_tty(1);
+    if (!table) {
+        for (const auto& r : *runs) {
+            std::cout << run_json(r).dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
+        }
+        return 0;
+    }
+    std::printf("%-20s  %-9s  %8s  %9s  %6s  %7s  %-20s  %-18s  %s\n", "RUN_ID", "STATE",
+                "SELECTED", "DELIVERED", "DEAD", "PENDING", "STARTED", "BY", "SOURCE -> TARGET");
+    for (const auto& r : *runs) {
+        const auto& p = r.run.progress;
+        std::printf("%-20s  %-9s  %8lld  %9lld  %6lld  %7lld  %-20s  %-18s  %s -> %s\n",
+                    cell(r.run.run_id, 20).c_str(), std::string(to_string(r.run.state)).c_str(),
+                    static_cast<long long>(p.total), static_cast<long long>(p.delivered),
+                    static_cast<long long>(p.dead), static_cast<long long>(p.pending()),
+                    archive::format_time_ms(r.run.created_at_ms).substr(0, 19).c_str(),
+                    cell(r.run.started_by, 18).c_str(), r.run.source.c_str(), r.run.target.c_str());
+    }
+    if (!context.global.quiet) {
+        std::fprintf(stderr, "%zu run(s)%s\n", runs->size(),
+                     opt.archive_given ? ""
+                                       : " (this user's, from the run index; --archive FILE "
+                                         "lists one archive's)");
+    }
+    return 0;
+}
+
+Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
+    const std::string& id = opt.ids.front();
+    std::string path = opt.archive;
+    if (!opt.archive_given) {
+        auto indexed = replay::indexed_archive(id);
+        if (!indexed) {
+            return fail(ExitCode::usage, "run " + id +
+                                             " is not in this user's run index: pass "
+                                             "--archive FILE (the archive it was "
+                                             "recorded in)");
+        }
+        path = *indexed;
+    }
+    auto db = archive::Archive::open(path, {.mode = archive::Mode::read_only});
+    if (!db) {
+        return std::unexpected(db.error());
+    }
+    auto run = db->get_run(id);
+    if (!run) {
+        return std::unexpected(run.error());
+    }
+    if (!*run) {
+        return fail(ExitCode::usage, "no run " + id + " in " + path +
+                                         " (list runs with `hookctl events runs --archive " + path +
+                                         "`)");
+    }
+    auto counts = db->count_run_items(id);
+    auto attempts = db->count_attempts(id);
+    if (!counts || !attempts) {
+        return std::unexpected(!counts ? counts.error() : attempts.error());
+    }
+    auto plan = nlohmann::json::parse((*run)->options_json, nullptr, false);
+    ListedRun listed{path, **run};
+    // The items decide the ledger (the run row may lag a crash by a second).
+    listed.run.progress.total = counts->total() > 0 ? counts->total() : listed.run.progress.total;
+    if (counts->total() > 0) {
+        listed.run.progress.delivered = counts->delivered;
+        listed.run.progress.dead = counts->dead;
+    }
+    const bool resumable = (*run)->state != archive::RunState::completed && counts->pending > 0;
+    if (context.global.json) {
+        auto doc = run_json(listed);
+        doc["plan"] = plan.is_discarded() ? ojson(nullptr) : ojson::parse(plan.dump());
+        ojson list = ojson::array();
+        for (const auto& a : *attempts) {
+            list.push_back({{"outcome", a.outcome}, {"reason", a.reason}, {"count", a.count}});
+        }
+        doc["attempts"] = std::move(list);
+        doc["resume"] = resumable ? ojson(replay::resume_command(id, path)) : ojson(nullptr);
+        std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
+        return 0;
+    }
+    const auto& p = listed.run.progress;
+    std::cout << "run_id:      " << id << '\n'
+              << "state:       " << to_string((*run)->state) << '\n'
+              << "archive:     " << path << '\n'
+              << "source:      " << (*run)->source << '\n'
+              << "target:      " << (*run)->target << '\n'
+              << "started:     " << archive::format_time_ms((*run)->created_at_ms) << " by "
+              << ((*run)->started_by.empty() ? "-" : (*run)->started_by) << '\n'
+              << "updated:     " << archive::format_time_ms((*run)->updated_at_ms) << '\n'
+              << "ledger:      selected " << p.total << " = delivered " << p.delivered << " + dead "
+              << p.dead << " + pending " << p.pending() << '\n'
+              << "last_error:  " << ((*run)->last_error.empty() ? "-" : (*run)->last_error) << '\n';
+    if (!plan.is_discarded()) {
+        std::cout << "\nplan:\n" << plan.dump(2) << '\n';
+    }
+    std::cout << "\nattempts:\n";
+    for (const auto& a : *attempts) {
+        std::cout << "  " << std::setw(8) << a.count << "  " << a.outcome
+                  << (a.reason.empty() ? "" : "  " + a.reason) << '\n';
+    }
+    if (attempts->empty()) {
+        std::cout << "  (none)\n";
+    }
+    if (resumable) {
+        std::cout << "\nresume with: " << replay::resume_command(id, path) << '\n';
+    }
+    return 0;
+}
+
 using Runner = Result<int> (*)(const EventsOptions&, const Context&);
 
 void bind(CLI::App* cmd, std::shared_ptr<EventsOptions> opt, Context& context, Runner runner) {
@@ -542,6 +736,37 @@ void register_events(CLI::App& app, Context& context) {
             ->check(CLI::IsMember({"failed", "dead", "delivered"}));
         cmd->add_option("--reason", opt->reason, "Why (stored as last_error)")->type_name("TEXT");
         bind(cmd, opt, context, run_mark);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "runs", "List replay runs: state, ledger (selected = delivered + dead + pending), "
+                    "who started them; `runs show RUN_ID` for one run's plan and attempts");
+        cmd->add_option("--archive", opt->archive,
+                        "Archive whose runs to list (default: every run this user started, "
+                        "from the run index)")
+            ->type_name("FILE")
+            ->each([opt](const std::string&) { opt->archive_given = true; });
+        auto show_opt = std::make_shared<EventsOptions>();
+        auto* show = cmd->add_subcommand("show", "Show one run: its plan, ledger, attempts by "
+                                                 "outcome and reason, and how to resume it");
+        show->add_option("--archive", show_opt->archive,
+                         "Archive of the run (default: found through the run index)")
+            ->type_name("FILE")
+            ->each([show_opt](const std::string&) { show_opt->archive_given = true; });
+        show->add_option("id", show_opt->ids, "Run id")
+            ->required()
+            ->expected(1)
+            ->type_name("RUN_ID");
+        bind(show, show_opt, context, run_runs_show);
+        // `runs show` runs its own callback only; plain `runs` lists.
+        cmd->callback([opt, show, &context] {
+            if (show->parsed()) {
+                return;
+            }
+            auto r = run_runs(*opt, context);
+            context.exit_code = r ? *r : report_error(context, r.error());
+        });
     }
     {
         auto opt = std::make_shared<EventsOptions>();

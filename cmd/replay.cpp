@@ -1,5 +1,6 @@
 // hookctl replay: re-deliver archived (or foreign, or raw-MIME) events at a set rate,
-// resumably. Flags in, one call to replay::run_replay, a summary out.
+// resumably. Flags in, a Plan (or the changes of a resume) to replay::start_run or
+// replay::resume_run, a summary out.
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -7,11 +8,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <unistd.h>
 
-#include <hookctl/http/target.hpp>
 #include <hookctl/replay/replay.hpp>
-#include <hookctl/util/file.hpp>
+#include <hookctl/util/clock.hpp>
 
 #include "common.hpp"
 
@@ -20,6 +21,8 @@ namespace hookctl::cli {
 void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec); // send.cpp
 
 namespace {
+
+namespace fs = std::filesystem;
 
 struct ReplayFlags {
     std::string from;
@@ -38,177 +41,102 @@ struct ReplayFlags {
     bool ordered = false;
     std::int64_t max_failures = 0;
     std::string max_error_rate;
+    int systemic_failures = 10;
     std::string archive;
     std::string resume;
     bool dry_run = false;
     bool no_progress = false;
     http::DeliverySpec spec;
     SecretFlags secrets;
+    CLI::App* command = nullptr; // to tell which flags were given
 };
 
+bool given(const ReplayFlags& f, const char* flag) {
+    return f.command->get_option(flag)->count() > 0;
+}
+
 std::atomic<int> g_stop{0};
+std::string g_stop_hint; // printed by a second Ctrl-C (set before the run starts)
 
 void on_sigint(int) {
     if (g_stop.load() != 0) {
         // Second Ctrl-C: leave now. The run stays resumable (attempts are already recorded).
-        static const char message[] = "\nhookctl: interrupted again: exiting now\n";
+        static const char message[] = "\nhookctl: interrupted again: exiting now; ";
         (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+        (void)!::write(STDERR_FILENO, g_stop_hint.data(), g_stop_hint.size());
         ::_exit(static_cast<int>(ExitCode::aborted));
     }
     g_stop.store(1);
 }
 
-// The options that define a run, stored in its row so --resume repeats them exactly.
-nlohmann::json to_json(const ReplayFlags& f) {
-    return {{"from", f.from},
-            {"query", f.query},
-            {"status", f.statuses},
-            {"since", f.since},
-            {"until", f.until},
-            {"org", f.orgs},
-            {"event", f.event_ids},
-            {"limit", f.limit},
-            {"reparse", f.reparse},
-            {"mime_org", f.mime_org},
-            {"rate", f.rate},
-            {"burst", f.burst},
-            {"concurrency", f.concurrency},
-            {"ordered", f.ordered},
-            {"max_failures", f.max_failures},
-            {"max_error_rate", f.max_error_rate},
-            {"to", f.spec.to},
-            {"target", f.spec.target},
-            {"scheme", f.spec.scheme},
-            {"insecure", f.spec.insecure},
-            {"retries", f.spec.retries},
-            {"backoff_base", f.spec.backoff_base},
-            {"backoff_max", f.spec.backoff_max},
-            {"max_elapsed", f.spec.max_elapsed},
-            {"timeout", f.spec.timeout},
-            {"connect_timeout", f.spec.connect_timeout}};
+// The flags that choose the events of a run: fixed for its life, refused on --resume.
+constexpr const char* k_selection_flags[] = {
+    "--from",  "--query",   "--status",   "--since",   "--until", "--org",    "--event",
+    "--limit", "--reparse", "--mime-org", "--ordered", "--to",    "--target", "--scheme"};
+
+Result<double> parse_share(const std::string& flag, const std::string& given_text) {
+    std::string text = given_text;
+    bool percent = text.ends_with("%");
+    if (percent) {
+        text.pop_back();
+    }
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+        return fail(ExitCode::usage,
+                    flag + " " + given_text + ": expected a share such as 0.2 or 20%");
+    }
+    if (percent) {
+        value /= 100.0;
+    }
+    if (value <= 0 || value > 1) {
+        return fail(ExitCode::usage, flag + " " + given_text + ": must be above 0 and at most 1");
+    }
+    return value;
 }
 
-Result<void> from_json(const nlohmann::json& j, ReplayFlags& f) {
-    try {
-        f.from = j.at("from").get<std::string>();
-        f.query = j.at("query").get<std::string>();
-        f.statuses = j.at("status").get<std::vector<std::string>>();
-        f.since = j.at("since").get<std::string>();
-        f.until = j.at("until").get<std::string>();
-        f.orgs = j.at("org").get<std::vector<std::string>>();
-        f.event_ids = j.at("event").get<std::vector<std::string>>();
-        f.limit = j.at("limit").get<std::int64_t>();
-        f.reparse = j.at("reparse").get<bool>();
-        f.mime_org = j.at("mime_org").get<std::string>();
-        f.rate = j.at("rate").get<std::string>();
-        f.burst = j.at("burst").get<int>();
-        f.concurrency = j.at("concurrency").get<int>();
-        f.ordered = j.at("ordered").get<bool>();
-        f.max_failures = j.at("max_failures").get<std::int64_t>();
-        f.max_error_rate = j.at("max_error_rate").get<std::string>();
-        f.spec.to = j.at("to").get<std::string>();
-        f.spec.target = j.at("target").get<std::string>();
-        f.spec.scheme = j.at("scheme").get<std::string>();
-        f.spec.insecure = j.at("insecure").get<bool>();
-        f.spec.retries = j.at("retries").get<std::string>();
-        f.spec.backoff_base = j.at("backoff_base").get<std::string>();
-        f.spec.backoff_max = j.at("backoff_max").get<std::string>();
-        f.spec.max_elapsed = j.at("max_elapsed").get<std::string>();
-        f.spec.timeout = j.at("timeout").get<std::string>();
-        f.spec.connect_timeout = j.at("connect_timeout").get<std::string>();
-    } catch (const nlohmann::json::exception& e) {
-        return fail(ExitCode::usage,
-                    std::string("the stored options of this run are not readable: ") + e.what());
+// Pacing, retry and breaker flags: checked the same for a new run and a resume.
+Result<void> check_pacing(const ReplayFlags& f) {
+    if (f.concurrency < 0 || f.concurrency > 4096 ||
+        (given(f, "--concurrency") && f.concurrency == 0)) {
+        return fail(ExitCode::usage, "--concurrency must be a whole number from 1 to 4096");
+    }
+    if (f.burst < 0 || (given(f, "--burst") && f.burst == 0)) {
+        return fail(ExitCode::usage, "--burst must be a whole number, 1 or more");
+    }
+    if (f.max_failures < 0 || (given(f, "--max-failures") && f.max_failures == 0)) {
+        return fail(ExitCode::usage, "--max-failures must be a whole number, 1 or more");
+    }
+    if (f.systemic_failures < 0) {
+        return fail(ExitCode::usage, "--systemic-failures must be a whole number, 0 (off) or more");
     }
     return {};
 }
 
-http::Prompt tty_prompt() {
-    if (!is_tty(STDIN_FILENO)) {
-        return {};
-    }
-    return [](const std::string& question) -> std::optional<std::string> {
-        std::cerr << "hookctl: " << question << std::flush;
-        std::string line;
-        if (!std::getline(std::cin, line)) {
-            return std::nullopt;
-        }
-        return line;
-    };
-}
-
-// Finds the archive that holds run `run_id`: --archive, else the run index.
-Result<std::string> locate_run(const ReplayFlags& f) {
-    if (!f.archive.empty()) {
-        return f.archive;
-    }
-    auto index = util::read_file(replay::run_index_path(f.resume));
-    if (!index) {
-        return fail(ExitCode::usage, "cannot find run " + f.resume +
-                                         ": pass --archive FILE (the archive the run was "
-                                         "recorded in)");
-    }
-    std::string path = *index;
-    while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) {
-        path.pop_back();
-    }
-    return path;
-}
-
-Result<replay::ReplayOptions> build_options(ReplayFlags& f, const Context& context) {
-    replay::ReplayOptions o;
+Result<replay::Plan> build_plan(ReplayFlags& f) {
     if (!f.secrets.refused.empty()) {
-        auto refused = load_secret_flags(f.secrets);
-        return std::unexpected(refused.error());
-    }
-    if (!f.resume.empty()) {
-        auto archive_path = locate_run(f);
-        if (!archive_path) {
-            return std::unexpected(archive_path.error());
-        }
-        archive::OpenOptions open_options;
-        open_options.mode = archive::Mode::read_write;
-        auto db = archive::Archive::open(*archive_path, open_options);
-        if (!db) {
-            return std::unexpected(db.error());
-        }
-        auto run = db->get_run(f.resume);
-        if (!run) {
-            return std::unexpected(run.error());
-        }
-        if (!*run) {
-            return fail(ExitCode::usage, "no run " + f.resume + " in " + *archive_path);
-        }
-        auto stored = nlohmann::json::parse((*run)->options_json, nullptr, false);
-        if (stored.is_discarded()) {
-            return fail(ExitCode::usage, "run " + f.resume + " has unreadable options");
-        }
-        bool yes = f.spec.yes;
-        std::string resume = f.resume;
-        auto loaded = from_json(stored, f);
-        if (!loaded) {
-            return std::unexpected(loaded.error());
-        }
-        f.spec.yes = yes;
-        f.resume = resume;
-        f.archive = *archive_path;
-        o.resume_run_id = f.resume;
+        return std::unexpected(load_secret_flags(f.secrets).error());
     }
     if (f.from.empty()) {
         return fail(ExitCode::usage, "no source: pass --from ARCHIVE|SQLITE|DIR|MBOX (or "
                                      "--resume RUN_ID)");
     }
+    if (auto ok = check_pacing(f); !ok) {
+        return std::unexpected(ok.error());
+    }
+    replay::Plan plan;
     auto kind = replay::detect_source_kind(f.from, !f.query.empty());
     if (!kind) {
         return std::unexpected(kind.error());
     }
-    o.source.kind = *kind;
-    o.source.path = f.from;
-    o.source.query = f.query;
-    o.source.reparse = f.reparse;
-    o.source.org_id = f.mime_org;
-    o.source.ordered = f.ordered;
-    auto& filter = o.source.filter;
+    std::error_code ec;
+    plan.source.kind = *kind;
+    plan.source.path = fs::absolute(f.from, ec).lexically_normal().string();
+    plan.source.query = f.query;
+    plan.source.reparse = f.reparse;
+    plan.source.org_id = f.mime_org;
+    plan.source.ordered = f.ordered;
+    auto& filter = plan.source.filter;
     for (const auto& s : f.statuses) {
         auto status = archive::parse_status(s);
         if (!status) {
@@ -217,17 +145,14 @@ Result<replay::ReplayOptions> build_options(ReplayFlags& f, const Context& conte
         filter.statuses.push_back(*status);
     }
     // Relative times (yesterday, 24h) are resolved once and stored resolved, so --resume
-    // selects the same window however much later it runs.
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    // finishes the same selection however much later it runs.
+    auto now = util::SystemClock().unix_ms();
     if (!f.since.empty()) {
         auto t = archive::parse_when_ms(f.since, now);
         if (!t) {
             return fail(ExitCode::usage, "--since: " + t.error().message);
         }
         filter.since_ms = *t;
-        f.since = archive::format_time_ms(*t);
     }
     if (!f.until.empty()) {
         auto t = archive::parse_when_ms(f.until, now);
@@ -235,12 +160,11 @@ Result<replay::ReplayOptions> build_options(ReplayFlags& f, const Context& conte
             return fail(ExitCode::usage, "--until: " + t.error().message);
         }
         filter.until_ms = *t;
-        f.until = archive::format_time_ms(*t);
     }
     filter.org_ids = f.orgs;
     filter.event_ids = f.event_ids;
-    if (f.limit < 0) {
-        return fail(ExitCode::usage, "--limit must be 1 or more");
+    if (f.limit < 0 || (given(f, "--limit") && f.limit == 0)) {
+        return fail(ExitCode::usage, "--limit must be a whole number, 1 or more");
     }
     if (f.limit > 0) {
         filter.limit = static_cast<std::uint64_t>(f.limit);
@@ -252,98 +176,135 @@ Result<replay::ReplayOptions> build_options(ReplayFlags& f, const Context& conte
                                      "select from a hookctl archive; " +
                                          f.from + " is not one");
     }
-
-    // Delivery: target, secrets, production guard, retry policy.
-    f.spec.config_path = context.global.config;
-    f.spec.secrets = f.secrets.sources();
-    std::optional<util::Rate> rate;
+    plan.delivery = f.spec;
+    plan.delivery.secrets = f.secrets.sources();
+    plan.delivery.config_path.clear();
+    plan.delivery.yes = false;
     if (!f.rate.empty()) {
-        auto parsed = util::parse_rate(f.rate);
-        if (!parsed) {
-            return fail(ExitCode::usage, "--rate: " + parsed.error().message);
+        auto rate = util::parse_rate(f.rate);
+        if (!rate) {
+            return fail(ExitCode::usage, "--rate: " + rate.error().message);
         }
-        rate = *parsed;
+        plan.rate = *rate;
     }
-    if (f.concurrency < 0 || f.concurrency > 4096) {
-        return fail(ExitCode::usage, "--concurrency must be from 1 to 4096");
-    }
-    if (f.burst < 0) {
-        return fail(ExitCode::usage, "--burst must be 1 or more");
-    }
-    if (f.max_failures < 0) {
-        return fail(ExitCode::usage, "--max-failures must be 1 or more");
+    plan.burst = f.burst;
+    plan.concurrency = f.concurrency;
+    if (f.max_failures > 0) {
+        plan.breaker.max_failures = f.max_failures;
     }
     if (!f.max_error_rate.empty()) {
-        std::string text = f.max_error_rate;
-        bool percent = text.ends_with("%");
-        if (percent) {
-            text.pop_back();
+        auto share = parse_share("--max-error-rate", f.max_error_rate);
+        if (!share) {
+            return std::unexpected(share.error());
         }
-        char* end = nullptr;
-        double value = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
-            return fail(ExitCode::usage, "--max-error-rate " + f.max_error_rate +
-                                             ": expected a share such as 0.2 or 20%");
-        }
-        if (percent) {
-            value /= 100.0;
-        }
-        if (value <= 0 || value > 1) {
-            return fail(ExitCode::usage,
-                        "--max-error-rate " + f.max_error_rate + ": must be above 0 and at most 1");
-        }
-        o.max_error_rate = value;
+        plan.breaker.max_error_rate = *share;
     }
-    if (f.max_failures > 0) {
-        o.max_failures = f.max_failures;
-    }
-    if (f.dry_run) {
-        // A dry run sends nothing: secrets and the production guard are not needed.
-        o.delivery.target_label = f.spec.to.empty() ? f.spec.target : f.spec.to;
-        if (f.spec.to.empty() == f.spec.target.empty()) {
-            return fail(ExitCode::usage, "pass one of --to URL or --target NAME");
-        }
-        if (!f.spec.target.empty()) {
-            auto config = http::load_config_or_default(f.spec.config_path);
-            if (!config) {
-                return std::unexpected(config.error());
-            }
-            auto target = config->find_target(f.spec.target);
-            if (!target) {
-                return std::unexpected(target.error());
-            }
-            o.delivery.target = **target;
-            o.delivery.endpoint.url = (*target)->url;
-        } else {
-            o.delivery.endpoint.url = f.spec.to;
-        }
-    } else {
-        auto resolved = http::resolve_delivery(f.spec, tty_prompt());
-        if (!resolved) {
-            return std::unexpected(resolved.error());
-        }
-        o.delivery = std::move(*resolved);
-    }
-    const auto& target = o.delivery.target;
-    o.rate = rate ? *rate : (target && target->rate) ? *target->rate : util::Rate{50.0};
-    o.concurrency = f.concurrency > 0                 ? f.concurrency
-                    : (target && target->concurrency) ? *target->concurrency
-                                                      : 8;
-    o.burst = f.burst;
+    plan.breaker.systemic_failures = f.systemic_failures;
+    return plan;
+}
 
-    if (f.archive.empty()) {
-        if (*kind == replay::SourceKind::archive) {
-            f.archive = f.from;
-        } else {
-            return fail(ExitCode::usage,
-                        "--from " + f.from +
-                            " is not a hookctl archive: pass --archive FILE to record the "
-                            "run and its attempts (created if missing)");
+// A resume: selection flags are refused; pacing, retry and breaker flags change the run.
+Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
+    for (const char* flag : k_selection_flags) {
+        if (given(f, flag)) {
+            return fail(ExitCode::usage, std::string(flag) +
+                                             " cannot be given with --resume: a resumed run "
+                                             "finishes the selection and target it was started "
+                                             "with (start a new replay to choose others)");
         }
     }
-    o.archive_path = f.archive;
-    o.options_json = to_json(f);
-    return o;
+    if (!f.secrets.refused.empty()) {
+        return std::unexpected(load_secret_flags(f.secrets).error());
+    }
+    if (auto ok = check_pacing(f); !ok) {
+        return std::unexpected(ok.error());
+    }
+    replay::PlanChanges c;
+    if (given(f, "--rate")) {
+        auto rate = util::parse_rate(f.rate);
+        if (!rate) {
+            return fail(ExitCode::usage, "--rate: " + rate.error().message);
+        }
+        c.rate = *rate;
+    }
+    if (given(f, "--burst")) {
+        c.burst = f.burst;
+    }
+    if (given(f, "--concurrency")) {
+        c.concurrency = f.concurrency;
+    }
+    auto text = [&](const char* flag, std::optional<std::string>& into, const std::string& value) {
+        if (given(f, flag)) {
+            into = value;
+        }
+    };
+    text("--retries", c.retries, f.spec.retries);
+    text("--backoff-base", c.backoff_base, f.spec.backoff_base);
+    text("--backoff-max", c.backoff_max, f.spec.backoff_max);
+    text("--max-elapsed", c.max_elapsed, f.spec.max_elapsed);
+    text("--timeout", c.timeout, f.spec.timeout);
+    text("--connect-timeout", c.connect_timeout, f.spec.connect_timeout);
+    if (given(f, "--insecure")) {
+        c.insecure = f.spec.insecure;
+    }
+    if (given(f, "--max-failures")) {
+        c.max_failures = f.max_failures;
+    }
+    if (given(f, "--max-error-rate")) {
+        auto share = parse_share("--max-error-rate", f.max_error_rate);
+        if (!share) {
+            return std::unexpected(share.error());
+        }
+        c.max_error_rate = *share;
+    }
+    if (given(f, "--systemic-failures")) {
+        c.systemic_failures = f.systemic_failures;
+    }
+    c.secrets = f.secrets.sources();
+    return c;
+}
+
+// The run's archive, opened once: the source archive itself for an archive source, else
+// --archive or hookctl's own archive of runs. A resume finds it through the run index.
+Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Plan* plan) {
+    archive::OpenOptions options;
+    options.mode = archive::Mode::read_write;
+    std::error_code ec;
+    if (plan == nullptr) {
+        std::string path = f.archive;
+        if (path.empty()) {
+            auto indexed = replay::indexed_archive(f.resume);
+            if (!indexed) {
+                return fail(ExitCode::usage, "cannot find run " + f.resume +
+                                                 ": pass --archive FILE (the archive the run "
+                                                 "was recorded in; `hookctl events runs` lists "
+                                                 "the runs this user started)");
+            }
+            path = *indexed;
+        }
+        return archive::Archive::open(path, options);
+    }
+    if (plan->source.kind == replay::SourceKind::archive) {
+        if (!f.archive.empty() &&
+            fs::weakly_canonical(f.archive, ec) != fs::weakly_canonical(f.from, ec)) {
+            return fail(ExitCode::usage, "--archive " + f.archive +
+                                             ": a replay from a hookctl archive is "
+                                             "recorded in that archive (its events' "
+                                             "statuses follow the run); drop --archive");
+        }
+        auto opened = archive::Archive::open(plan->source.path, options);
+        if (!opened) {
+            return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
+        }
+        return opened;
+    }
+    // Never the foreign file itself: runs of foreign sources go to an archive of hookctl's.
+    std::string path = f.archive.empty() ? replay::default_run_archive() : f.archive;
+    if (f.archive.empty()) {
+        fs::create_directories(fs::path(path).parent_path(), ec);
+    }
+    options.mode = archive::Mode::create;
+    return archive::Archive::open(path, options);
 }
 
 std::string format_seconds(double s) {
@@ -364,119 +325,304 @@ std::string format_seconds(double s) {
     return out;
 }
 
-void draw_progress(const replay::ReplayProgress& p) {
-    std::int64_t total = std::max<std::int64_t>(p.total, 1);
-    double share = std::min(1.0, static_cast<double>(p.done + p.skipped) /
-                                     static_cast<double>(total + p.skipped));
-    constexpr int width = 28;
+// How the selection reads for a person: the source, and the window and statuses when set.
+std::string describe_selection(const replay::SourceSpec& s) {
+    std::string out = s.describe();
+    if (s.kind != replay::SourceKind::archive) {
+        return out;
+    }
+    std::string statuses;
+    for (auto status : s.filter.statuses) {
+        statuses += (statuses.empty() ? "" : "|") + std::string(archive::to_string(status));
+    }
+    if (statuses.empty() && s.filter.event_ids.empty()) {
+        statuses = "failed|dead";
+    }
+    if (!statuses.empty()) {
+        out += ", status " + statuses;
+    }
+    if (s.filter.since_ms || s.filter.until_ms) {
+        out += ", received " +
+               (s.filter.since_ms ? archive::format_time_ms(*s.filter.since_ms) : "(any)") +
+               " to " + (s.filter.until_ms ? archive::format_time_ms(*s.filter.until_ms) : "now");
+    }
+    if (!s.filter.org_ids.empty()) {
+        out += ", " + std::to_string(s.filter.org_ids.size()) + " org(s)";
+    }
+    if (!s.filter.event_ids.empty()) {
+        out += ", " + std::to_string(s.filter.event_ids.size()) + " event id(s)";
+    }
+    if (s.filter.limit) {
+        out += ", at most " + std::to_string(*s.filter.limit);
+    }
+    return out;
+}
+
+nlohmann::json selection_json(const replay::SourceSpec& s) {
+    return {
+        {"source", s.describe()},
+        {"since", s.filter.since_ms ? nlohmann::json(archive::format_time_ms(*s.filter.since_ms))
+                                    : nlohmann::json(nullptr)},
+        {"until", s.filter.until_ms ? nlohmann::json(archive::format_time_ms(*s.filter.until_ms))
+                                    : nlohmann::json(nullptr)}};
+}
+
+// A replay's log record as a line: the run and, for an event, its attempt and answer.
+void write_log(LogSink& logs, const replay::LogRecord& r, const std::string& run_id,
+               const nlohmann::json& extra = nullptr) {
+    nlohmann::json fields = {
+        {"run_id", run_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run_id)}};
+    if (!r.event_id.empty()) {
+        fields["event_id"] = r.event_id;
+        fields["attempt"] = r.attempt;
+        fields["status"] = r.status;
+        fields["reason"] = r.reason;
+        if (!r.detail.empty()) {
+            fields["detail"] = r.detail;
+        }
+    }
+    if (extra.is_object()) {
+        fields.update(extra);
+    }
+    logs.write(r.warning, r.message, fields);
+}
+
+std::string progress_line(const replay::ReplayProgress& p) {
+    std::int64_t total = std::max<std::int64_t>(p.selected, 1);
+    std::int64_t settled = p.run_delivered + p.run_dead;
+    double share = std::min(1.0, static_cast<double>(settled) / static_cast<double>(total));
+    constexpr int width = 24;
     int filled = static_cast<int>(share * width);
     std::string bar(static_cast<std::size_t>(filled), '=');
     if (filled < width) {
         bar += '>';
         bar += std::string(static_cast<std::size_t>(width - filled - 1), ' ');
     }
-    double per_event = p.done > 0 ? p.elapsed_s / static_cast<double>(p.done) : -1;
-    double eta = per_event >= 0 ? per_event * static_cast<double>(p.total - p.done) : -1;
-    char line[256];
+    std::int64_t done_here = p.delivered + p.dead;
+    double per_event = done_here > 0 ? p.elapsed_s / static_cast<double>(done_here) : -1;
+    double eta = per_event >= 0 ? per_event * static_cast<double>(p.pending) : -1;
+    char line[320];
     std::snprintf(line, sizeof line,
-                  "\r[%s] %lld/%lld  %.1f/s  delivered %lld  dead %lld  failures %lld  ETA %s%s "
+                  "\r%s [%s] %lld/%lld  %.1f/s  delivered %lld  dead %lld  pending %lld  ETA %s%s "
                   "\x1b[K",
-                  bar.c_str(), static_cast<long long>(p.done + p.skipped),
-                  static_cast<long long>(p.total + p.skipped), p.achieved_rate,
-                  static_cast<long long>(p.delivered), static_cast<long long>(p.dead),
-                  static_cast<long long>(p.failed_attempts), format_seconds(eta).c_str(),
+                  p.run_id.c_str(), bar.c_str(), static_cast<long long>(settled),
+                  static_cast<long long>(p.selected), p.achieved_rate,
+                  static_cast<long long>(p.run_delivered), static_cast<long long>(p.run_dead),
+                  static_cast<long long>(p.pending), format_seconds(eta).c_str(),
                   p.paused ? "  (paused: Retry-After)" : "");
-    std::cerr << line << std::flush;
+    return line;
 }
 
-nlohmann::json summary_json(const replay::ReplayResult& r, const replay::ReplayOptions& o) {
+std::string_view end_name(replay::RunEnd end) {
+    switch (end) {
+    case replay::RunEnd::completed:
+        return "completed";
+    case replay::RunEnd::interrupted:
+        return "interrupted";
+    case replay::RunEnd::tripped:
+        return "tripped";
+    case replay::RunEnd::failed:
+        return "failed";
+    }
+    return "failed";
+}
+
+nlohmann::json summary_json(const replay::RunResult& r) {
     const auto& p = r.progress;
     nlohmann::json dead = nlohmann::json::object();
     for (const auto& [reason, n] : p.dead_reasons) {
         dead[reason] = n;
     }
-    return {{"run_id", p.run_id},
-            {"state", r.end == replay::RunEnd::completed     ? "completed"
-                      : r.end == replay::RunEnd::interrupted ? "interrupted"
-                                                             : "tripped"},
-            {"reason", r.reason},
-            {"source", o.source.describe()},
-            {"target", o.delivery.target_label},
-            {"archive", o.archive_path},
-            {"selected", p.total},
-            {"skipped", p.skipped},
-            {"sent", p.sent},
-            {"delivered", p.delivered},
-            {"retried", p.retried},
-            {"dead", p.dead},
-            {"dead_reasons", dead},
-            {"run_delivered", p.earlier_delivered + p.delivered},
-            {"run_dead", p.earlier_dead + p.dead},
-            {"elapsed_s", p.elapsed_s},
-            {"achieved_rate", p.achieved_rate},
-            {"latency_ms",
-             {{"p50", p.p50_ms}, {"p95", p.p95_ms}, {"p99", p.p99_ms}, {"max", p.max_ms}}},
-            // How late paced sends left against their schedule slots; null with --rate max.
-            {"schedule_lag_ms", o.rate.unlimited() ? nlohmann::json(nullptr)
-                                                   : nlohmann::json{{"p50", p.lag_p50_ms},
-                                                                    {"p99", p.lag_p99_ms},
-                                                                    {"max", p.lag_max_ms}}}};
+    nlohmann::json doc = {
+        {"run_id", p.run_id},
+        {"state", end_name(r.end)},
+        {"reason", r.reason},
+        {"resumed", r.resumed},
+        {"source", r.plan.source.describe()},
+        {"target", r.target_label},
+        {"url", r.url},
+        {"archive", r.archive_path},
+        // The run's ledger, every invocation: selected = delivered + dead + pending.
+        {"selected", p.selected},
+        {"run_delivered", p.run_delivered},
+        {"run_dead", p.run_dead},
+        {"pending", p.pending},
+        // This invocation.
+        {"to_send", p.to_send},
+        {"sent", p.sent},
+        {"delivered", p.delivered},
+        {"retried", p.retried},
+        {"dead", p.dead},
+        {"held", p.held},
+        {"dead_reasons", dead},
+        {"elapsed_s", p.elapsed_s},
+        {"achieved_rate", p.achieved_rate},
+        {"latency_ms",
+         {{"p50", p.p50_ms}, {"p95", p.p95_ms}, {"p99", p.p99_ms}, {"max", p.max_ms}}},
+        // How late paced sends left against their schedule slots; null with --rate max.
+        {"schedule_lag_ms", r.rate.unlimited() ? nlohmann::json(nullptr)
+                                               : nlohmann::json{{"p50", p.lag_p50_ms},
+                                                                {"p99", p.lag_p99_ms},
+                                                                {"max", p.lag_max_ms}}}};
+    doc.update(selection_json(r.plan.source));
+    if (r.end != replay::RunEnd::completed) {
+        doc["resume"] = replay::resume_command(p.run_id, r.archive_path);
+    }
+    return doc;
+}
+
+void print_summary(const replay::RunResult& r) {
+    const auto& p = r.progress;
+    char line[512];
+    std::snprintf(
+        line, sizeof line,
+        "run %s %s: sent %lld, delivered %lld, retried %lld, dead %lld in %.1fs (%.1f/s); "
+        "latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
+        p.run_id.c_str(), std::string(end_name(r.end)).c_str(), static_cast<long long>(p.sent),
+        static_cast<long long>(p.delivered), static_cast<long long>(p.retried),
+        static_cast<long long>(p.dead), p.elapsed_s, p.achieved_rate, p.p50_ms, p.p95_ms, p.p99_ms);
+    std::cout << line;
+    if (!r.rate.unlimited() && p.sent > 0) {
+        std::snprintf(line, sizeof line,
+                      "  schedule: sends left p50 %.2f ms, p99 %.2f ms, max %.1f ms after their "
+                      "slot\n",
+                      p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms);
+        std::cout << line;
+    }
+    for (const auto& [reason, n] : p.dead_reasons) {
+        std::cout << "  dead: " << n << " x " << reason << '\n';
+    }
+    std::cout << "  ledger: selected " << p.selected << " = delivered " << p.run_delivered
+              << " + dead " << p.run_dead << " + pending " << p.pending
+              << (p.held > 0 ? " (" + std::to_string(p.held) + " held by the breaker)" : "")
+              << '\n';
+}
+
+Result<int> run_dry(const ReplayFlags& f, const replay::Plan& plan, const Context& context,
+                    const replay::Invocation& how) {
+    auto dry = replay::dry_run(plan, how);
+    if (!dry) {
+        return std::unexpected(dry.error());
+    }
+    const std::string rate = replay::format_rate(dry->rate);
+    (void)f;
+    if (context.global.json) {
+        nlohmann::json first = nlohmann::json::array();
+        for (const auto& e : dry->first) {
+            first.push_back({{"event_id", e.event_id},
+                             {"org_id", e.org_id},
+                             {"received_at_ms", e.received_at_ms},
+                             {"bytes", e.body.size()}});
+        }
+        nlohmann::json doc = {{"dry_run", true},
+                              {"count", dry->count},
+                              {"target", dry->target_label},
+                              {"url", dry->url},
+                              {"rate", rate},
+                              {"concurrency", dry->concurrency},
+                              {"estimated_seconds", dry->estimated_seconds},
+                              {"first", first}};
+        doc.update(selection_json(plan.source));
+        print_json(doc);
+        return 0;
+    }
+    std::cout << "dry run: " << dry->count << " events matched: " << describe_selection(plan.source)
+              << "\n"
+              << "would send them to " << dry->target_label << " (" << dry->url << ") at rate "
+              << rate << ", concurrency " << dry->concurrency << ", estimated duration "
+              << (dry->rate.unlimited() ? "as fast as the target answers"
+                                        : format_seconds(dry->estimated_seconds))
+              << "\n";
+    for (const auto& e : dry->first) {
+        std::cout << "  " << e.event_id << "  org=" << (e.org_id.empty() ? "-" : e.org_id) << "  "
+                  << e.body.size() << " bytes\n";
+    }
+    if (dry->count > dry->first.size()) {
+        std::cout << "  ... and " << dry->count - dry->first.size() << " more\n";
+    }
+    std::cout << "nothing was sent\n";
+    return 0;
 }
 
 Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
-    auto options = build_options(f, context);
-    if (!options) {
-        return std::unexpected(options.error());
+    replay::Invocation how;
+    how.config_path = context.global.config;
+    how.yes = f.spec.yes;
+    how.prompt = tty_prompt();
+    how.log_retries = context.global.verbose > 0;
+
+    std::optional<replay::Plan> plan;
+    replay::PlanChanges changes;
+    if (f.resume.empty()) {
+        auto built = build_plan(f);
+        if (!built) {
+            return std::unexpected(built.error());
+        }
+        plan = std::move(*built);
+        if (f.dry_run) {
+            return run_dry(f, *plan, context, how);
+        }
+    } else {
+        auto built = build_changes(f);
+        if (!built) {
+            return std::unexpected(built.error());
+        }
+        changes = std::move(*built);
     }
-    const auto& o = *options;
-    if (f.dry_run) {
-        auto dry = replay::dry_run(o);
-        if (!dry) {
-            return std::unexpected(dry.error());
+    auto store = open_run_archive(f, plan ? &*plan : nullptr);
+    if (!store) {
+        return std::unexpected(store.error());
+    }
+    if (!plan && f.dry_run) {
+        auto run = store->get_run(f.resume);
+        auto counts = store->count_run_items(f.resume);
+        if (!run || !counts) {
+            return std::unexpected(!run ? run.error() : counts.error());
         }
-        std::string rate = "max";
-        if (!o.rate.unlimited()) {
-            char text[32];
-            std::snprintf(text, sizeof text, "%g/s", *o.rate.per_second);
-            rate = text;
+        if (!*run) {
+            return fail(ExitCode::usage, "no run " + f.resume + " in " + store->path());
         }
-        if (context.global.json) {
-            nlohmann::json first = nlohmann::json::array();
-            for (const auto& e : dry->first) {
-                first.push_back({{"event_id", e.event_id},
-                                 {"org_id", e.org_id},
-                                 {"received_at_ms", e.received_at_ms},
-                                 {"bytes", e.body.size()}});
-            }
-            print_json({{"dry_run", true},
-                        {"count", dry->count},
-                        {"source", o.source.describe()},
-                        {"target", o.delivery.target_label},
-                        {"url", o.delivery.endpoint.url},
-                        {"rate", rate},
-                        {"concurrency", o.concurrency},
-                        {"estimated_seconds", dry->estimated_seconds},
-                        {"first", first}});
-        } else {
-            std::cout << "dry run: would send " << dry->count << " events from "
-                      << o.source.describe() << " to " << o.delivery.target_label << " ("
-                      << o.delivery.endpoint.url << ")\n"
-                      << "rate " << rate << ", concurrency " << o.concurrency
-                      << ", estimated duration "
-                      << (o.rate.unlimited() ? "as fast as the target answers"
-                                             : format_seconds(dry->estimated_seconds))
-                      << "\n";
-            for (const auto& e : dry->first) {
-                std::cout << "  " << e.event_id << "  org=" << (e.org_id.empty() ? "-" : e.org_id)
-                          << "  " << e.body.size() << " bytes\n";
-            }
-            if (dry->count > dry->first.size()) {
-                std::cout << "  ... and " << dry->count - dry->first.size() << " more\n";
-            }
-            std::cout << "nothing was sent\n";
-        }
+        std::cout << "dry run: resuming run " << f.resume << " would send its " << counts->pending
+                  << " pending events (of " << counts->total() << " selected; " << counts->delivered
+                  << " delivered, " << counts->dead << " dead) to " << (*run)->target
+                  << "\nnothing was sent\n";
         return 0;
     }
+
+    LogSink logs(context);
+    std::string run_id;
+    replay::RunHooks hooks;
+    bool bar = is_tty(STDERR_FILENO) && !context.global.quiet && !f.no_progress && !logs.json();
+    if (bar) {
+        hooks.observer.progress = [&](const replay::ReplayProgress& p) {
+            logs.bar(progress_line(p));
+        };
+    }
+    hooks.observer.log = [&](const replay::LogRecord& r) { write_log(logs, r, run_id); };
+    hooks.started = [&](const replay::RunResult& r) {
+        run_id = r.progress.run_id;
+        g_stop_hint = "resume with: " + replay::resume_command(run_id, r.archive_path) + "\n";
+        std::string what =
+            r.resumed
+                ? "run " + run_id + " resumed: " + std::to_string(r.progress.to_send) + " of " +
+                      std::to_string(r.progress.selected) + " selected events pending"
+                : "run " + run_id + " started: " + std::to_string(r.progress.selected) +
+                      " events selected from " + describe_selection(r.plan.source);
+        write_log(logs,
+                  replay::LogRecord::note(what + "; to " + r.target_label +
+                                          (r.target_label == r.url ? "" : " (" + r.url + ")") +
+                                          " at " + replay::format_rate(r.rate) + ", concurrency " +
+                                          std::to_string(r.concurrency) + "; recorded in " +
+                                          r.archive_path +
+                                          (r.changes > 0 ? "; " + std::to_string(r.changes) +
+                                                               " setting(s) changed for this resume"
+                                                         : "")),
+                  run_id,
+                  {{"selected", r.progress.selected},
+                   {"pending", r.progress.to_send},
+                   {"archive", r.archive_path},
+                   {"target", r.target_label}});
+    };
 
     struct sigaction action = {};
     action.sa_handler = on_sigint;
@@ -484,71 +630,52 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
 
-    bool tty = is_tty(STDERR_FILENO) && !context.global.quiet && !f.no_progress;
-    bool drew = false;
-    replay::ReplayObserver observer;
-    if (tty) {
-        observer.progress = [&](const replay::ReplayProgress& p) {
-            draw_progress(p);
-            drew = true;
-        };
-    }
-    observer.log = [&](const std::string& line) {
-        if (context.global.quiet) {
-            return;
-        }
-        if (drew) {
-            std::cerr << "\r\x1b[K";
-        }
-        std::cerr << "hookctl: " << line << '\n';
-    };
-    auto result = replay::run_replay(o, observer, g_stop);
-    if (drew) {
-        std::cerr << '\n';
-    }
+    auto result = plan ? replay::start_run(*plan, *store, how, hooks, g_stop)
+                       : replay::resume_run(f.resume, changes, *store, how, hooks, g_stop);
+    logs.end_bar();
     if (!result) {
+        if (!run_id.empty()) {
+            write_log(logs,
+                      replay::LogRecord::note("run " + run_id + " failed; resume with: " +
+                                                  replay::resume_command(run_id, store->path()),
+                                              true),
+                      run_id);
+        }
         return std::unexpected(result.error());
     }
-    const auto& p = result->progress;
-    if (context.global.json) {
-        print_json(summary_json(*result, o));
-    } else {
-        char line[512];
-        std::snprintf(
-            line, sizeof line,
-            "run %s: sent %lld, delivered %lld, retried %lld, dead %lld%s in %.1fs "
-            "(%.1f/s); latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
-            p.run_id.c_str(), static_cast<long long>(p.sent), static_cast<long long>(p.delivered),
-            static_cast<long long>(p.retried), static_cast<long long>(p.dead),
-            p.skipped > 0 ? (", " + std::to_string(p.skipped) + " already done").c_str() : "",
-            p.elapsed_s, p.achieved_rate, p.p50_ms, p.p95_ms, p.p99_ms);
-        std::cout << line;
-        if (!o.rate.unlimited()) {
-            std::snprintf(line, sizeof line,
-                          "  schedule: sends left p50 %.2f ms, p99 %.2f ms, max %.1f ms after "
-                          "their slot\n",
-                          p.lag_p50_ms, p.lag_p99_ms, p.lag_max_ms);
-            std::cout << line;
+    if (!result->recorded) {
+        std::string message = "0 events matched: " + describe_selection(plan->source) +
+                              ": nothing to replay, no run recorded";
+        if (context.global.json) {
+            nlohmann::json doc = {{"run_id", nullptr}, {"state", "empty"}, {"selected", 0}};
+            doc.update(selection_json(plan->source));
+            print_json(doc);
         }
-        for (const auto& [reason, n] : p.dead_reasons) {
-            std::cout << "  dead: " << n << " x " << reason << '\n';
-        }
-        if (p.earlier_delivered + p.earlier_dead > 0) {
-            std::cout << "  whole run: delivered " << p.earlier_delivered + p.delivered << ", dead "
-                      << p.earlier_dead + p.dead << '\n';
-        }
+        write_log(logs, replay::LogRecord::note(message), "");
+        return 0;
     }
+    if (context.global.json) {
+        print_json(summary_json(*result));
+    } else {
+        print_summary(*result);
+    }
+    const auto& p = result->progress;
     if (result->end != replay::RunEnd::completed) {
-        std::cerr << "hookctl: run " << p.run_id << " "
-                  << (result->end == replay::RunEnd::interrupted
-                          ? "interrupted"
-                          : "stopped by the circuit breaker: " + result->reason)
-                  << "; resume with: hookctl replay --resume " << p.run_id << " --archive "
-                  << o.archive_path << " (and the same secret flags)\n";
-        return static_cast<int>(ExitCode::aborted);
+        write_log(
+            logs,
+            replay::LogRecord::note(
+                "run " + p.run_id + " " + std::string(end_name(result->end)) +
+                    (result->end == replay::RunEnd::interrupted ? "" : ": " + result->reason) +
+                    "; " + std::to_string(p.pending) + " events pending; resume with: " +
+                    replay::resume_command(p.run_id, result->archive_path) +
+                    " (and the same secret flags when they changed)",
+                true),
+            p.run_id, {{"pending", p.pending}});
+        return static_cast<int>(result->end == replay::RunEnd::failed ? ExitCode::environment
+                                                                      : ExitCode::aborted);
     }
     // Exit 0 only when every event the run selected was delivered, earlier invocations included.
-    return p.dead + p.earlier_dead == 0 ? 0 : 1;
+    return p.run_dead == 0 ? 0 : 1;
 }
 
 } // namespace
@@ -557,6 +684,7 @@ void register_replay(CLI::App& app, Context& context) {
     auto f = std::make_shared<ReplayFlags>();
     auto* cmd = app.add_subcommand(
         "replay", "Re-deliver archived events at a set rate to a target, resumably");
+    f->command = cmd;
     cmd->add_option("--from", f->from,
                     "Source: a hookctl archive, an SQLite file (with --query), a .eml file, a "
                     "directory of .eml files, a Maildir or an mbox file")
@@ -616,12 +744,23 @@ void register_replay(CLI::App& app, Context& context) {
                     "attempts failed (0.5 or 50%)")
         ->type_name("P")
         ->group("Circuit breaker");
+    cmd->add_option("--systemic-failures", f->systemic_failures,
+                    "Stop the run (exit 3, resumable, nothing dead-lettered) when N attempts in "
+                    "a row fail with the same 401/403/404/405/410/TLS/DNS error; 3 before the "
+                    "first delivery; 0: off (default 10)")
+        ->type_name("N")
+        ->group("Circuit breaker");
     cmd->add_option("--archive", f->archive,
-                    "Archive recording the run and its attempts (default: the --from archive)")
+                    "Archive recording the run of a foreign or MIME source (default: "
+                    "$XDG_STATE_HOME/hookctl/runs.db); with --resume, the run's archive")
         ->type_name("FILE");
-    cmd->add_option("--resume", f->resume, "Continue an interrupted run")->type_name("RUN_ID");
+    cmd->add_option("--resume", f->resume,
+                    "Finish a run's pending events (its selection and target as recorded; "
+                    "pacing, retry and breaker flags may change)")
+        ->type_name("RUN_ID");
     cmd->add_flag("--dry-run", f->dry_run,
-                  "List what would be sent (count, first events, target, rate, duration)");
+                  "Check every option, list what would be sent (count, first events, target, "
+                  "rate, duration) and send nothing");
     cmd->add_flag("--no-progress", f->no_progress, "No progress bar on a TTY");
     add_secret_options(*cmd, f->secrets);
     cmd->callback([f, &context] {

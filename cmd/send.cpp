@@ -23,21 +23,6 @@ struct SendOptions {
     std::string org_id;
 };
 
-// Asks on the terminal (stderr for the question, stdin for the answer); empty without a TTY.
-http::Prompt tty_prompt() {
-    if (!is_tty(STDIN_FILENO)) {
-        return {};
-    }
-    return [](const std::string& question) -> std::optional<std::string> {
-        std::cerr << "hookctl: " << question << std::flush;
-        std::string line;
-        if (!std::getline(std::cin, line)) {
-            return std::nullopt;
-        }
-        return line;
-    };
-}
-
 std::string excerpt(std::string_view body, std::size_t limit) {
     std::string out;
     for (char c : body.substr(0, limit)) {
@@ -118,23 +103,29 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
     if (!client) {
         return std::unexpected(client.error());
     }
-    bool quiet = context.global.quiet || context.global.json;
+    LogSink logs(context);
     auto result = http::deliver(
         *client, resolved->endpoint, event_id, body, extra, resolved->policy,
         [&](const http::Attempt& a) {
-            if (quiet || a.decision.verdict == http::Verdict::delivered) {
+            if (context.global.json || a.decision.verdict == http::Verdict::delivered) {
                 return;
             }
-            std::cerr << "hookctl: attempt " << a.number << ": "
-                      << (a.response.status ? "HTTP " + std::to_string(a.response.status)
-                                            : a.response.transport_error);
+            std::string line = "attempt " + std::to_string(a.number) + ": " +
+                               (a.response.status ? "HTTP " + std::to_string(a.response.status)
+                                                  : a.response.transport_error);
             if (a.wait_before_next.count() > 0 || a.decision.verdict == http::Verdict::retry) {
                 if (a.wait_before_next.count() > 0 || a.number <= resolved->policy.retries) {
-                    std::cerr << "; retrying in " << a.wait_before_next.count() << " ms"
-                              << (a.decision.retry_after ? " (Retry-After)" : "");
+                    line += "; retrying in " + std::to_string(a.wait_before_next.count()) + " ms" +
+                            (a.decision.retry_after ? " (Retry-After)" : "");
                 }
             }
-            std::cerr << '\n';
+            logs.write(false, line,
+                       {{"event_id", event_id},
+                        {"attempt", a.number},
+                        {"status", a.response.status},
+                        {"reason", a.decision.reason},
+                        {"detail", a.response.status ? excerpt(a.response.body, 512)
+                                                     : a.response.transport_error}});
         });
     if (!result) {
         return std::unexpected(result.error());
@@ -173,12 +164,15 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
             std::cout << excerpt(last.response.body, 512) << '\n';
         }
         if (!result->delivered) {
-            std::cerr << "hookctl: not delivered to " << resolved->target_label << ": "
-                      << result->reason
-                      << (last.decision.verdict == http::Verdict::permanent
-                              ? " (permanent: not retried)"
-                              : " (retries exhausted)")
-                      << '\n';
+            logs.write(true,
+                       "not delivered to " + resolved->target_label + ": " + result->reason +
+                           (last.decision.verdict == http::Verdict::permanent
+                                ? " (permanent: not retried)"
+                                : " (retries exhausted)"),
+                       {{"event_id", event_id},
+                        {"attempt", last.number},
+                        {"status", last.response.status},
+                        {"reason", result->reason}});
         }
     }
     return result->delivered;

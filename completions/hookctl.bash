@@ -8,7 +8,8 @@ _hookctl_subcommands() {
         'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events' ;;
         'hookctl secret') echo 'new show export import' ;;
         'hookctl rotate') echo 'begin status finish abort' ;;
-        'hookctl events') echo 'list show stats export import mark migrate' ;;
+        'hookctl events') echo 'list show stats export import mark runs migrate' ;;
+        'hookctl events runs') echo 'show' ;;
     esac
 }
 
@@ -19,7 +20,7 @@ _hookctl_options() {
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --ordered --max-failures --max-error-rate --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --jobs --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -41,6 +42,8 @@ _hookctl_options() {
         'hookctl events export') echo '-h --help --archive --status --since --until --org --limit -o --output --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events import') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events mark') echo '-h --help --archive --status --reason --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events runs') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events runs show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events migrate') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
 }
@@ -113,6 +116,7 @@ _hookctl_value() {
         'hookctl replay|--concurrency') echo 'any' ;;
         'hookctl replay|--max-failures') echo 'any' ;;
         'hookctl replay|--max-error-rate') echo 'any' ;;
+        'hookctl replay|--systemic-failures') echo 'any' ;;
         'hookctl replay|--archive') echo 'file' ;;
         'hookctl replay|--resume') echo 'any' ;;
         'hookctl replay|--secret-env') echo 'any' ;;
@@ -254,6 +258,12 @@ _hookctl_value() {
         'hookctl events mark|--reason') echo 'any' ;;
         'hookctl events mark|--config') echo 'file' ;;
         'hookctl events mark|--log-format') echo 'words text json' ;;
+        'hookctl events runs|--archive') echo 'file' ;;
+        'hookctl events runs|--config') echo 'file' ;;
+        'hookctl events runs|--log-format') echo 'words text json' ;;
+        'hookctl events runs show|--archive') echo 'file' ;;
+        'hookctl events runs show|--config') echo 'file' ;;
+        'hookctl events runs show|--log-format') echo 'words text json' ;;
         'hookctl events migrate|--archive') echo 'file' ;;
         'hookctl events migrate|--config') echo 'file' ;;
         'hookctl events migrate|--log-format') echo 'words text json' ;;
@@ -272,6 +282,7 @@ _hookctl_positional() {
         'hookctl events show') echo 'any' ;;
         'hookctl events import') echo 'file' ;;
         'hookctl events mark') echo 'any' ;;
+        'hookctl events runs show') echo 'any' ;;
     esac
 }
 

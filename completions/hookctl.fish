@@ -12,7 +12,9 @@ function __hookctl_subcommands
         case 'hookctl rotate'
             printf '%s\n' begin status finish abort
         case 'hookctl events'
-            printf '%s\n' list show stats export import mark migrate
+            printf '%s\n' list show stats export import mark runs migrate
+        case 'hookctl events runs'
+            printf '%s\n' show
     end
 end
 
@@ -28,7 +30,7 @@ function __hookctl_value_options
         case 'hookctl send'
             printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --log-format
         case 'hookctl replay'
-            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --max-failures --max-error-rate --archive --resume --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
             printf '%s\n' --org --received-at --attachments-dir --inline-attachments --jobs --config --log-format
         case 'hookctl probe'
@@ -71,6 +73,10 @@ function __hookctl_value_options
             printf '%s\n' --archive --config --log-format
         case 'hookctl events mark'
             printf '%s\n' --archive --status --reason --config --log-format
+        case 'hookctl events runs'
+            printf '%s\n' --archive --config --log-format
+        case 'hookctl events runs show'
+            printf '%s\n' --archive --config --log-format
         case 'hookctl events migrate'
             printf '%s\n' --archive --config --log-format
     end
@@ -217,9 +223,10 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l concurren
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l ordered -d 'Per org_id, one request in flight at a time, in received_at order'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-failures -r -d 'Stop the run (exit 3, resumable) after N dead events'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-error-rate -r -d 'Stop the run (exit 3, resumable) when more than P of the last 10 s of attempts failed (0.5 or 50%)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive recording the run and its attempts (default: the --from archive)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Continue an interrupted run'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'List what would be sent (count, first events, target, rate, duration)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l systemic-failures -r -d 'Stop the run (exit 3, resumable, nothing dead-lettered) when N attempts in a row fail with the same 401/403/404/405/410/TLS/DNS error; 3 before the first delivery; 0: off (default 10)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive recording the run of a foreign or MIME source (default: $XDG_STATE_HOME/hookctl/runs.db); with --resume, the run\'s archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Finish a run\'s pending events (its selection and target as recorded; pacing, retry and breaker flags may change)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'Check every option, list what would be sent (count, first events, target, rate, duration) and send nothing'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l no-progress -d 'No progress bar on a TTY'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
@@ -452,6 +459,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a stats -d 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a export -d 'Write events as NDJSON (the import format, bodies included)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a import -d 'Store NDJSON events (one object per line) in one transaction; a bad line stores nothing and names its line number'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a mark -d 'Set the status of events (all or none: an unknown id marks nothing)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a runs -d 'List replay runs: state, ledger (selected = delivered + dead + pending), who started them; `runs show RUN_ID` for one run\'s plan and attempts'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a migrate -d 'Bring an archive to this hookctl\'s schema version (every writer does this on open; needed once before read-only use of an old archive)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -539,6 +547,27 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s q -l
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events runs
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -a show -d 'Show one run: its plan, ledger, attempts by outcome and reason, and how to resume it'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -l archive -r -F -d 'Archive whose runs to list (default: every run this user started, from the run index)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events runs show
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l archive -r -F -d 'Archive of the run (default: found through the run index)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl events migrate
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s h -l help -d 'Print this help message and exit'

@@ -267,9 +267,11 @@ class EventsTest(TempDirTestCase):
         self.assertEqual(doc["latency_ms"]["p50"], 30.0)
         self.assertEqual(doc["latency_ms"]["p99"], 500.0)
         filtered = json.loads(run(["events", "stats", "--archive", path, "--org", "org_initech",
-                                   "--run", "nope", "--json"], check=0).stdout)
+                                   "--json"], check=0).stdout)
         self.assertEqual(filtered["total"], 3)
-        self.assertEqual(filtered["latency_ms"]["count"], 0)
+        # An unknown run is an input error, not an empty result.
+        proc = run(["events", "stats", "--archive", path, "--run", "nope", "--json"], check=2)
+        self.assertIn(b"--run nope: no such run", proc.stderr)
         text = run(["events", "stats", "--archive", path], check=0).stdout.decode()
         self.assertIn("events: 12", text)
         self.assertIn("p50 30.0 ms", text)

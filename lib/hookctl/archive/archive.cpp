@@ -182,15 +182,32 @@ BoundWhere where_clause(const EventFilter& filter, bool honour_after_seq) {
     return w;
 }
 
-constexpr const char* k_event_columns =
-    "seq, event_id, received_at_ms, org_id, scheme, headers, %BODY%, status, attempts, "
-    "last_error, updated_at_ms, trace_id, source, verified_by, client_identity";
+// The columns read_event reads, in its order; `events` and `bodies` name the two tables (their
+// aliases in a join), `bodies` empty to read no bytes.
+std::string event_columns(const std::string& events, const std::string& bodies) {
+    std::string out;
+    auto add = [&](const std::string& table, const char* column) {
+        out += (out.empty() ? "" : ", ") + table + "." + column;
+    };
+    for (const char* c : {"seq", "event_id", "received_at_ms", "org_id", "scheme", "headers"}) {
+        add(events, c);
+    }
+    if (bodies.empty()) {
+        out += ", NULL, NULL";
+    } else {
+        add(bodies, "body");
+        add(bodies, "raw_mime");
+    }
+    for (const char* c : {"status", "attempts", "last_error", "updated_at_ms", "trace_id", "source",
+                          "verified_by", "client_identity"}) {
+        add(events, c);
+    }
+    return out;
+}
+constexpr int k_event_column_count = 16;
 
 std::string event_select(bool with_body) {
-    std::string columns = k_event_columns;
-    auto at = columns.find("%BODY%");
-    columns.replace(at, 6, with_body ? "body, raw_mime" : "NULL, NULL");
-    return "SELECT " + columns +
+    return "SELECT " + event_columns("events", with_body ? "event_bodies" : "") +
            (with_body ? " FROM events LEFT JOIN event_bodies USING (seq)" : " FROM events");
 }
 
@@ -220,7 +237,7 @@ Event read_event(SQLite::Statement& stmt) {
 
 constexpr const char* k_run_columns =
     "run_id, kind, source, target, options, state, total, done, delivered, failed, cursor, "
-    "created_at_ms, updated_at_ms, last_error";
+    "created_at_ms, updated_at_ms, last_error, started_by, paused_until_ms";
 
 Run read_run(SQLite::Statement& stmt) {
     Run r;
@@ -234,11 +251,13 @@ Run read_run(SQLite::Statement& stmt) {
     r.progress.total = stmt.getColumn(6).getInt64();
     r.progress.done = stmt.getColumn(7).getInt64();
     r.progress.delivered = stmt.getColumn(8).getInt64();
-    r.progress.failed = stmt.getColumn(9).getInt64();
+    r.progress.dead = stmt.getColumn(9).getInt64();
     r.progress.cursor = stmt.getColumn(10).getInt64();
     r.created_at_ms = stmt.getColumn(11).getInt64();
     r.updated_at_ms = stmt.getColumn(12).getInt64();
     r.last_error = column_text(stmt.getColumn(13));
+    r.started_by = column_text(stmt.getColumn(14));
+    r.progress.paused_until_ms = stmt.getColumn(15).getInt64();
     return r;
 }
 
@@ -267,6 +286,18 @@ Result<EventStatus> parse_status(std::string_view text) {
     }
     return fail(ExitCode::usage, "unknown event status '" + std::string(text) +
                                      "': use received, delivered, failed or dead");
+}
+
+std::string_view to_string(ItemState state) {
+    switch (state) {
+    case ItemState::pending:
+        return "pending";
+    case ItemState::delivered:
+        return "delivered";
+    case ItemState::dead:
+        return "dead";
+    }
+    return "pending";
 }
 
 std::string_view to_string(RunState state) {
@@ -309,6 +340,9 @@ struct Archive::Impl {
     std::optional<SQLite::Statement> insert_attempt;
     std::optional<SQLite::Statement> count_attempt;
     std::optional<SQLite::Statement> count_attempt_status;
+    std::optional<SQLite::Statement> count_item_attempt;
+    std::optional<SQLite::Statement> find_item_at;
+    std::optional<SQLite::Statement> find_item_by_id;
     std::optional<SQLite::Statement> insert_request;
 
     // `open_name` is what SQLite opens: `path`, or a `file:` URI.
@@ -323,6 +357,9 @@ struct Archive::Impl {
         insert_attempt.reset();
         count_attempt.reset();
         count_attempt_status.reset();
+        count_item_attempt.reset();
+        find_item_at.reset();
+        find_item_by_id.reset();
         insert_request.reset();
         if (in_transaction) {
             try {
@@ -393,6 +430,10 @@ Archive::~Archive() = default;
 
 const std::string& Archive::path() const {
     return m_impl->path;
+}
+
+Result<Archive> Archive::another(const OpenOptions& options) const {
+    return open(m_impl->path, options);
 }
 
 int Archive::schema_version() const {
@@ -768,6 +809,20 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
                 upd.bindNoCopy(2, a.event_id);
                 upd.exec();
             }
+            if (a.item > 0) {
+                auto& item = impl.prepared(impl.count_item_attempt,
+                                           "UPDATE run_items SET attempts = attempts + 1, "
+                                           "state = coalesce(?1, state) WHERE run_id = ?2 AND "
+                                           "item = ?3");
+                if (a.item_state) {
+                    item.bind(1, std::string(to_string(*a.item_state)));
+                } else {
+                    item.bind(1);
+                }
+                item.bindNoCopy(2, a.run_id);
+                item.bind(3, static_cast<std::int64_t>(a.item));
+                item.exec();
+            }
         }
         write.commit();
         return {};
@@ -830,8 +885,8 @@ Result<Run> Archive::create_run(const NewRun& run) {
                                              " already exists: choose another id");
         }
         SQLite::Statement stmt(impl.db, "INSERT INTO runs (run_id, kind, source, target, "
-                                        "options, state, created_at_ms, updated_at_ms) VALUES "
-                                        "(?, ?, ?, ?, ?, 'running', ?, ?)");
+                                        "options, state, created_at_ms, updated_at_ms, "
+                                        "started_by) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)");
         stmt.bind(1, created.run_id);
         stmt.bind(2, created.kind);
         stmt.bind(3, created.source);
@@ -839,8 +894,10 @@ Result<Run> Archive::create_run(const NewRun& run) {
         stmt.bind(5, created.options_json);
         stmt.bind(6, static_cast<std::int64_t>(created.created_at_ms));
         stmt.bind(7, static_cast<std::int64_t>(created.updated_at_ms));
+        stmt.bind(8, run.started_by);
         stmt.exec();
         write.commit();
+        created.started_by = run.started_by;
         return created;
     });
 }
@@ -852,17 +909,18 @@ Result<void> Archive::update_run(std::string_view run_id, const RunProgress& pro
         WriteScope write(impl.db, impl.in_transaction);
         SQLite::Statement stmt(impl.db,
                                "UPDATE runs SET total = ?, done = ?, delivered = ?, failed = ?, "
-                               "cursor = ?, state = ?, last_error = ?, updated_at_ms = ? "
-                               "WHERE run_id = ?");
+                               "cursor = ?, state = ?, last_error = ?, updated_at_ms = ?, "
+                               "paused_until_ms = ? WHERE run_id = ?");
         stmt.bind(1, static_cast<std::int64_t>(progress.total));
         stmt.bind(2, static_cast<std::int64_t>(progress.done));
         stmt.bind(3, static_cast<std::int64_t>(progress.delivered));
-        stmt.bind(4, static_cast<std::int64_t>(progress.failed));
+        stmt.bind(4, static_cast<std::int64_t>(progress.dead));
         stmt.bind(5, static_cast<std::int64_t>(progress.cursor));
         stmt.bind(6, std::string(to_string(state)));
         stmt.bind(7, std::string(last_error));
         stmt.bind(8, static_cast<std::int64_t>(now_ms()));
-        stmt.bind(9, std::string(run_id));
+        stmt.bind(9, static_cast<std::int64_t>(progress.paused_until_ms));
+        stmt.bind(10, std::string(run_id));
         if (stmt.exec() == 0) {
             return fail(ExitCode::usage, "archive " + impl.path + ": no run with id " +
                                              std::string(run_id) +
@@ -897,6 +955,211 @@ Result<std::vector<Run>> Archive::list_runs() {
         }
         return out;
     });
+}
+
+Result<void> Archive::set_run_options(std::string_view run_id, std::string_view options_json) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "update run options", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db,
+                               "UPDATE runs SET options = ?, updated_at_ms = ? WHERE run_id = ?");
+        stmt.bind(1, std::string(options_json));
+        stmt.bind(2, static_cast<std::int64_t>(now_ms()));
+        stmt.bind(3, std::string(run_id));
+        if (stmt.exec() == 0) {
+            return fail(ExitCode::usage,
+                        "archive " + impl.path + ": no run with id " + std::string(run_id));
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::int64_t> Archive::select_run_items(std::string_view run_id, const EventFilter& filter,
+                                               bool by_received_at) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "select the run's events", [&]() -> Result<std::int64_t> {
+        auto where = where_clause(filter, false);
+        const std::string order = by_received_at ? "received_at_ms, seq" : "seq";
+        std::string sql = "INSERT INTO run_items (run_id, item, event_id, seq) SELECT ?, "
+                          "row_number() OVER (ORDER BY " +
+                          order + "), event_id, seq FROM events" + where.sql + " ORDER BY " + order;
+        if (filter.limit) {
+            sql += " LIMIT " + std::to_string(*filter.limit);
+        }
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db, sql);
+        stmt.bind(1, std::string(run_id));
+        for (std::size_t i = 0; i < where.binders.size(); ++i) {
+            where.binders[i](stmt, static_cast<int>(i + 2));
+        }
+        auto selected = static_cast<std::int64_t>(stmt.exec());
+        write.commit();
+        return selected;
+    });
+}
+
+Result<void> Archive::add_run_items(std::string_view run_id, std::span<const RunItem> items) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "record the run's selection", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db, "INSERT INTO run_items (run_id, item, event_id, seq, "
+                                        "state, attempts) VALUES (?, ?, ?, ?, ?, ?)");
+        const std::string id(run_id);
+        for (const auto& item : items) {
+            stmt.reset();
+            stmt.bind(1, id);
+            stmt.bind(2, static_cast<std::int64_t>(item.item));
+            stmt.bind(3, item.event_id);
+            stmt.bind(4, static_cast<std::int64_t>(item.seq));
+            stmt.bind(5, std::string(to_string(item.state)));
+            stmt.bind(6, static_cast<std::int64_t>(item.attempts));
+            stmt.exec();
+        }
+        write.commit();
+        return {};
+    });
+}
+
+namespace {
+
+RunItem read_run_item(SQLite::Statement& stmt, int first) {
+    RunItem item;
+    item.item = stmt.getColumn(first).getInt64();
+    item.event_id = column_text(stmt.getColumn(first + 1));
+    item.seq = stmt.getColumn(first + 2).getInt64();
+    auto state = column_text(stmt.getColumn(first + 3));
+    item.state = state == "delivered" ? ItemState::delivered
+                 : state == "dead"    ? ItemState::dead
+                                      : ItemState::pending;
+    item.attempts = stmt.getColumn(first + 4).getInt64();
+    return item;
+}
+
+} // namespace
+
+Result<std::uint64_t>
+Archive::for_each_pending_event(std::string_view run_id, std::int64_t after_item,
+                                std::uint64_t limit,
+                                const std::function<bool(const RunItem&, const Event&)>& visit) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read the run's events", [&]() -> Result<std::uint64_t> {
+        // The events columns first (read_event's order), then the item's.
+        const std::string columns = event_columns("e", "b");
+        SQLite::Statement stmt(
+            impl.db, "SELECT " + columns +
+                         ", i.item, i.event_id, i.seq, i.state, i.attempts FROM run_items i "
+                         "LEFT JOIN events e ON e.seq = i.seq AND e.event_id = i.event_id "
+                         "LEFT JOIN event_bodies b ON b.seq = e.seq "
+                         "WHERE i.run_id = ?1 AND i.item > ?2 AND i.state = 'pending' "
+                         "ORDER BY i.item LIMIT ?3");
+        stmt.bind(1, std::string(run_id));
+        stmt.bind(2, static_cast<std::int64_t>(after_item));
+        stmt.bind(3, static_cast<std::int64_t>(
+                         std::min<std::uint64_t>(limit, std::numeric_limits<std::int64_t>::max())));
+        std::uint64_t visited = 0;
+        while (stmt.executeStep()) {
+            ++visited;
+            auto item = read_run_item(stmt, k_event_column_count);
+            Event event;
+            if (!stmt.getColumn(1).isNull()) {
+                event = read_event(stmt);
+            }
+            if (!visit(item, event)) {
+                break;
+            }
+        }
+        return visited;
+    });
+}
+
+Result<std::optional<RunItem>> Archive::find_run_item(std::string_view run_id, std::int64_t item,
+                                                      std::string_view event_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read a run item", [&]() -> Result<std::optional<RunItem>> {
+        auto& at = impl.prepared(impl.find_item_at,
+                                 "SELECT item, event_id, seq, state, attempts FROM run_items "
+                                 "WHERE run_id = ?1 AND item = ?2 AND event_id = ?3");
+        at.bind(1, std::string(run_id));
+        at.bind(2, static_cast<std::int64_t>(item));
+        at.bind(3, std::string(event_id));
+        if (at.executeStep()) {
+            return read_run_item(at, 0);
+        }
+        auto& by_id = impl.prepared(impl.find_item_by_id,
+                                    "SELECT item, event_id, seq, state, attempts FROM run_items "
+                                    "WHERE run_id = ?1 AND event_id = ?2 ORDER BY "
+                                    "state != 'pending', item LIMIT 1");
+        by_id.bind(1, std::string(run_id));
+        by_id.bind(2, std::string(event_id));
+        if (by_id.executeStep()) {
+            return read_run_item(by_id, 0);
+        }
+        return std::nullopt;
+    });
+}
+
+Result<ItemCounts> Archive::count_run_items(std::string_view run_id) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "count the run's items", [&]() -> Result<ItemCounts> {
+        SQLite::Statement stmt(impl.db,
+                               "SELECT state, count(*) FROM run_items WHERE run_id = ? GROUP BY 1");
+        stmt.bind(1, std::string(run_id));
+        ItemCounts counts;
+        while (stmt.executeStep()) {
+            auto state = column_text(stmt.getColumn(0));
+            auto n = stmt.getColumn(1).getInt64();
+            (state == "delivered" ? counts.delivered
+             : state == "dead"    ? counts.dead
+                                  : counts.pending) += n;
+        }
+        return counts;
+    });
+}
+
+Result<void> Archive::settle_items(std::span<const ItemVerdict> verdicts) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "settle run items", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement item(impl.db,
+                               "UPDATE run_items SET state = ? WHERE run_id = ? AND item = ?");
+        SQLite::Statement event(impl.db, "UPDATE events SET status = ?, last_error = ?, "
+                                         "updated_at_ms = ? WHERE event_id = ?");
+        const std::int64_t now = now_ms();
+        for (const auto& v : verdicts) {
+            item.reset();
+            item.bind(1, std::string(to_string(v.state)));
+            item.bind(2, v.run_id);
+            item.bind(3, static_cast<std::int64_t>(v.item));
+            item.exec();
+            if (v.event_status) {
+                event.reset();
+                event.bind(1, std::string(to_string(*v.event_status)));
+                event.bind(2, *v.event_status == EventStatus::delivered ? std::string() : v.reason);
+                event.bind(3, now);
+                event.bind(4, v.event_id);
+                event.exec();
+            }
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::vector<Archive::AttemptCount>> Archive::count_attempts(std::string_view run_id) {
+    auto& impl = *m_impl;
+    return guarded(
+        impl.path, "count the run's attempts", [&]() -> Result<std::vector<AttemptCount>> {
+            SQLite::Statement stmt(impl.db, "SELECT outcome, reason, count(*) FROM attempts WHERE "
+                                            "run_id = ? GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2");
+            stmt.bind(1, std::string(run_id));
+            std::vector<AttemptCount> out;
+            while (stmt.executeStep()) {
+                out.push_back({column_text(stmt.getColumn(0)), column_text(stmt.getColumn(1)),
+                               stmt.getColumn(2).getInt64()});
+            }
+            return out;
+        });
 }
 
 Result<void> Archive::log_requests(std::span<const RequestLog> entries) {

@@ -35,7 +35,8 @@ namespace hookctl::archive {
 //      status update rewrites a small row; a trigger deletes a body with its event.
 //   4: events.verified_by (fingerprint of the key that verified it) and
 //      events.client_identity (the verified TLS client certificate's subject), attempts.detail
-//      (why an attempt failed: a response excerpt or the transport error), runs.started_by,
+//      (why an attempt failed: a response excerpt or the transport error), runs.started_by and
+//      runs.paused_until_ms,
 //      the `run_items` table (a run's selection and each item's state), index events_org.
 inline constexpr int k_schema_version = 4;
 
@@ -115,6 +116,10 @@ struct EventFilter {
     bool with_body = true; // false: body and raw_mime are left empty (cheaper listings)
 };
 
+// The state of one event in a run's selection (a run item): the ledger of DESIGN.md §7.
+enum class ItemState { pending, delivered, dead };
+std::string_view to_string(ItemState state);
+
 // One delivery attempt of one event in one run.
 struct Attempt {
     std::string run_id; // may be empty (a delivery outside a run, e.g. listen --forward-to)
@@ -131,6 +136,22 @@ struct Attempt {
     std::string detail;
     // When set, the event's status becomes this (and last_error = reason unless delivered).
     std::optional<EventStatus> new_status;
+    // The run item this attempt is for (0: none); its attempt count goes up by one and, when
+    // `item_state` is set, the item is settled in that state.
+    std::int64_t item = 0;
+    std::optional<ItemState> item_state;
+};
+
+// A run item settled without a new attempt: a replay held its last failed attempt's verdict
+// back (a systemic failure was possible) and then judged it per event. Applies `state` to the
+// item and, when `event_status` is set, that status and `reason` (as last_error) to the event.
+struct ItemVerdict {
+    std::string run_id;
+    std::int64_t item = 0;
+    std::string event_id;
+    ItemState state = ItemState::dead;
+    std::optional<EventStatus> event_status;
+    std::string reason;
 };
 
 // The most bytes of a response body an attempt keeps as its detail.
@@ -140,12 +161,35 @@ enum class RunState { running, paused, completed, aborted, failed };
 std::string_view to_string(RunState state);
 Result<RunState> parse_run_state(std::string_view text);
 
+// A run's ledger, as stored in its row: selected = delivered + dead + pending.
 struct RunProgress {
-    std::int64_t total = 0; // events selected (0 if not known yet)
-    std::int64_t done = 0;  // events finished (delivered + failed + dead)
+    std::int64_t total = 0; // events selected
+    std::int64_t done = 0;  // events settled (delivered + dead)
     std::int64_t delivered = 0;
-    std::int64_t failed = 0; // failed or dead-lettered
-    std::int64_t cursor = 0; // last event seq completed in order: resume after it
+    std::int64_t dead = 0;   // dead-lettered (column `failed`)
+    std::int64_t cursor = 0; // runs of schema version 3 and before: last seq completed in order
+    // A 429's Retry-After asked the run to send nothing before this (Unix ms; 0: no pause), so
+    // a resume started during the pause waits it out too.
+    std::int64_t paused_until_ms = 0;
+
+    std::int64_t pending() const { return total - delivered - dead; }
+};
+
+// One item of a run's selection.
+struct RunItem {
+    std::int64_t item = 0; // 1-based position in the run's sending order
+    std::string event_id;
+    std::int64_t seq = 0; // events.seq in a hookctl archive source, else the position in it
+    ItemState state = ItemState::pending;
+    std::int64_t attempts = 0; // attempts this run made
+};
+
+// How many of a run's items are in each state.
+struct ItemCounts {
+    std::int64_t pending = 0;
+    std::int64_t delivered = 0;
+    std::int64_t dead = 0;
+    std::int64_t total() const { return pending + delivered + dead; }
 };
 
 struct NewRun {
@@ -154,6 +198,7 @@ struct NewRun {
     std::string source;              // where events came from (archive path, query, ...)
     std::string target;              // target URL or name
     std::string options_json = "{}"; // the options the run was started with (JSON object text)
+    std::string started_by;          // user@host
 };
 
 struct Run {
@@ -167,6 +212,7 @@ struct Run {
     std::int64_t created_at_ms = 0;
     std::int64_t updated_at_ms = 0;
     std::string last_error;
+    std::string started_by;
 };
 
 // One request the receiver answered (accepted, rejected, or an injected fault).
@@ -212,6 +258,9 @@ public:
     ~Archive();
 
     const std::string& path() const;
+    // The same archive opened again (a connection of its own) with `options`: for another
+    // thread of the command that opened this one.
+    Result<Archive> another(const OpenOptions& options) const;
     // The schema version of the open file (k_schema_version after open).
     int schema_version() const;
 
@@ -277,6 +326,40 @@ public:
     Result<std::optional<Run>> get_run(std::string_view run_id);
     // Every run, newest first.
     Result<std::vector<Run>> list_runs();
+    // Replaces the stored options of `run_id` (a resume that overrode its pacing records it).
+    Result<void> set_run_options(std::string_view run_id, std::string_view options_json);
+
+    // --- run items: a run's selection ------------------------------------------------------
+
+    // Selects the events `filter` picks (limit honoured, after_seq ignored) as the items of
+    // `run_id`, in seq order or, with `by_received_at`, in (received_at_ms, seq) order; one
+    // INSERT ... SELECT, memory flat for any count. Returns how many were selected.
+    Result<std::int64_t> select_run_items(std::string_view run_id, const EventFilter& filter,
+                                          bool by_received_at);
+    // Appends items (a foreign source's events, numbered by the caller) to `run_id`.
+    Result<void> add_run_items(std::string_view run_id, std::span<const RunItem> items);
+    // Calls `visit` for each pending item of `run_id` with item > `after_item`, in item order,
+    // up to `limit` items, with its event (body included) from this archive's events: the
+    // selection of a run over this archive. An item whose event was deleted is visited with
+    // an empty event_id in the Event. Returns how many were visited.
+    Result<std::uint64_t>
+    for_each_pending_event(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
+                           const std::function<bool(const RunItem&, const Event&)>& visit);
+    // The item `item` of `run_id`, or when it does not carry `event_id`, the first pending item
+    // that does; nullopt when neither exists.
+    Result<std::optional<RunItem>> find_run_item(std::string_view run_id, std::int64_t item,
+                                                 std::string_view event_id);
+    // How many items of `run_id` are pending, delivered and dead.
+    Result<ItemCounts> count_run_items(std::string_view run_id);
+    // Settles items judged without a new attempt (see ItemVerdict), in one transaction.
+    Result<void> settle_items(std::span<const ItemVerdict> verdicts);
+    // The attempts of `run_id` counted by (outcome, reason), most first.
+    struct AttemptCount {
+        std::string outcome;
+        std::string reason;
+        std::int64_t count = 0;
+    };
+    Result<std::vector<AttemptCount>> count_attempts(std::string_view run_id);
 
     // --- the receiver's request log ---------------------------------------------------------
 

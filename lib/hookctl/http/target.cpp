@@ -16,7 +16,8 @@ Result<std::chrono::milliseconds> duration_flag(const std::string& flag, const s
 
 } // namespace
 
-Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt) {
+Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
+                                          Resolve mode) {
     ResolvedDelivery out;
     if (spec.to.empty() == spec.target.empty()) {
         return fail(ExitCode::usage, spec.to.empty()
@@ -41,9 +42,11 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
         if (sources.empty()) {
             sources = out.target->secrets;
         }
-        auto guard = check_production_guard(*out.target, spec.yes, prompt);
-        if (!guard) {
-            return std::unexpected(guard.error());
+        if (mode == Resolve::to_send) {
+            auto guard = check_production_guard(*out.target, spec.yes, prompt);
+            if (!guard) {
+                return std::unexpected(guard.error());
+            }
         }
     } else {
         if (!(spec.to.starts_with("http://") || spec.to.starts_with("https://"))) {
@@ -94,6 +97,9 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     out.client.total_timeout = *timeout;
     out.client.connect_timeout = *connect;
     out.client.insecure = spec.insecure;
+    if (mode == Resolve::to_check) {
+        return out;
+    }
 
     if (sources.empty()) {
         return fail(ExitCode::usage,

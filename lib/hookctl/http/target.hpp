@@ -37,10 +37,15 @@ struct ResolvedDelivery {
     std::string target_label;     // the target name, or the URL
 };
 
+// What resolve_delivery does beyond checking: a real send loads the keys and asks the
+// production guard; a dry run checks everything else exactly as the send would.
+enum class Resolve { to_send, to_check };
+
 // Checks and resolves `spec`: exactly one of --to/--target, the target from the config, the
 // production guard (`prompt` empty when there is no TTY), the secrets loaded and decoded for
 // the scheme, durations and counts parsed. Every failure is exit 2 and happens before anything
-// is sent.
-Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt);
+// is sent. With Resolve::to_check, no secret is loaded and no guard asked.
+Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
+                                          Resolve mode = Resolve::to_send);
 
 } // namespace hookctl::http

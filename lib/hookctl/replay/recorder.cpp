@@ -5,23 +5,10 @@
 
 namespace hookctl::replay {
 
-Result<std::unique_ptr<Recorder>> Recorder::open(const std::string& path,
-                                                 std::function<void()> wake, std::size_t batch,
-                                                 std::chrono::milliseconds max_delay) {
-    archive::OpenOptions options;
-    options.mode = archive::Mode::read_write;
-    options.synchronous_full = false; // survives a crash (kill -9), like the rest of a run
-    auto opened = archive::Archive::open(path, options);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
-    return std::unique_ptr<Recorder>(
-        new Recorder(std::move(*opened), std::move(wake), batch, max_delay));
-}
-
-Recorder::Recorder(archive::Archive archive, std::function<void()> wake, std::size_t batch,
-                   std::chrono::milliseconds max_delay)
+Recorder::Recorder(archive::Archive archive, std::string run_id, std::function<void()> wake,
+                   std::size_t batch, std::chrono::milliseconds max_delay)
     : m_archive(std::move(archive))
+    , m_run_id(std::move(run_id))
     , m_wake(std::move(wake))
     , m_batch(std::max<std::size_t>(1, batch))
     , m_max_delay(max_delay) {
@@ -35,35 +22,53 @@ Recorder::~Recorder() {
     (void)close();
 }
 
-void Recorder::add(archive::Attempt attempt, std::int64_t finished_seq) {
+bool Recorder::first_queued() {
+    if (m_attempts.size() + m_verdicts.size() != 1) {
+        return false;
+    }
+    m_first_queued = std::chrono::steady_clock::now();
+    return true;
+}
+
+void Recorder::add(archive::Attempt attempt) {
     bool notify = false;
     {
         std::lock_guard lock(m_mutex);
-        if (m_queue.empty()) {
-            m_first_queued = std::chrono::steady_clock::now();
-            notify = true; // the recorder starts its max_delay clock
+        bool settles = attempt.item_state.has_value() && attempt.item > 0;
+        if (settles) {
+            m_settling.push_back(attempt.item);
         }
-        m_queue.push_back(std::move(attempt));
-        if (finished_seq > 0) {
-            m_queued_seqs.push_back(finished_seq);
-            notify = notify || m_queued_seqs.size() == m_batch;
-        }
+        m_attempts.push_back(std::move(attempt));
+        // The first entry starts the recorder's delay clock; a full batch commits at once.
+        notify = first_queued() || (settles && m_settling.size() == m_batch);
     }
     if (notify) {
         m_changed.notify_one();
     }
 }
 
-void Recorder::update_run(std::string run_id, const archive::RunProgress& progress,
-                          archive::RunState state) {
+void Recorder::settle(archive::ItemVerdict verdict) {
+    bool notify = false;
     {
         std::lock_guard lock(m_mutex);
-        m_run_update = RunUpdate{std::move(run_id), progress, state};
+        m_settling.push_back(verdict.item);
+        m_verdicts.push_back(std::move(verdict));
+        notify = first_queued() || m_settling.size() == m_batch;
+    }
+    if (notify) {
+        m_changed.notify_one();
+    }
+}
+
+void Recorder::update_run(const archive::RunProgress& progress, archive::RunState state) {
+    {
+        std::lock_guard lock(m_mutex);
+        m_run_update = RunUpdate{progress, state};
     }
     m_changed.notify_one();
 }
 
-Recorder::Committed Recorder::take_committed() {
+std::vector<std::int64_t> Recorder::take_committed() {
     std::lock_guard lock(m_mutex);
     return std::exchange(m_committed, {});
 }
@@ -89,40 +94,53 @@ Result<void> Recorder::close() {
 }
 
 void Recorder::run() {
-    std::vector<archive::Attempt> batch;
-    std::vector<std::int64_t> seqs;
+    std::vector<archive::Attempt> attempts;
+    std::vector<archive::ItemVerdict> verdicts;
+    std::vector<std::int64_t> settling;
     std::unique_lock lock(m_mutex);
+    auto queued_any = [&] { return !m_attempts.empty() || !m_verdicts.empty(); };
     while (true) {
-        m_changed.wait(lock,
-                       [&] { return m_stopping || !m_queue.empty() || m_run_update.has_value(); });
-        // Gather a batch: until enough events are finished, the delay has passed since the
-        // first attempt queued, or a run update or the end asks for a commit now.
+        m_changed.wait(lock, [&] { return m_stopping || queued_any() || m_run_update; });
+        // Gather a batch: until enough items are settled, the delay has passed since the
+        // first entry queued, or a run update or the end asks for a commit now.
         m_changed.wait_until(lock, m_first_queued + m_max_delay, [&] {
-            return m_stopping || m_run_update.has_value() || m_queued_seqs.size() >= m_batch;
+            return m_stopping || m_run_update.has_value() || m_settling.size() >= m_batch;
         });
-        if (m_error || (m_queue.empty() && !m_run_update)) {
+        if (m_error || (!queued_any() && !m_run_update)) {
             break; // stopping, with nothing (more) to write
         }
-        batch.swap(m_queue);
-        seqs.swap(m_queued_seqs);
+        attempts.swap(m_attempts);
+        verdicts.swap(m_verdicts);
+        settling.swap(m_settling);
         auto run_update = std::exchange(m_run_update, std::nullopt);
         lock.unlock();
 
-        Result<void> written = batch.empty() ? Result<void>{} : m_archive.record_attempts(batch);
-        if (written && run_update) {
-            written =
-                m_archive.update_run(run_update->run_id, run_update->progress, run_update->state);
+        // One transaction: the attempts, the verdicts and the ledger agree after a crash.
+        auto written = m_archive.begin();
+        if (written && !attempts.empty()) {
+            written = m_archive.record_attempts(attempts);
         }
-        batch.clear();
+        if (written && !verdicts.empty()) {
+            written = m_archive.settle_items(verdicts);
+        }
+        if (written && run_update) {
+            written = m_archive.update_run(m_run_id, run_update->progress, run_update->state);
+        }
+        if (written) {
+            written = m_archive.commit();
+        } else {
+            m_archive.rollback();
+        }
+        attempts.clear();
+        verdicts.clear();
 
         lock.lock();
         if (!written) {
             m_error = written.error();
         } else {
-            m_committed.finished_seqs.insert(m_committed.finished_seqs.end(), seqs.begin(),
-                                             seqs.end());
+            m_committed.insert(m_committed.end(), settling.begin(), settling.end());
         }
-        seqs.clear();
+        settling.clear();
         lock.unlock();
         if (m_wake) {
             m_wake();

@@ -1,97 +1,102 @@
 #pragma once
 
+// hookctl::replay: re-delivering events at a set rate, resumably (DESIGN.md §7).
+//
+// A run is recorded in an archive (the Store): its Plan, its selection as run items, every
+// attempt and the ledger. start_run() records a new run and sends; resume_run() finishes the
+// pending items of a recorded run and nothing more. Both wire the Engine (engine.hpp, the
+// decisions) to the real world: libcurl (http::Client), the archive (Recorder, Prefetch) and
+// the system clock. The run's archive is opened once by the caller and passed in; the threads
+// that need a connection of their own open it again through it.
+
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include <hookctl/http/target.hpp>
-#include <hookctl/replay/source.hpp>
-#include <hookctl/util/units.hpp>
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/replay/engine.hpp>
+#include <hookctl/replay/plan.hpp>
 
 namespace hookctl::replay {
 
-// Everything a replay run needs (DESIGN.md §7). Built by `hookctl replay` from its flags, or
-// from a stored run's options on --resume.
-struct ReplayOptions {
-    SourceSpec source;
-    http::ResolvedDelivery delivery;
-    util::Rate rate;                          // unlimited: as fast as `concurrency` allows
-    int burst = 0;                            // 0: rate / 50 (20 ms of catch-up), at least 1
-    int concurrency = 8;                      // requests in flight at most
-    std::optional<std::int64_t> max_failures; // dead events that trip the breaker
-    std::optional<double> max_error_rate;     // failed share of the last 10 s of attempts
-    std::string archive_path;                 // where the run and its attempts are recorded
-    std::string resume_run_id;                // continue this run (its options must match)
-    nlohmann::json options_json;              // stored in the run row, for --resume
+// What belongs to one invocation rather than to the run.
+struct Invocation {
+    std::string config_path; // --config (empty: the default path)
+    bool yes = false;        // --yes: confirm a production target
+    http::Prompt prompt;     // asks at a TTY (empty without one)
+    bool log_retries = false;
+    std::string started_by; // user@host (default: operator_identity())
 };
 
-// What the run looks like now (progress bar) and at the end (summary).
-struct ReplayProgress {
-    std::string run_id;
-    std::int64_t total = 0;   // events selected (this invocation's share on a resume)
-    std::int64_t skipped = 0; // finished in an earlier invocation of the run (resume)
-    std::int64_t done = 0;    // delivered + dead
-    std::int64_t delivered = 0;
-    std::int64_t dead = 0;
-    std::int64_t sent = 0;    // requests sent (attempts)
-    std::int64_t retried = 0; // attempts that were retries
-    std::int64_t failed_attempts = 0;
-    std::int64_t in_flight = 0;
-    double elapsed_s = 0;
-    double achieved_rate = 0; // requests per second
-    double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
-    // Paced runs: how long after its slot on the schedule each send left (0 with --rate max).
-    double lag_p50_ms = 0, lag_p99_ms = 0, lag_max_ms = 0;
-    bool paused = false;                                            // waiting out a 429 Retry-After
-    std::vector<std::pair<std::string, std::int64_t>> dead_reasons; // reason -> events
-    // On a resume: what earlier invocations of the run finished (from the run row).
-    std::int64_t earlier_delivered = 0;
-    std::int64_t earlier_dead = 0;
-};
-
-enum class RunEnd {
-    completed,   // every event delivered or dead
-    interrupted, // SIGINT: stopped taking new events, in-flight ones finished
-    tripped,     // the circuit breaker stopped the run
-};
-
-struct ReplayResult {
+// A run as it stands after an invocation.
+struct RunResult {
+    bool recorded = false; // false: nothing matched the selection, no run was recorded
     RunEnd end = RunEnd::completed;
+    std::string reason; // why it ended other than completed
     ReplayProgress progress;
-    std::string reason; // why the breaker tripped
+    Plan plan; // as run: a resume's changes applied
+    std::string archive_path;
+    std::string target_label;
+    std::string url;
+    util::Rate rate;
+    int concurrency = 0;
+    bool resumed = false;
+    int changes = 0; // resume: plan fields this invocation changed
 };
 
-// Observes a run: progress() about every 200 ms, log() for notable things (a pause, a dead
-// event, the breaker). Called from the replay thread.
-struct ReplayObserver {
-    std::function<void(const ReplayProgress&)> progress;
-    std::function<void(const std::string&)> log;
+struct RunHooks {
+    Observer observer;
+    // Called once the run is recorded and about to send (its id, selection and target set).
+    std::function<void(const RunResult&)> started;
 };
 
-// `stop` is set to 1 by a SIGINT handler: no new events start, in-flight ones finish, and the
-// run is recorded as interrupted (resumable).
-//
-// Fails (exit 2) on a source error before anything is sent, (exit 4) when the archive cannot
-// be written, or the target is unreachable at start (the first requests all fail to connect).
-Result<ReplayResult> run_replay(const ReplayOptions& options, const ReplayObserver& observer,
-                                const std::atomic<int>& stop);
+// Records a new run of `plan` in `store` and sends. For an archive source `store` must be the
+// source archive itself (its events' statuses follow the run); for a foreign or MIME source,
+// any archive. Checks everything before recording (exit 2); records nothing when the
+// selection is empty. `stop` set to non-zero (SIGINT) ends it resumably.
+Result<RunResult> start_run(const Plan& plan, archive::Archive& store, const Invocation& how,
+                            const RunHooks& hooks, const std::atomic<int>& stop);
 
-// A dry run: what would be sent.
+// Resumes `run_id` of `store`: its stored plan with `changes` applied (recorded in the run),
+// its pending items only. Fails (exit 2) when the run is unknown, completed, or recorded by a
+// hookctl without run items.
+Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& changes,
+                             archive::Archive& store, const Invocation& how, const RunHooks& hooks,
+                             const std::atomic<int>& stop);
+
+// What a run of `plan` would send, checked exactly as start_run checks it (but no secret is
+// loaded and nothing is recorded or sent).
 struct DryRun {
     std::uint64_t count = 0;
-    std::vector<ReplayEvent> first; // the first few, bodies cut to 200 bytes
+    std::vector<ReplayEvent> first; // the first few, bodies whole
     double estimated_seconds = 0;   // count / rate (0 when the rate is max)
+    std::string target_label;
+    std::string url;
+    util::Rate rate;
+    int concurrency = 0;
 };
-Result<DryRun> dry_run(const ReplayOptions& options, std::size_t show = 10);
+Result<DryRun> dry_run(const Plan& plan, const Invocation& how, std::size_t show = 10);
+
+// user@host, for runs.started_by and recorded plan changes.
+std::string operator_identity();
+
+// Where runs of foreign and MIME sources are recorded unless --archive says otherwise:
+// $XDG_STATE_HOME/hookctl/runs.db (or ~/.local/state/hookctl/runs.db).
+std::string default_run_archive();
 
 // Where a run's archive is remembered so `--resume RUN_ID` alone finds it:
 // $XDG_STATE_HOME/hookctl/runs/RUN_ID (or ~/.local/state/...).
 std::string run_index_path(const std::string& run_id);
+// The archive recorded for `run_id` in the index, or nothing.
+std::optional<std::string> indexed_archive(const std::string& run_id);
+// Every (run id, archive path) of the index.
+std::vector<std::pair<std::string, std::string>> indexed_runs();
+
+// The command that resumes `run_id` recorded in `archive_path`.
+std::string resume_command(const std::string& run_id, const std::string& archive_path);
 
 } // namespace hookctl::replay

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <unordered_set>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -67,9 +68,8 @@ std::string sql_error(const SourceSpec& spec, const std::exception& e) {
            "received_at)";
 }
 
-// Runs the query, mapping each row by column name.
-Result<std::uint64_t> walk_query(const SourceSpec& spec, std::int64_t after_seq,
-                                 const EventVisitor* visit) {
+// Runs the query, mapping each row by column name; `visit` null only counts.
+Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* visit) {
     std::uint64_t count = 0;
     try {
         SQLite::Database db(spec.path, SQLite::OPEN_READONLY);
@@ -97,7 +97,7 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, std::int64_t after_seq,
         while (statement.executeStep()) {
             ++seq;
             ++count;
-            if (visit == nullptr || seq <= after_seq) {
+            if (visit == nullptr) {
                 continue;
             }
             ReplayEvent event;
@@ -138,9 +138,11 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, std::int64_t after_seq,
     return count;
 }
 
-struct StopWalk {};
-
-Result<std::uint64_t> walk_mime(const SourceSpec& spec, std::int64_t after_seq,
+// Walks the messages of a MIME source. `want(position, event_id)` (null: every message) says
+// which to visit; those are parsed (unless `parse` is false: then only seq and event_id are
+// set) and passed to `visit`. Returns how many messages there were.
+using WantMessage = std::function<Result<bool>(std::int64_t position, const std::string& id)>;
+Result<std::uint64_t> walk_mime(const SourceSpec& spec, bool parse, const WantMessage* want,
                                 const EventVisitor* visit) {
     std::uint64_t count = 0;
     std::int64_t seq = 0;
@@ -149,21 +151,34 @@ Result<std::uint64_t> walk_mime(const SourceSpec& spec, std::int64_t after_seq,
         spec.path, [&](std::string_view raw, const std::string& label) -> Result<void> {
             ++seq;
             ++count;
-            if (visit == nullptr || seq <= after_seq) {
+            if (visit == nullptr) {
                 return {};
-            }
-            mime::ParseOptions options;
-            options.org_id = spec.org_id;
-            auto parsed = mime::parse_message(raw, options);
-            if (!parsed) {
-                return fail(parsed.error().code, label + ": " + parsed.error().message);
             }
             ReplayEvent event;
             event.seq = seq;
-            event.event_id = parsed->value("event_id", mime::event_id_for(raw));
-            event.org_id = parsed->value("org_id", spec.org_id);
-            event.trace_id = parsed->value("trace_id", "");
-            event.body = parsed->dump();
+            event.event_id = mime::event_id_for(raw);
+            if (want != nullptr) {
+                auto wanted = (*want)(seq, event.event_id);
+                if (!wanted) {
+                    return std::unexpected(wanted.error());
+                }
+                if (!*wanted) {
+                    return {};
+                }
+            }
+            event.org_id = spec.org_id;
+            if (parse) {
+                mime::ParseOptions options;
+                options.org_id = spec.org_id;
+                auto parsed = mime::parse_message(raw, options);
+                if (!parsed) {
+                    return fail(parsed.error().code, label + ": " + parsed.error().message);
+                }
+                event.event_id = parsed->value("event_id", event.event_id);
+                event.org_id = parsed->value("org_id", spec.org_id);
+                event.trace_id = parsed->value("trace_id", "");
+                event.body = parsed->dump();
+            }
             auto go_on = (*visit)(std::move(event));
             if (!go_on) {
                 return std::unexpected(go_on.error());
@@ -179,6 +194,64 @@ Result<std::uint64_t> walk_mime(const SourceSpec& spec, std::int64_t after_seq,
     }
     return count;
 }
+
+// Walks a foreign (query) or MIME source.
+Result<void> walk_foreign(const SourceSpec& spec, bool parse, const WantMessage* want,
+                          const EventVisitor& visit) {
+    if (spec.kind == SourceKind::query) {
+        EventVisitor filtered = [&](ReplayEvent&& e) -> Result<bool> {
+            if (want != nullptr) {
+                auto wanted = (*want)(e.seq, e.event_id);
+                if (!wanted) {
+                    return std::unexpected(wanted.error());
+                }
+                if (!*wanted) {
+                    return true;
+                }
+            }
+            return visit(std::move(e));
+        };
+        auto done = walk_query(spec, &filtered);
+        return done ? Result<void>{} : std::unexpected(done.error());
+    }
+    auto done = walk_mime(spec, parse, want, &visit);
+    return done ? Result<void>{} : std::unexpected(done.error());
+}
+
+// The pending items of a run in item order, read page by page as a cursor walks them.
+class PendingItems {
+public:
+    PendingItems(archive::Archive& store, std::string run_id)
+        : m_store(store)
+        , m_run_id(std::move(run_id)) {}
+
+    // The first pending item not yet consumed, or nullopt at the end.
+    Result<const archive::RunItem*> front() {
+        if (m_page.empty() && !m_end) {
+            auto read = m_store.for_each_pending_event(
+                m_run_id, m_after, 512, [&](const archive::RunItem& item, const archive::Event&) {
+                    m_page.push_back(item);
+                    return true;
+                });
+            if (!read) {
+                return std::unexpected(read.error());
+            }
+            m_end = m_page.empty();
+            if (!m_page.empty()) {
+                m_after = m_page.back().item;
+            }
+        }
+        return m_page.empty() ? nullptr : &m_page.front();
+    }
+    void pop() { m_page.pop_front(); }
+
+private:
+    archive::Archive& m_store;
+    std::string m_run_id;
+    std::int64_t m_after = 0;
+    std::deque<archive::RunItem> m_page;
+    bool m_end = false;
+};
 
 } // namespace
 
@@ -220,144 +293,269 @@ Result<SourceKind> detect_source_kind(const std::string& path, bool has_query) {
 }
 
 Result<std::uint64_t> count_events(const SourceSpec& spec) {
+    std::optional<std::uint64_t> limit = spec.filter.limit;
+    std::uint64_t n = 0;
     switch (spec.kind) {
     case SourceKind::archive: {
         auto db = open_source_archive(spec.path);
         if (!db) {
             return std::unexpected(db.error());
         }
-        auto filter = effective_filter(spec);
-        auto n = db->count_events(filter);
-        if (!n) {
-            return std::unexpected(n.error());
+        auto counted = db->count_events(effective_filter(spec));
+        if (!counted) {
+            return std::unexpected(counted.error());
         }
-        return filter.limit ? std::min(*n, *filter.limit) : *n;
+        n = *counted;
+        break;
     }
-    case SourceKind::query:
-        return walk_query(spec, 0, nullptr);
-    case SourceKind::mime:
-        return walk_mime(spec, 0, nullptr);
+    case SourceKind::query: {
+        auto counted = walk_query(spec, nullptr);
+        if (!counted) {
+            return std::unexpected(counted.error());
+        }
+        n = *counted;
+        break;
     }
-    return 0;
+    case SourceKind::mime: {
+        auto counted = walk_mime(spec, false, nullptr, nullptr);
+        if (!counted) {
+            return std::unexpected(counted.error());
+        }
+        n = *counted;
+        break;
+    }
+    }
+    return limit ? std::min(n, *limit) : n;
 }
 
-Result<void> for_each_event(const SourceSpec& spec, std::int64_t after_seq,
-                            const EventVisitor& visit) {
-    if (spec.kind == SourceKind::query) {
-        auto done = walk_query(spec, after_seq, &visit);
-        return done ? Result<void>{} : std::unexpected(done.error());
-    }
-    if (spec.kind == SourceKind::mime) {
-        auto done = walk_mime(spec, after_seq, &visit);
-        return done ? Result<void>{} : std::unexpected(done.error());
+Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
+    std::uint64_t left = spec.filter.limit.value_or(UINT64_MAX);
+    EventVisitor limited = [&](ReplayEvent&& e) -> Result<bool> {
+        if (left == 0) {
+            return false;
+        }
+        --left;
+        return visit(std::move(e));
+    };
+    if (spec.kind != SourceKind::archive) {
+        return walk_foreign(spec, true, nullptr, limited);
     }
     auto db = open_source_archive(spec.path);
     if (!db) {
         return std::unexpected(db.error());
     }
+    // The order of the run's items: seq, or (received_at, seq) with --ordered. Only the
+    // ordered walk holds its (seq, received_at) keys in memory.
     archive::EventFilter filter = effective_filter(spec);
-    std::uint64_t left = filter.limit.value_or(UINT64_MAX);
-
+    filter.limit.reset();
+    std::vector<std::pair<std::int64_t, std::int64_t>> keys;
     if (spec.ordered) {
-        // received_at order across the selection: sort (seq, received_at) pairs, then read
-        // each body by id. Only the ids are held in memory.
-        struct Key {
-            std::int64_t received_at_ms;
-            std::int64_t seq;
-            std::string event_id;
-        };
-        std::vector<Key> keys;
         archive::EventFilter light = filter;
         light.with_body = false;
-        light.after_seq = after_seq > 0 ? std::optional<std::int64_t>(after_seq) : std::nullopt;
         auto listed = db->for_each_event(light, [&](const archive::Event& e) {
-            keys.push_back({e.received_at_ms, e.seq, e.event_id});
+            keys.emplace_back(e.received_at_ms, e.seq);
             return true;
         });
         if (!listed) {
             return std::unexpected(listed.error());
         }
-        std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-            return a.received_at_ms != b.received_at_ms ? a.received_at_ms < b.received_at_ms
-                                                        : a.seq < b.seq;
-        });
-        for (const auto& key : keys) {
-            auto stored = db->get_event(key.event_id);
-            if (!stored) {
-                return std::unexpected(stored.error());
+        std::sort(keys.begin(), keys.end());
+    }
+    std::optional<Error> failed;
+    bool more = true;
+    auto each = [&](const archive::Event& stored) {
+        ReplayEvent event = from_archive(stored);
+        if (spec.reparse) {
+            if (auto ok = reparse(event, stored); !ok) {
+                failed = ok.error();
+                return false;
             }
-            if (!*stored) {
-                continue;
+        }
+        auto go_on = limited(std::move(event));
+        if (!go_on) {
+            failed = go_on.error();
+            return false;
+        }
+        more = *go_on;
+        return more;
+    };
+    if (spec.ordered) {
+        for (const auto& [received, seq] : keys) {
+            archive::EventFilter one;
+            one.after_seq = seq - 1;
+            one.limit = 1;
+            auto read = db->for_each_event(one, each);
+            if (!read) {
+                return std::unexpected(read.error());
             }
-            ReplayEvent event = from_archive(**stored);
-            if (spec.reparse) {
-                auto ok = reparse(event, **stored);
-                if (!ok) {
-                    return ok;
-                }
+            if (failed) {
+                return std::unexpected(*failed);
             }
-            auto go_on = visit(std::move(event));
-            if (!go_on) {
-                return std::unexpected(go_on.error());
-            }
-            if (!*go_on) {
-                return {};
+            if (!more) {
+                break;
             }
         }
         return {};
     }
-
-    // Pages of events in seq order, so no read transaction stays open for the whole run.
-    std::int64_t cursor = after_seq;
-    constexpr std::uint64_t k_page = 256;
-    while (left > 0) {
+    // Pages in seq order, so no read transaction stays open for the whole walk.
+    std::int64_t cursor = 0;
+    while (more) {
         archive::EventFilter page = filter;
         page.after_seq = cursor;
-        page.limit = std::min(k_page, left);
-        std::vector<ReplayEvent> events;
-        std::vector<archive::Event> stored_for_reparse;
-        auto visited = db->for_each_event(page, [&](const archive::Event& e) {
-            events.push_back(from_archive(e));
-            if (spec.reparse) {
-                stored_for_reparse.push_back(e);
-            }
-            return true;
+        page.limit = 256;
+        std::uint64_t seen = 0;
+        auto read = db->for_each_event(page, [&](const archive::Event& e) {
+            ++seen;
+            cursor = e.seq;
+            return each(e);
         });
-        if (!visited) {
-            return std::unexpected(visited.error());
+        if (!read) {
+            return std::unexpected(read.error());
         }
-        if (events.empty()) {
+        if (failed) {
+            return std::unexpected(*failed);
+        }
+        if (seen == 0) {
             break;
-        }
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            cursor = events[i].seq;
-            left -= 1;
-            if (spec.reparse) {
-                auto ok = reparse(events[i], stored_for_reparse[i]);
-                if (!ok) {
-                    return ok;
-                }
-            }
-            auto go_on = visit(std::move(events[i]));
-            if (!go_on) {
-                return std::unexpected(go_on.error());
-            }
-            if (!*go_on) {
-                return {};
-            }
         }
     }
     return {};
 }
 
-Prefetch::Prefetch(SourceSpec spec, std::int64_t after_seq, std::size_t max_events,
-                   std::size_t max_bytes, std::function<void()> wake)
+Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& store,
+                                  std::string_view run_id) {
+    if (spec.kind == SourceKind::archive) {
+        return store.select_run_items(run_id, effective_filter(spec), spec.ordered);
+    }
+    // A foreign or MIME source: its events' ids in walk order, in batches.
+    std::int64_t selected = 0;
+    std::uint64_t left = spec.filter.limit.value_or(UINT64_MAX);
+    std::vector<archive::RunItem> batch;
+    auto flush = [&]() -> Result<void> {
+        auto added = store.add_run_items(run_id, batch);
+        batch.clear();
+        return added;
+    };
+    auto walked = walk_foreign(spec, false, nullptr, [&](ReplayEvent&& e) -> Result<bool> {
+        if (left == 0) {
+            return false;
+        }
+        --left;
+        archive::RunItem item;
+        item.item = ++selected;
+        item.event_id = std::move(e.event_id);
+        item.seq = e.seq;
+        batch.push_back(std::move(item));
+        if (batch.size() >= 1000) {
+            if (auto ok = flush(); !ok) {
+                return std::unexpected(ok.error());
+            }
+        }
+        return true;
+    });
+    if (!walked) {
+        return std::unexpected(walked.error());
+    }
+    if (auto ok = flush(); !ok) {
+        return std::unexpected(ok.error());
+    }
+    return selected;
+}
+
+Result<void> for_each_pending(const SourceSpec& spec, archive::Archive& store,
+                              std::string_view run_id, const EventVisitor& visit,
+                              const std::function<void(const archive::RunItem&)>& missing) {
+    if (spec.kind == SourceKind::archive) {
+        // The run's archive is the source: pending items joined with their events, by page.
+        std::int64_t after = 0;
+        while (true) {
+            std::vector<std::pair<archive::RunItem, archive::Event>> page;
+            auto read = store.for_each_pending_event(
+                run_id, after, 256, [&](const archive::RunItem& item, const archive::Event& e) {
+                    page.emplace_back(item, e);
+                    return true;
+                });
+            if (!read) {
+                return std::unexpected(read.error());
+            }
+            if (page.empty()) {
+                return {};
+            }
+            for (auto& [item, stored] : page) {
+                after = item.item;
+                if (stored.event_id.empty()) {
+                    missing(item); // deleted from the archive since the run selected it
+                    continue;
+                }
+                ReplayEvent event = from_archive(stored);
+                event.item = item.item;
+                event.attempts_before = static_cast<int>(item.attempts);
+                if (spec.reparse) {
+                    if (auto ok = reparse(event, stored); !ok) {
+                        return ok;
+                    }
+                }
+                auto go_on = visit(std::move(event));
+                if (!go_on) {
+                    return std::unexpected(go_on.error());
+                }
+                if (!*go_on) {
+                    return {};
+                }
+            }
+        }
+    }
+    // A foreign or MIME source: walk it and match each event to its pending item, by position
+    // first (the source unchanged), else by event id (rows reordered). Events no pending item
+    // claims are not part of the run (delivered already, or new since the run began). Pending
+    // items no event claimed by the end are missing from the source.
+    std::unordered_set<std::int64_t> taken;
+    archive::RunItem matched;
+    WantMessage want = [&](std::int64_t position, const std::string& id) -> Result<bool> {
+        auto found = store.find_run_item(run_id, position, id);
+        if (!found) {
+            return std::unexpected(found.error());
+        }
+        if (!*found || (*found)->state != archive::ItemState::pending ||
+            !taken.insert((*found)->item).second) {
+            return false;
+        }
+        matched = **found;
+        return true;
+    };
+    auto walked = walk_foreign(spec, true, &want, [&](ReplayEvent&& e) -> Result<bool> {
+        e.item = matched.item;
+        e.attempts_before = static_cast<int>(matched.attempts);
+        return visit(std::move(e));
+    });
+    if (!walked) {
+        return walked;
+    }
+    PendingItems pending(store, std::string(run_id));
+    while (true) {
+        auto front = pending.front();
+        if (!front) {
+            return std::unexpected(front.error());
+        }
+        if (*front == nullptr) {
+            return {};
+        }
+        if (!taken.contains((*front)->item)) {
+            missing(**front);
+        }
+        pending.pop();
+    }
+}
+
+Prefetch::Prefetch(SourceSpec spec, archive::Archive store, std::string run_id,
+                   std::size_t max_events, std::size_t max_bytes, std::function<void()> wake)
     : m_max_events(std::max<std::size_t>(1, max_events))
     , m_max_bytes(max_bytes)
     , m_wake(std::move(wake)) {
-    m_thread = std::thread([this, spec = std::move(spec), after_seq] {
+    m_thread = std::thread([this, spec = std::move(spec), store = std::move(store),
+                            run_id = std::move(run_id)]() mutable {
         util::block_stop_signals(); // SIGINT reaches the sending thread and wakes its poll
-        read(spec, after_seq);
+        read(spec, store, run_id);
     });
 }
 
@@ -370,28 +568,36 @@ Prefetch::~Prefetch() {
     m_thread.join();
 }
 
-void Prefetch::read(const SourceSpec& spec, std::int64_t after_seq) {
-    auto walked = for_each_event(spec, after_seq, [&](ReplayEvent&& event) -> Result<bool> {
-        std::unique_lock lock(m_mutex);
-        // Full (either bound; an empty queue always takes one, however big): wait until the
-        // sender took half, so the two threads hand over in batches, not event by event.
-        if (!m_queue.empty() && (m_queue.size() >= m_max_events || m_queued_bytes >= m_max_bytes)) {
-            m_reader_waiting = true;
-            m_room.wait(lock, [&] { return m_cancelled || below_low_water(); });
-            m_reader_waiting = false;
-        }
-        if (m_cancelled) {
-            return false;
-        }
-        bool was_empty = m_queue.empty();
-        m_queued_bytes += event.body.size();
-        m_queue.push_back(std::move(event));
-        lock.unlock();
-        if (was_empty && m_wake) {
-            m_wake();
-        }
-        return true;
-    });
+void Prefetch::read(const SourceSpec& spec, archive::Archive& store, const std::string& run_id) {
+    auto missing = [&](const archive::RunItem&) {
+        std::lock_guard lock(m_mutex);
+        m_missing += 1;
+    };
+    auto walked = for_each_pending(
+        spec, store, run_id,
+        [&](ReplayEvent&& event) -> Result<bool> {
+            std::unique_lock lock(m_mutex);
+            // Full (either bound; an empty queue always takes one, however big): wait until the
+            // sender took half, so the two threads hand over in batches, not event by event.
+            if (!m_queue.empty() &&
+                (m_queue.size() >= m_max_events || m_queued_bytes >= m_max_bytes)) {
+                m_reader_waiting = true;
+                m_room.wait(lock, [&] { return m_cancelled || below_low_water(); });
+                m_reader_waiting = false;
+            }
+            if (m_cancelled) {
+                return false;
+            }
+            bool was_empty = m_queue.empty();
+            m_queued_bytes += event.body.size();
+            m_queue.push_back(std::move(event));
+            lock.unlock();
+            if (was_empty && m_wake) {
+                m_wake();
+            }
+            return true;
+        },
+        missing);
     {
         std::lock_guard lock(m_mutex);
         if (!walked) {
@@ -441,6 +647,11 @@ bool Prefetch::done() const {
 std::optional<Error> Prefetch::error() const {
     std::lock_guard lock(m_mutex);
     return m_error;
+}
+
+std::int64_t Prefetch::missing() const {
+    std::lock_guard lock(m_mutex);
+    return m_missing;
 }
 
 } // namespace hookctl::replay

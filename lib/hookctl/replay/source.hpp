@@ -17,7 +17,9 @@ namespace hookctl::replay {
 
 // One event to deliver, from any source.
 struct ReplayEvent {
-    std::int64_t seq = 0; // archive: the event's seq; other sources: 1-based position
+    std::int64_t item = 0;   // its run item (0: not part of a run, e.g. a dry run)
+    int attempts_before = 0; // attempts earlier invocations of the run made
+    std::int64_t seq = 0;    // archive: the event's seq; other sources: 1-based position
     std::string event_id;
     std::string org_id;
     std::int64_t received_at_ms = 0;
@@ -49,41 +51,67 @@ struct SourceSpec {
 // directory or any other file. Fails (exit 2) when `path` cannot be read.
 Result<SourceKind> detect_source_kind(const std::string& path, bool has_query);
 
-// How many events `spec` selects. This is also the up-front check of the source: an
-// unreadable file, an SQL error or a missing column fails here (exit 2), before anything is
-// sent.
+// How many events `spec` selects (its limit honoured). This is also the up-front check of
+// the source: an unreadable file, an SQL error or a missing column fails here (exit 2).
 Result<std::uint64_t> count_events(const SourceSpec& spec);
 
-// Calls `visit` for each selected event with seq > `after_seq`, in order, streaming (memory
-// flat except `ordered` over an archive, which sorts the ids). `visit` returns false to stop.
+// Calls `visit` for each event `spec` selects, in the run's sending order, streaming (memory
+// flat). `visit` returns false to stop. (A dry run's walk: no run is involved.)
 using EventVisitor = std::function<Result<bool>(ReplayEvent&& event)>;
-Result<void> for_each_event(const SourceSpec& spec, std::int64_t after_seq,
-                            const EventVisitor& visit);
+Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit);
 
-// Reads a source with for_each_event on a thread of its own, up to `max_events` (and about
-// `max_bytes` of bodies) ahead of the sender, so page reads and MIME parsing never hold up a
-// paced send. `wake` runs on the reader's thread when events arrive in an empty queue or the
-// source ends (it must be thread-safe, e.g. http::Client::wakeup).
-class Prefetch {
+// Records the selection of `spec` as the items of run `run_id` in `store` (the run's archive;
+// for an archive source, the source itself): numbered 1.. in sending order, memory flat.
+// Returns how many events were selected. Fails (exit 2) on a source error.
+Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& store,
+                                  std::string_view run_id);
+
+// Calls `visit` for each pending item of run `run_id` in item order, with its event read
+// from the source: from `store` itself for an archive source (re-parsed with `reparse`), else
+// by walking the source and matching each event to its item by position and event id.
+// `store` is a connection of the calling thread to the run's archive. A pending item whose
+// event is no longer in the source is reported through `missing` (the run cannot complete).
+Result<void> for_each_pending(const SourceSpec& spec, archive::Archive& store,
+                              std::string_view run_id, const EventVisitor& visit,
+                              const std::function<void(const archive::RunItem&)>& missing);
+
+// Where a replay takes its next event from (ARCHITECTURE.md, "Seams"): the real one reads
+// ahead on a thread of its own (Prefetch); unit tests feed a list.
+class Feed {
 public:
-    Prefetch(SourceSpec spec, std::int64_t after_seq, std::size_t max_events, std::size_t max_bytes,
-             std::function<void()> wake);
+    virtual ~Feed() = default;
+    // The next event, without waiting; nothing when none is ready (see done()). With
+    // `skip_if_busy`, also nothing while the feed is busy filling: a sender with events in
+    // hand must not wait behind a reader that lost its CPU holding a lock.
+    virtual std::optional<ReplayEvent> try_pop(bool skip_if_busy = false) = 0;
+    // Every event was read and taken (or the source failed).
+    virtual bool done() const = 0;
+    // Why the source failed, if it did.
+    virtual std::optional<Error> error() const = 0;
+    // Pending items whose events are no longer in the source (seen so far).
+    virtual std::int64_t missing() const = 0;
+};
+
+// A Feed that reads the pending items of a run with for_each_pending on a thread of its own,
+// up to `max_events` (and about `max_bytes` of bodies) ahead of the sender, so page reads and
+// MIME parsing never hold up a paced send. `wake` runs on the reader's thread when events
+// arrive in an empty queue or the source ends (it must be thread-safe, e.g. Sender::wakeup).
+class Prefetch final : public Feed {
+public:
+    Prefetch(SourceSpec spec, archive::Archive store, std::string run_id, std::size_t max_events,
+             std::size_t max_bytes, std::function<void()> wake);
     // Stops the reader (it may be waiting for room) and joins it.
-    ~Prefetch();
+    ~Prefetch() override;
     Prefetch(const Prefetch&) = delete;
     Prefetch& operator=(const Prefetch&) = delete;
 
-    // The next event read, without waiting for the reader; nothing when none is ready (see
-    // done()). With `skip_if_busy`, also nothing while the reader holds the queue: a sender
-    // with events in hand must not wait behind a reader that lost its CPU holding the lock.
-    std::optional<ReplayEvent> try_pop(bool skip_if_busy = false);
-    // The source is read to its end (or failed) and every event was taken.
-    bool done() const;
-    // Why the reader failed, if it did (an SQL error, an unreadable message, ...).
-    std::optional<Error> error() const;
+    std::optional<ReplayEvent> try_pop(bool skip_if_busy = false) override;
+    bool done() const override;
+    std::optional<Error> error() const override;
+    std::int64_t missing() const override;
 
 private:
-    void read(const SourceSpec& spec, std::int64_t after_seq);
+    void read(const SourceSpec& spec, archive::Archive& store, const std::string& run_id);
     bool below_low_water() const; // with the mutex held
 
     std::size_t m_max_events;
@@ -97,6 +125,7 @@ private:
     bool m_cancelled = false;
     bool m_reader_waiting = false; // the reader waits for the queue to fall to half
     std::optional<Error> m_error;
+    std::int64_t m_missing = 0;
     std::thread m_thread;
 };
 

@@ -442,7 +442,7 @@ TEST_CASE("archive::Archive runs are created, updated, read and listed") {
     REQUIRE_FALSE(dup);
     CHECK(dup.error().code == ExitCode::usage);
     REQUIRE(archive->update_run("run_fixed",
-                                {.total = 10, .done = 4, .delivered = 3, .failed = 1, .cursor = 77},
+                                {.total = 10, .done = 4, .delivered = 3, .dead = 1, .cursor = 77},
                                 RunState::paused, "interrupted"));
     auto got = archive->get_run("run_fixed");
     REQUIRE(got);
