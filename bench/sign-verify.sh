@@ -40,7 +40,7 @@ per_round=$(((runs + 2) / 3))
 for round in 1 2 3; do
   if ((round == 2)); then first=$dgst second=$verify; else first=$verify second=$dgst; fi
   hyperfine -N --style none --warmup 10 --runs "$per_round" --export-json "$tmp/h$round.json" \
-    "$first" "$second" >/dev/null
+    "$first" "$second" >/dev/null 2>"$tmp/hyperfine.err" || { cat "$tmp/hyperfine.err" >&2; exit 1; }
 done
 python3 - "$tmp" "$verify" "$dgst" "$runs" <<'PY'
 import json, os, statistics, sys, time
