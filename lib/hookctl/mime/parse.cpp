@@ -5,6 +5,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -836,6 +837,15 @@ Result<Blob> describe_raw(GMimeStream* stream, const ParseOptions& options) {
     return writer.finish();
 }
 
+// Frees a GByteArray that borrowed its bytes, leaving the bytes alone.
+struct BorrowedArrayFree {
+    void operator()(GByteArray* array) const {
+        if (array != nullptr) {
+            [[maybe_unused]] guint8* bytes = g_byte_array_free(array, FALSE);
+        }
+    }
+};
+
 } // namespace
 
 Result<void> check_options(const ParseOptions& options) {
@@ -853,6 +863,9 @@ Result<void> check_options(const ParseOptions& options) {
 
 Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& options) {
     ensure_gmime();
+    if (raw.size() > G_MAXUINT) {
+        return fail(ExitCode::usage, "the message is larger than 4 GiB; GMime cannot read it");
+    }
     BlobWriter writer(options.attachments_dir.value_or(""), 0);
     if (auto r = writer.write(raw); !r) {
         return std::unexpected(r.error());
@@ -861,8 +874,16 @@ Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& o
     if (!blob) {
         return std::unexpected(blob.error());
     }
-    Owned<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-    return build_event(stream.get(), *blob, options);
+    // GMime reads `raw` in place, where g_mime_stream_mem_new_with_buffer would copy it first.
+    // The array only borrows the bytes: the stream does not own it, GMime never writes to it,
+    // and it is released without freeing them.
+    auto* bytes = reinterpret_cast<guint8*>(const_cast<char*>(raw.data()));
+    std::unique_ptr<GByteArray, BorrowedArrayFree> array(g_byte_array_new_take(bytes, raw.size()));
+    Owned<GMimeStream> stream(g_mime_stream_mem_new_with_byte_array(array.get()));
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);
+    auto event = build_event(stream.get(), *blob, options);
+    stream.reset(); // before the array it reads
+    return event;
 }
 
 Result<nlohmann::json> parse_file(const std::string& path, const ParseOptions& options) {
