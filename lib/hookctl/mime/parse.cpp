@@ -311,13 +311,13 @@ bool read_decoded(GMimePart* part, const std::vector<GMimeFilter*>& filters, Sin
     for (GMimeFilter* filter : filters) {
         g_mime_stream_filter_add(filter_stream, filter);
     }
-    std::vector<char> buffer(k_chunk);
+    auto buffer = std::make_unique_for_overwrite<char[]>(k_chunk); // not zeroed: 64 KiB a part
     for (;;) {
-        ssize_t n = g_mime_stream_read(filtered.get(), buffer.data(), buffer.size());
+        ssize_t n = g_mime_stream_read(filtered.get(), buffer.get(), k_chunk);
         if (n <= 0) {
             break;
         }
-        if (!sink(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
+        if (!sink(std::string_view(buffer.get(), static_cast<std::size_t>(n)))) {
             return false;
         }
     }
@@ -823,13 +823,13 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
 Result<Blob> describe_raw(GMimeStream* stream, const ParseOptions& options) {
     BlobWriter writer(options.attachments_dir.value_or(""), 0);
     g_mime_stream_reset(stream);
-    std::vector<char> buffer(k_chunk);
+    auto buffer = std::make_unique_for_overwrite<char[]>(k_chunk);
     for (;;) {
-        ssize_t n = g_mime_stream_read(stream, buffer.data(), buffer.size());
+        ssize_t n = g_mime_stream_read(stream, buffer.get(), k_chunk);
         if (n <= 0) {
             break;
         }
-        if (auto r = writer.write(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        if (auto r = writer.write(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
             !r) {
             return std::unexpected(r.error());
         }
