@@ -301,6 +301,18 @@ std::optional<std::string> repair_q_words(std::string_view raw) {
     return out;
 }
 
+// False when repair_q_words cannot change `raw` (or its unfolded form, unfolding only removes
+// line breaks): it has no 8-bit byte or no "=?". Most headers are so, and skip the unfolding.
+bool may_need_q_repair(const char* raw) {
+    if (raw == nullptr) {
+        return false;
+    }
+    std::string_view text(raw);
+    return text.find("=?") != std::string_view::npos &&
+           std::any_of(text.begin(), text.end(),
+                       [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
 json address_list(InternetAddressList* list) {
     json out = json::array();
     add_addresses(list, out);
@@ -773,7 +785,8 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
             has_date = true;
         }
         const char* raw_value = g_mime_header_get_raw_value(header);
-        GString_ unfolded(raw_value != nullptr ? g_mime_utils_header_unfold(raw_value) : nullptr);
+        GString_ unfolded(may_need_q_repair(raw_value) ? g_mime_utils_header_unfold(raw_value)
+                                                       : nullptr);
         if (auto fixed = unfolded ? repair_q_words(unfolded.get()) : std::nullopt) {
             GString_ decoded(g_mime_utils_header_decode_text(parser_options.get(), fixed->c_str()));
             event["headers"].push_back(
