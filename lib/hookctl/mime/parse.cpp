@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <hookctl/mime/base64.hpp>
 #include <hookctl/mime/gmime_ptr.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/mime/store.hpp>
@@ -319,6 +321,38 @@ json address_list(InternetAddressList* list) {
     return out;
 }
 
+// Streams the bytes of `raw` (base64-decoded when `base64`) into `sink`, as reading a GMime
+// filter stream with only the basic decoding filter gave them, without that stream: read in
+// its chunks of 4096 bytes (GMime's base64 step treats a '=' relative to the end of each
+// chunk), decoded by base64_decode_step four characters at a time, and ended, as such a read
+// loop ends, at the first chunk that decodes to nothing.
+template <class Sink> bool read_plain_or_base64(GMimeStream* raw, bool base64, Sink& sink) {
+    constexpr std::size_t k_read = 4096; // GMimeStreamFilter's READ_SIZE
+    std::array<unsigned char, k_read> in{};
+    std::array<unsigned char, k_read / 4 * 3 + 4> out{};
+    int state = 0;
+    std::uint32_t save = 0;
+    for (;;) {
+        ssize_t n = g_mime_stream_read(raw, reinterpret_cast<char*>(in.data()), k_read);
+        if (n <= 0) {
+            return true; // the flush of a base64 step at the end writes nothing
+        }
+        std::string_view chunk(reinterpret_cast<const char*>(in.data()),
+                               static_cast<std::size_t>(n));
+        if (base64) {
+            std::size_t m =
+                base64_decode_step(in.data(), static_cast<std::size_t>(n), out.data(), state, save);
+            chunk = std::string_view(reinterpret_cast<const char*>(out.data()), m);
+        }
+        if (chunk.empty()) {
+            return true; // a read of the filter stream returns 0 then, which ended the part
+        }
+        if (!sink(chunk)) {
+            return false;
+        }
+    }
+}
+
 // Streams the transfer-decoded content of `part` through `filters` (appended after the
 // transfer decoder) into `sink(std::string_view)`. Returns false when `sink` failed.
 template <class Sink>
@@ -332,9 +366,13 @@ bool read_decoded(GMimePart* part, const std::vector<GMimeFilter*>& filters, Sin
         return true;
     }
     g_mime_stream_reset(raw);
+    GMimeContentEncoding encoding = g_mime_data_wrapper_get_encoding(content);
+    if (filters.empty() && encoding != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+        encoding != GMIME_CONTENT_ENCODING_UUENCODE) {
+        return read_plain_or_base64(raw, encoding == GMIME_CONTENT_ENCODING_BASE64, sink);
+    }
     Owned<GMimeStream> filtered(g_mime_stream_filter_new(raw));
     auto* filter_stream = GMIME_STREAM_FILTER(filtered.get());
-    GMimeContentEncoding encoding = g_mime_data_wrapper_get_encoding(content);
     if (encoding == GMIME_CONTENT_ENCODING_BASE64 ||
         encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
         encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
