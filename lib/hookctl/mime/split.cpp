@@ -2,6 +2,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <span>
+#include <string>
+#include <sys/stat.h>
 #include <system_error>
 #include <vector>
 
@@ -13,6 +16,8 @@ namespace hookctl::mime {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr std::size_t k_read_chunk = 64 * 1024;
 
 // True when `bytes` starts like an mbox file: a "From " envelope line.
 bool looks_like_mbox(std::string_view bytes) {
@@ -52,15 +57,47 @@ Result<void> split_mbox(std::string_view bytes, const std::string& label,
     return {};
 }
 
-Result<void> visit_file(const std::string& path, const MessageVisitor& each) {
-    auto bytes = util::read_file(path);
-    if (!bytes) {
-        return std::unexpected(bytes.error());
+// Reads the file at `path` into `buffer`, which is reused from file to file so that its memory
+// stays mapped, sized from stat where util::read_file grows a new string 64 KiB at a time (5.8%
+// of a corpus parse, most of it in the kernel). Fails (exit 2) as util::read_file does.
+Result<void> read_into(const std::string& path, std::string& buffer) {
+    auto source = util::FileSource::open(path);
+    if (!source) {
+        return std::unexpected(source.error());
     }
-    if (looks_like_mbox(*bytes)) {
-        return split_mbox(*bytes, path, each);
+    struct stat st {};
+    std::size_t expected = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
+                               ? static_cast<std::size_t>(st.st_size)
+                               : 0;
+    auto keep = [](char*, std::size_t n) { return n; }; // bytes past the old size: unset
+    // One byte more than expected, so that the read that sees the end has room.
+    buffer.resize_and_overwrite(std::max({buffer.capacity(), expected + 1, k_read_chunk}), keep);
+    std::size_t size = 0;
+    for (;;) {
+        if (size == buffer.size()) {
+            buffer.resize_and_overwrite(2 * size, keep); // the file grew since stat
+        }
+        auto n = source->read(std::span<char>(buffer.data() + size, buffer.size() - size));
+        if (!n) {
+            return std::unexpected(n.error());
+        }
+        if (*n == 0) {
+            break;
+        }
+        size += *n;
     }
-    return each(*bytes, path);
+    buffer.resize(size);
+    return {};
+}
+
+Result<void> visit_file(const std::string& path, const MessageVisitor& each, std::string& buffer) {
+    if (auto r = read_into(path, buffer); !r) {
+        return r;
+    }
+    if (looks_like_mbox(buffer)) {
+        return split_mbox(buffer, path, each);
+    }
+    return each(buffer, path);
 }
 
 // Regular files under `dir`, sorted by path, hidden files and folders skipped.
@@ -110,8 +147,9 @@ Result<void> for_each_message(const std::string& path, const MessageVisitor& eac
         return fail(ExitCode::usage, "cannot read " + path + ": " + ec.message() +
                                          " (give an .eml file, a folder, a Maildir or an mbox)");
     }
+    std::string buffer;
     if (!fs::is_directory(status)) {
-        return visit_file(path, each);
+        return visit_file(path, each, buffer);
     }
     fs::path dir(path);
     bool maildir = fs::is_directory(dir / "cur", ec) || fs::is_directory(dir / "new", ec);
@@ -136,7 +174,7 @@ Result<void> for_each_message(const std::string& path, const MessageVisitor& eac
         files = std::move(*found);
     }
     for (const std::string& file : files) {
-        if (auto r = visit_file(file, each); !r) {
+        if (auto r = visit_file(file, each, buffer); !r) {
             return r;
         }
     }

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <hookctl/mime/gmime_ptr.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
@@ -177,4 +178,46 @@ TEST_CASE("mime::parse_message survives every file of the shared corpus") {
         }
     }
     CHECK(parsed > 150);
+}
+
+TEST_CASE("mime::parse_message gives addresses as GMime's IDNA form of them") {
+    // The addresses take a shortcut past libidn2 when their domain is ASCII without "xn--";
+    // each must still read as internet_address_mailbox_get_idn_addr gives it.
+    std::vector<std::string> addresses = {
+        "a@example.com",
+        "a@EXAMPLE.COM",
+        "a@example.com.",
+        "a@a..b",
+        "a@-a.com",
+        "a@ab--cd.com",
+        "a@a_b.com",
+        "a@[1.2.3.4]",
+        "a@localhost",
+        "a@xn--nxasmq6b.com",
+        "a@XN--NXASMQ6B.COM",
+        "a@bücher.example",
+        "a@b\xc3\xbc"
+        "cher.XN--example",
+        "a@.com",
+        "a@toolonglabeltoolonglabeltoolonglabeltoolonglabeltoolonglabeltoolonglabel.com"};
+    mime::ensure_gmime();
+    mime::OwnedParserOptions options(g_mime_parser_options_new()); // as parse_message's
+    g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_allow_addresses_without_domain(options.get(), TRUE);
+    for (const auto& address : addresses) {
+        CAPTURE(address);
+        std::string raw = "From: x@example.com\nTo: " + address + "\n\nhi\n";
+        auto event = mime::parse_message(raw, fixed_options());
+        REQUIRE(event.has_value());
+        const auto& to = (*event)["to"];
+        mime::Owned<InternetAddressList> list(
+            internet_address_list_parse(options.get(), address.c_str()));
+        int count = list ? internet_address_list_length(list.get()) : 0;
+        REQUIRE(to.size() == static_cast<std::size_t>(count)); // "a@a..b" is no mailbox
+        for (int i = 0; i < count; ++i) {
+            auto* mailbox =
+                INTERNET_ADDRESS_MAILBOX(internet_address_list_get_address(list.get(), i));
+            CHECK(to[i]["address"] == internet_address_mailbox_get_idn_addr(mailbox));
+        }
+    }
 }
