@@ -34,7 +34,7 @@ _hookctl_options() {
         'hookctl rotate status') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate finish') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate abort') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -195,6 +195,7 @@ _hookctl_value() {
         'hookctl listen|--tolerance') echo 'any' ;;
         'hookctl listen|--archive') echo 'file' ;;
         'hookctl listen|--max-body') echo 'any' ;;
+        'hookctl listen|--max-buffered') echo 'any' ;;
         'hookctl listen|--max-inflight') echo 'any' ;;
         'hookctl listen|--synchronous') echo 'words full normal' ;;
         'hookctl listen|--ready-file') echo 'file' ;;

@@ -58,7 +58,7 @@ function __hookctl_value_options
         case 'hookctl rotate abort'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl listen'
-            printf '%s\n' --bind --path --scheme --tolerance --archive --max-body --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --log-format
         case 'hookctl events'
             printf '%s\n' --config --log-format
         case 'hookctl events list'
@@ -422,6 +422,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l scheme -r
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tolerance -r -d 'Allowed timestamp skew, both directions (default 5m)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'SQLite archive file (default ./hookctl.db)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-body -r -d 'Largest body accepted; larger gets 413'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-buffered -r -d 'Body bytes held for requests whose signature is not checked yet, at most; beyond: 503 + Retry-After before the body is read'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-inflight -r -d 'Events accepted but not yet committed, at most; beyond: 429 + Retry-After'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l synchronous -r -f -a 'full normal' -d 'full: fsync every commit (survives power loss); normal: survives a killed process, not power loss, faster'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l ready-file -r -F -d 'Write the URL to FILE (atomically) once listening'
