@@ -21,6 +21,7 @@ struct DeliverySpec {
     std::vector<keys::SecretSource> secrets; // secret flags (empty: the target's)
     bool yes = false;                        // --yes: confirm a production target
     bool insecure = false;                   // --insecure
+    TlsClientSpec tls;                       // --cacert, --capath, --cert, --key, passphrase
     std::string retries = "5";
     std::string backoff_base = "500ms";
     std::string backoff_max = "30s";
@@ -39,8 +40,9 @@ struct ResolvedDelivery {
 
 // Checks and resolves `spec`: exactly one of --to/--target, the target from the config, the
 // production guard (`prompt` empty when there is no TTY), the secrets loaded and decoded for
-// the scheme, durations and counts parsed. Every failure is exit 2 and happens before anything
-// is sent.
+// the scheme, durations and counts parsed, the TLS files read and checked (resolve_tls_client:
+// the flags' trust and client certificate win over the target's). Every failure is exit 2 and
+// happens before anything is sent.
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt);
 
 } // namespace hookctl::http
