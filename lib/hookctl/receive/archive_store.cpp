@@ -21,6 +21,7 @@ public:
             n.headers = std::move(e.headers);
             n.body = std::move(e.body);
             n.trace_id = std::move(e.trace_id);
+            n.client_identity = std::move(e.client_identity);
             n.source = "listen";
             m_batch.push_back(std::move(n));
         }

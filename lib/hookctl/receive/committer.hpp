@@ -24,6 +24,7 @@ struct IncomingEvent {
     util::HeaderList headers;        // as received
     std::string body;                // raw bytes, as signed
     std::string trace_id;            // from traceparent, may be empty
+    std::string client_identity;     // verified TLS client certificate subject, may be empty
 };
 
 enum class StoreResult { inserted, duplicate, failed };

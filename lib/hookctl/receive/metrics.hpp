@@ -22,6 +22,8 @@ public:
     void record_verification_failure(std::string_view outcome);
     // An injected fault, by kind (`drop`, `fail`, `fail_first`, `throttle`).
     void record_fault(std::string_view kind);
+    // A TLS client refused in the handshake, by reason (`tls_no_client_cert`, ...).
+    void record_tls_refusal(std::string_view reason);
     // One group commit of `size` events.
     void record_batch(std::size_t size);
     void record_duplicate() { m_duplicates.fetch_add(1, std::memory_order_relaxed); }
@@ -50,6 +52,7 @@ private:
     std::map<std::pair<int, std::string>, std::uint64_t> m_requests;
     std::map<std::string, std::uint64_t> m_verification_failures;
     std::map<std::string, std::uint64_t> m_faults;
+    std::map<std::string, std::uint64_t> m_tls_refusals;
     std::array<std::uint64_t, k_latency_bounds.size() + 1> m_latency_buckets{};
     double m_latency_sum = 0;
     std::uint64_t m_latency_count = 0;

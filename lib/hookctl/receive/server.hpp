@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include <hookctl/receive/access.hpp>
 #include <hookctl/receive/committer.hpp>
 #include <hookctl/receive/faults.hpp>
 #include <hookctl/receive/forward.hpp>
@@ -33,6 +34,9 @@ struct ListenOptions {
     FaultOptions faults;
     std::string tls_cert; // PEM files: both set means HTTPS (TLS 1.2 minimum)
     std::string tls_key;
+    std::string tls_client_ca;                       // set: client certificates required (mTLS)
+    std::vector<std::string> tls_client_subjects;    // accepted client subjects (patterns)
+    AccessOptions access;                            // --allow-from, --trust-proxy
     unsigned threads = 0;                            // 0: one per core, at least 2
     std::chrono::milliseconds drain_timeout{10'000}; // after SIGINT/SIGTERM
 };
@@ -48,6 +52,8 @@ struct RequestRecord {
     std::string event_id;
     std::string trace_id;
     std::chrono::microseconds latency{};
+    std::string client;          // the client address a trusted proxy forwarded, if any
+    std::string client_identity; // the verified TLS client certificate's subject, if any
 };
 
 // What the server tells its caller. Called from server threads; must be thread-safe.
@@ -72,13 +78,17 @@ struct Summary {
     bool drained = true; // false: the drain timeout cut in-flight requests off
 };
 
-// Serves webhooks on `options.host:port` until SIGINT or SIGTERM (SIGHUP reloads `keys`):
+// Serves webhooks on `options.host:port` until SIGINT or SIGTERM (SIGHUP reloads `keys`, and
+// the TLS certificates, which are also reloaded when their files change):
 // verifies every POST to `options.path` before parsing it, stores accepted events through
 // `store` with group commit (202 only after the commit; 503 when it fails), answers
 // duplicates 200, injects the configured faults, serves `/metrics` (from `metrics`) and
 // `/healthz`. On SIGINT/SIGTERM it stops accepting, finishes in-flight requests, commits and
-// returns the summary. Fails (exit 4) when it cannot bind; (exit 2) when the TLS files cannot
-// be read.
+// returns the summary. With `options.tls_client_ca`, a client without a certificate issued by
+// that CA (and matching `tls_client_subjects`) is refused in the handshake and counted in
+// /metrics; the verified subject is stored with each event. With `options.access`, a request
+// from a source outside --allow-from is answered 403 before its body is read.
+// Fails (exit 4) when it cannot bind; (exit 2) when the TLS files cannot be read.
 Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& store,
                       Metrics& metrics, const ServerHooks& hooks);
 
