@@ -17,6 +17,7 @@
 #include <hookctl/util/watch.hpp>
 
 #include "common.hpp"
+#include "listen_tls.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -49,6 +50,7 @@ struct ListenFlags {
     std::string forward_to;
     std::string synchronous = "full";
     SecretFlags secrets;
+    ListenTlsFlags tls; // --tls-client-ca, --allow-from, --trust-proxy, --cacert (listen_tls.cpp)
 };
 
 // Writes whole lines to stderr, one write(2) each, so lines from server threads never mix.
@@ -236,6 +238,9 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     faults.seed = f.seed ? *f.seed : std::random_device{}();
     o.tls_cert = f.tls_cert;
     o.tls_key = f.tls_key;
+    if (auto applied = apply_listen_tls_options(f.tls, o); !applied) {
+        return std::unexpected(applied.error());
+    }
     o.threads = f.threads;
     return o;
 }
@@ -364,6 +369,12 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                     r.event_id.empty() ? nlohmann::json() : nlohmann::json(r.event_id);
                 doc["trace_id"] =
                     r.trace_id.empty() ? nlohmann::json() : nlohmann::json(r.trace_id);
+                if (!r.client.empty()) {
+                    doc["client"] = r.client;
+                }
+                if (!r.client_identity.empty()) {
+                    doc["client_identity"] = r.client_identity;
+                }
                 if (!r.reason.empty()) {
                     doc["reason"] = r.reason;
                 }
@@ -385,6 +396,12 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             if (!r.trace_id.empty()) {
                 line += " trace=" + r.trace_id;
             }
+            if (!r.client.empty()) {
+                line += " client=" + r.client;
+            }
+            if (!r.client_identity.empty()) {
+                line += " tls_client=\"" + r.client_identity + "\"";
+            }
             if (!r.reason.empty()) {
                 line += " (" + r.reason + ")";
             }
@@ -392,6 +409,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
         };
     }
 
+    auto forward_client = forward_client_options(flags.tls, !flags.forward_to.empty());
+    if (!forward_client) {
+        return std::unexpected(forward_client.error());
+    }
     std::unique_ptr<receive::Forwarder> forwarder;
     if (!flags.forward_to.empty()) {
         if (!flags.forward_to.starts_with("http://") && !flags.forward_to.starts_with("https://")) {
@@ -413,15 +434,19 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                         {"outcome", o.delivered ? "delivered" : "failed"},
                         {"status", o.http_status},
                         {"attempts", o.attempts},
-                        {"reason",
-                         o.reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                        {"reason", o.reason},
+                        {"detail",
+                         o.detail}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                 } else {
-                    writer->write(
-                        "forward " + o.event_id + ": " +
-                        (o.delivered ? std::string("delivered") : "failed (" + o.reason + ")") +
-                        " after " + std::to_string(o.attempts) + " attempt(s)");
+                    writer->write("forward " + o.event_id + ": " +
+                                  (o.delivered
+                                       ? std::string("delivered")
+                                       : "failed (" + o.reason +
+                                             (o.detail.empty() ? "" : ": " + o.detail) + ")") +
+                                  " after " + std::to_string(o.attempts) + " attempt(s)");
                 }
-            });
+            },
+            *forward_client);
         if (!started) {
             return std::unexpected(started.error());
         }
@@ -568,6 +593,7 @@ void register_listen(CLI::App& app, Context& context) {
                     "scheme and secret) and record delivered/failed on it")
         ->type_name("URL");
     add_secret_options(*cmd, f->secrets);
+    add_listen_tls_options(*cmd, f->tls);
     cmd->callback([f, &context] {
         auto code = run_listen(*f, context);
         context.exit_code = code ? *code : report_error(context, code.error());
