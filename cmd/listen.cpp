@@ -17,6 +17,7 @@
 #include <hookctl/util/watch.hpp>
 
 #include "common.hpp"
+#include "listen_tls.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -50,6 +51,7 @@ struct ListenFlags {
     std::string forward_to;
     std::string synchronous = "full";
     SecretFlags secrets;
+    ListenTlsFlags tls; // --tls-client-ca, --allow-from, --trust-proxy, --cacert (listen_tls.cpp)
 };
 
 // Writes whole lines to stderr, one write(2) each, so lines from server threads never mix.
@@ -249,6 +251,9 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     faults.seed = f.seed ? *f.seed : std::random_device{}();
     o.tls_cert = f.tls_cert;
     o.tls_key = f.tls_key;
+    if (auto applied = apply_listen_tls_options(f.tls, o); !applied) {
+        return std::unexpected(applied.error());
+    }
     o.threads = f.threads;
     o.hangup = receive::hangup_action_of_this_process();
     return o;
@@ -377,6 +382,12 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                 if (!r.verified_by.empty()) {
                     doc["verified_by"] = r.verified_by;
                 }
+                if (!r.client.empty()) {
+                    doc["client"] = r.client;
+                }
+                if (!r.client_identity.empty()) {
+                    doc["client_identity"] = r.client_identity;
+                }
                 if (!r.reason.empty()) {
                     doc["reason"] = r.reason;
                 }
@@ -401,6 +412,12 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             if (!r.verified_by.empty()) {
                 line += " key=" + r.verified_by;
             }
+            if (!r.client.empty()) {
+                line += " client=" + r.client;
+            }
+            if (!r.client_identity.empty()) {
+                line += " tls_client=\"" + r.client_identity + "\"";
+            }
             if (!r.reason.empty()) {
                 line += " (" + r.reason + ")";
             }
@@ -416,6 +433,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     // The archive (and the forwarder, which reads it) are opened once the address is bound, so
     // a listen that cannot bind leaves no new archive file behind.
     std::unique_ptr<receive::EventStore> store;
+    auto forward_client = forward_client_options(flags.tls, !flags.forward_to.empty());
+    if (!forward_client) {
+        return std::unexpected(forward_client.error());
+    }
     std::unique_ptr<receive::Forwarder> forwarder;
     auto open_store = [&]() -> Result<receive::EventStore*> {
         auto opened = receive::open_archive_store(flags.archive, flags.synchronous == "full");
@@ -441,15 +462,19 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                         {"outcome", o.delivered ? "delivered" : "failed"},
                         {"status", o.http_status},
                         {"attempts", o.attempts},
-                        {"reason",
-                         o.reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                        {"reason", o.reason},
+                        {"detail",
+                         o.detail}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                 } else {
-                    writer->write(
-                        "forward " + o.event_id + ": " +
-                        (o.delivered ? std::string("delivered") : "failed (" + o.reason + ")") +
-                        " after " + std::to_string(o.attempts) + " attempt(s)");
+                    writer->write("forward " + o.event_id + ": " +
+                                  (o.delivered
+                                       ? std::string("delivered")
+                                       : "failed (" + o.reason +
+                                             (o.detail.empty() ? "" : ": " + o.detail) + ")") +
+                                  " after " + std::to_string(o.attempts) + " attempt(s)");
                 }
-            });
+            },
+            *forward_client);
         if (!started) {
             return std::unexpected(started.error());
         }
@@ -604,6 +629,7 @@ void register_listen(CLI::App& app, Context& context) {
                     "scheme and secret) and record delivered/failed on it")
         ->type_name("URL");
     add_secret_options(*cmd, f->secrets);
+    add_listen_tls_options(*cmd, f->tls);
     cmd->callback([f, &context] {
         auto code = run_listen(*f, context);
         context.exit_code = code ? *code : report_error(context, code.error());

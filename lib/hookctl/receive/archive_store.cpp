@@ -22,6 +22,7 @@ public:
             n.body = std::move(e.body);
             n.trace_id = std::move(e.trace_id);
             n.verified_by = std::move(e.verified_by);
+            n.client_identity = std::move(e.client_identity);
             n.source = "listen";
             m_batch.push_back(std::move(n));
         }

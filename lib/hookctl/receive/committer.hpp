@@ -25,6 +25,7 @@ struct IncomingEvent {
     std::string body;                // raw bytes, as signed
     std::string trace_id;            // from traceparent, may be empty
     std::string verified_by;         // fingerprint of the key that verified it
+    std::string client_identity;     // verified TLS client certificate subject, may be empty
 };
 
 enum class StoreResult { inserted, duplicate, failed };

@@ -71,6 +71,11 @@ std::map<std::string, std::uint64_t> Metrics::verified_by_key() const {
     return m_verified;
 }
 
+void Metrics::record_tls_refusal(std::string_view reason) {
+    std::lock_guard lock(m_mutex);
+    ++m_tls_refusals[std::string(reason)];
+}
+
 void Metrics::record_batch(std::size_t size) {
     std::lock_guard lock(m_mutex);
     add_to_histogram(k_batch_bounds, m_batch_buckets, static_cast<double>(size));
@@ -124,6 +129,12 @@ std::string Metrics::render() const {
     for (const auto& [kind, count] : m_faults) {
         out +=
             "hookctl_faults_injected_total{kind=\"" + kind + "\"} " + std::to_string(count) + "\n";
+    }
+    out += "# HELP hookctl_tls_client_refused_total TLS clients refused in the handshake "
+           "(--tls-client-ca), by reason.\n# TYPE hookctl_tls_client_refused_total counter\n";
+    for (const auto& [reason, count] : m_tls_refusals) {
+        out += "hookctl_tls_client_refused_total{reason=\"" + reason + "\"} " +
+               std::to_string(count) + "\n";
     }
     out += "# HELP hookctl_events_stored_total Events committed to the archive.\n"
            "# TYPE hookctl_events_stored_total counter\n"

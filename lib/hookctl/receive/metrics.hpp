@@ -31,6 +31,8 @@ public:
     // Renders the body budget's bytes in use and limit (`--max-buffered`); `budget` must outlive
     // every render().
     void watch_budget(const BodyBudget* budget) { m_budget = budget; }
+    // A TLS client refused in the handshake, by reason (`tls_no_client_cert`, ...).
+    void record_tls_refusal(std::string_view reason);
     // One group commit of `size` events.
     void record_batch(std::size_t size);
     void record_duplicate() { m_duplicates.fetch_add(1, std::memory_order_relaxed); }
@@ -63,6 +65,7 @@ private:
     std::map<std::string, std::uint64_t> m_verified;
     std::atomic<std::uint64_t> m_accept_failures{0};
     std::atomic<const BodyBudget*> m_budget{nullptr};
+    std::map<std::string, std::uint64_t> m_tls_refusals;
     std::array<std::uint64_t, k_latency_bounds.size() + 1> m_latency_buckets{};
     double m_latency_sum = 0;
     std::uint64_t m_latency_count = 0;

@@ -14,6 +14,11 @@ void Reloader::add(std::string what, Step step) {
     m_parts.push_back({std::move(what), std::move(step)});
 }
 
+void Reloader::remove(std::string_view what) {
+    std::lock_guard lock(m_mutex);
+    std::erase_if(m_parts, [what](const Part& part) { return part.what == what; });
+}
+
 void Reloader::reload(std::string_view cause) {
     std::lock_guard lock(m_mutex);
     for (const auto& part : m_parts) {

@@ -27,6 +27,8 @@ public:
 
     // `what` names the part in the notices ("secrets").
     void add(std::string what, Step step);
+    // Removes the steps added as `what` (a part that goes away before the Reloader does).
+    void remove(std::string_view what);
     void reload(std::string_view cause);
 
 private:

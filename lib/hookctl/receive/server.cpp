@@ -21,11 +21,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <openssl/ssl.h>
 
 #include <hookctl/receive/accept_backoff.hpp>
 #include <hookctl/receive/server.hpp>
+#include <hookctl/receive/tls.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/watch.hpp>
 
 namespace hookctl::receive {
 namespace {
@@ -180,9 +183,11 @@ public:
             m_stream.async_handshake(ssl::stream_base::server,
                                      [self = this->shared_from_this()](beast::error_code ec) {
                                          if (ec) {
+                                             self->on_handshake_failed(ec);
                                              self->close();
                                              return;
                                          }
+                                         self->on_handshake();
                                          self->read_header();
                                      });
         } else {
@@ -197,6 +202,84 @@ public:
     }
 
 private:
+    // The verified client certificate (--tls-client-ca): its subject goes with every event and
+    // log line of the connection.
+    void on_handshake() {
+        if constexpr (k_tls) {
+            if (m_state.options.tls_client_ca.empty()) {
+                return;
+            }
+            m_client_identity = peer_identity(m_stream.native_handle()).text();
+        }
+    }
+
+    // A client refused in the handshake for its certificate is counted and logged; other
+    // failed handshakes (scanners, plain HTTP on the TLS port) are dropped quietly as before.
+    void on_handshake_failed(const beast::error_code& ec) {
+        if constexpr (k_tls) {
+            if (m_state.options.tls_client_ca.empty() ||
+                ec.category() != asio::error::get_ssl_category()) {
+                return;
+            }
+            std::string detail;
+            auto reason = handshake_refusal(m_stream.native_handle(),
+                                            static_cast<unsigned long>(ec.value()), detail);
+            if (reason.empty()) {
+                return;
+            }
+            m_state.metrics.record_tls_refusal(reason);
+            if (m_state.hooks.on_request) {
+                RequestRecord record;
+                record.method = "-";
+                record.target = "-";
+                record.peer = m_peer;
+                record.reason_code = std::string(reason);
+                record.reason = "refused in the TLS handshake: " + detail;
+                m_state.hooks.on_request(record);
+            }
+        }
+    }
+
+    // --allow-from / --trust-proxy, from the headers alone: a refused source gets 403 and the
+    // connection is closed without reading the body. False when it was refused.
+    bool admit(const http::request<http::string_body>& req) {
+        const AccessOptions& access = m_state.options.access;
+        if (!access.any()) {
+            return true;
+        }
+        if (!m_peer_address) {
+            beast::error_code ignored;
+            auto remote = lowest().socket().remote_endpoint(ignored);
+            if (!ignored) {
+                m_peer_address = util::parse_ip(remote.address().to_string());
+            }
+        }
+        if (!m_peer_address) {
+            respond_and_close(403, "source_not_allowed", "the source address is unknown");
+            return false;
+        }
+        std::vector<std::string_view> forwarded;
+        std::vector<std::string_view> x_forwarded_for;
+        if (!access.trusted_proxies.empty()) {
+            for (const auto& f :
+                 boost::make_iterator_range(req.equal_range(http::field::forwarded))) {
+                forwarded.emplace_back(f.value().data(), f.value().size());
+            }
+            for (const auto& f : boost::make_iterator_range(req.equal_range("X-Forwarded-For"))) {
+                x_forwarded_for.emplace_back(f.value().data(), f.value().size());
+            }
+        }
+        auto decision = decide_access(access, *m_peer_address, forwarded, x_forwarded_for);
+        if (decision.client.forwarded) {
+            m_client = decision.client.text;
+        }
+        if (!decision.allowed) {
+            respond_and_close(403, "source_not_allowed", decision.reason);
+            return false;
+        }
+        return true;
+    }
+
     void close_if_idle() {
         m_closing = true;
         if (m_idle) {
@@ -246,6 +329,7 @@ private:
         m_trace_id.clear();
         m_verified_by.clear();
         m_headers = {};
+        m_client.clear();
         m_stored.reset();
         m_reservation.release();
         m_delay = {};
@@ -304,6 +388,9 @@ private:
         m_target = std::string(req.target());
         m_keep_alive = req.keep_alive();
         m_version = req.version();
+        if (!admit(req)) {
+            return;
+        }
         auto count = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
         if (count > m_state.options.max_header_count) {
             respond_early(431, "headers_too_large",
@@ -463,6 +550,7 @@ private:
         auto checked =
             check_request(m_state.options.check, *keys, m_headers, std::move(req.body()), now_ms);
         m_reservation.release(); // checked: the body no longer counts against --max-buffered
+        checked.event.client_identity = m_client_identity;
         if (checked.status != 0) {
             m_state.metrics.record_verification_failure(checked.reason_code);
             respond(checked.status, checked.reason_code, checked.reason + "\n", "text/plain");
@@ -573,6 +661,8 @@ private:
         record.event_id = m_event_id;
         record.trace_id = m_trace_id;
         record.verified_by = m_verified_by;
+        record.client = m_client;
+        record.client_identity = m_client_identity;
         record.latency =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - m_start) +
             std::chrono::duration_cast<std::chrono::microseconds>(m_delay);
@@ -726,6 +816,9 @@ private:
     std::string m_trace_id;
     std::string m_verified_by;
     unsigned m_version = 11; // the request's HTTP version: 10 or 11
+    std::string m_client;          // the forwarded client address (--trust-proxy), if any
+    std::string m_client_identity; // the verified client certificate's subject, if any
+    std::optional<util::IpAddress> m_peer_address; // read once, when --allow-from needs it
     bool m_keep_alive = true;
     bool m_linger = false; // answered before the request was read: close lingering
     bool m_idle = false;
@@ -735,7 +828,7 @@ private:
 
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(asio::io_context& ioc, tcp::acceptor acceptor, ServerState& state, ssl::context* tls)
+    Listener(asio::io_context& ioc, tcp::acceptor acceptor, ServerState& state, TlsServer* tls)
         : m_ioc(ioc)
         , m_acceptor(std::move(acceptor))
         , m_state(state)
@@ -788,8 +881,13 @@ private:
         std::string peer =
             ignored ? "-" : remote.address().to_string() + ":" + std::to_string(remote.port());
         if (m_tls != nullptr) {
+            // The certificates current now (a reload changes later connections only): the
+            // stream's SSL holds its own reference to the SSL_CTX, `context` only wraps it.
+            auto native = m_tls->current();
+            SSL_CTX_up_ref(native.get());
+            ssl::context context(native.get());
             std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-                beast::ssl_stream<beast::tcp_stream>(std::move(socket), *m_tls), m_state,
+                beast::ssl_stream<beast::tcp_stream>(std::move(socket), context), m_state,
                 std::move(peer))
                 ->start();
         } else {
@@ -815,54 +913,50 @@ private:
     asio::io_context& m_ioc;
     tcp::acceptor m_acceptor;
     ServerState& m_state;
-    ssl::context* m_tls;
+    TlsServer* m_tls;
     asio::steady_timer m_retry;
     AcceptBackoff m_backoff;
 };
-
-Result<std::unique_ptr<ssl::context>> make_tls_context(const ListenOptions& options) {
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                     ssl::context::single_dh_use);
-    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-    beast::error_code ec;
-    ctx->use_certificate_chain_file(options.tls_cert, ec);
-    if (ec) {
-        return fail(ExitCode::usage, "--tls-cert " + options.tls_cert +
-                                         ": cannot load a PEM certificate chain (" + ec.message() +
-                                         "); give a readable PEM file");
-    }
-    ctx->use_private_key_file(options.tls_key, ssl::context::pem, ec);
-    if (ec) {
-        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
-                                         ": cannot load a PEM private key (" + ec.message() +
-                                         "); give a readable, unencrypted PEM key");
-    }
-    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
-                                         " does not match the certificate in --tls-cert " +
-                                         options.tls_cert);
-    }
-    return ctx;
-}
 
 } // namespace
 
 Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreOpener& open_store,
                       Metrics& metrics, Reloader& reloader, const ServerHooks& hooks) {
     auto started = Clock::now();
-    std::unique_ptr<ssl::context> tls;
+    std::unique_ptr<TlsServer> tls;
     if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-        if (options.tls_cert.empty() || options.tls_key.empty()) {
-            return fail(ExitCode::usage, "TLS needs both --tls-cert FILE and --tls-key FILE");
+        auto created = TlsServer::create({options.tls_cert, options.tls_key, options.tls_client_ca,
+                                          options.tls_client_subjects});
+        if (!created) {
+            return std::unexpected(created.error());
         }
-        auto ctx = make_tls_context(options);
-        if (!ctx) {
-            return std::unexpected(ctx.error());
-        }
-        tls = std::move(*ctx);
+        tls = std::move(*created);
+    } else if (!options.tls_client_ca.empty()) {
+        return fail(ExitCode::usage, "--tls-client-ca needs TLS: pass --tls-cert FILE and "
+                                     "--tls-key FILE too");
     }
+    // Certificates are reloaded with the secrets (SIGUSR1, SIGHUP when it means reload) and when
+    // their own files change.
+    if (tls) {
+        reloader.add("TLS certificates", [server = tls.get()]() -> Result<std::string> {
+            if (auto reloaded = server->reload(); !reloaded) {
+                return std::unexpected(reloaded.error());
+            }
+            return std::string("new connections use them");
+        });
+    }
+    struct StepRemover {
+        Reloader& reloader;
+        bool active;
+        ~StepRemover() {
+            if (active) {
+                reloader.remove("TLS certificates");
+            }
+        }
+    } tls_step_remover{reloader, tls != nullptr};
+    util::FileWatcher tls_watcher(
+        tls ? tls->files() : std::vector<std::string>{}, std::chrono::milliseconds(250),
+        [&tls, &hooks] { tls->reload_and_report("certificate files changed", hooks.on_notice); });
 
     beast::error_code ec;
     auto address = asio::ip::make_address(options.host, ec);
