@@ -109,7 +109,7 @@ void add_filter_options(CLI::App& cmd, FilterFlags& flags, bool with_limit) {
     if (with_limit) {
         cmd.add_option("--limit", flags.limit, "At most N events (default: all)")
             ->type_name("N")
-            ->check(CLI::NonNegativeNumber);
+            ->check(whole_number(1));
     }
 }
 
