@@ -179,6 +179,24 @@ void check_value_names(CLI::App& app) {
     }
 }
 
+void report_warning(const Context& context, const std::string& message) {
+    static std::mutex mutex;
+    static std::set<std::string> printed;
+    std::lock_guard lock(mutex);
+    if (!printed.insert(message).second) {
+        return;
+    }
+    std::string line;
+    if (context.global.json) {
+        line = nlohmann::json{{"warning", {{"message", message}}}}.dump();
+    } else if (context.global.log_format == "json") {
+        line = nlohmann::json{{"level", "warn"}, {"msg", message}}.dump();
+    } else {
+        line = "hookctl: warning: " + message;
+    }
+    std::cerr << line << '\n';
+}
+
 int report_error(const Context& context, const Error& error) {
     std::fflush(stdout);
     if (context.global.json) {

@@ -53,6 +53,10 @@ void check_value_names(CLI::App& app);
 // True when `option` carries a whole_number check.
 bool has_whole_number_check(const CLI::Option& option);
 
+// Prints a warning on stderr (`hookctl: warning: ...`, or a JSON object with --json, or a JSON
+// log line with --log-format json), once per message for the life of the process.
+void report_warning(const Context& context, const std::string& message);
+
 // Prints `error` on stderr (`hookctl: error: ...`, or a JSON object with --json) and returns
 // its exit code.
 int report_error(const Context& context, const Error& error);

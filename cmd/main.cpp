@@ -6,6 +6,7 @@
 #include <optional>
 #include <regex>
 
+#include <hookctl/keys/secret.hpp>
 #include <hookctl/util/spelling.hpp>
 
 #include "app.hpp"
@@ -143,6 +144,8 @@ int main(int argc, char** argv) {
     CLI::App app{"", "hookctl"};
     cli::Context context;
     cli::build_app(app, context);
+    keys::set_warning_sink(
+        [&context](const std::string& message) { cli::report_warning(context, message); });
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -24,7 +24,7 @@ _hookctl_options() {
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl secret new') echo '-h --help --keyring --family --format --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret new') echo '-h --help --keyring --family --format --out --force --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret show') echo '-h --help --keyring --reveal --history --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret export') echo '-h --help --keyring --id --format --name --reveal --public --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret import') echo '-h --help --keyring --secret-env --secret-file --state --not-after --window --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -147,6 +147,7 @@ _hookctl_value() {
         'hookctl secret new|--keyring') echo 'file' ;;
         'hookctl secret new|--family') echo 'words hmac ed25519' ;;
         'hookctl secret new|--format') echo 'words whsec hex' ;;
+        'hookctl secret new|--out') echo 'file' ;;
         'hookctl secret new|--config') echo 'file' ;;
         'hookctl secret new|--log-format') echo 'words text json' ;;
         'hookctl secret show|--keyring') echo 'file' ;;

@@ -38,7 +38,7 @@ function __hookctl_value_options
         case 'hookctl secret'
             printf '%s\n' --config --log-format
         case 'hookctl secret new'
-            printf '%s\n' --keyring --family --format --config --log-format
+            printf '%s\n' --keyring --family --format --out --config --log-format
         case 'hookctl secret show'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl secret export'
@@ -297,6 +297,8 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s h -l 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l keyring -r -F -d 'Add the secret to keyring FILE (created mode 0600 if absent); the secret is then not printed unless --reveal'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l family -r -f -a 'hmac ed25519' -d 'hmac (default) or ed25519 (whsk_/whpk_)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l format -r -f -a 'whsec hex' -d 'How an HMAC secret is written: whsec (whsec_ + base64, default) or hex'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l out -r -F -d 'Write the secret to FILE, created mode 0600, instead of stdout (an ed25519 public key is still printed); refuses an existing FILE'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l force -d 'With --out: replace an existing FILE'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l reveal -d 'With --keyring: print the secret too'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'

@@ -1,4 +1,5 @@
 """Black-box tests of `hookctl sign` and `hookctl verify` on the built binary."""
+import base64
 import json
 import os
 import resource
@@ -12,8 +13,10 @@ SW_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 SW_TS = "1614265330"
 SW_BODY = b'{"test": 2432232314}'
 SCHEMES = ["mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"]
-SECRET_ENV = {"S1": "first-secret", "S2": "second-secret",
-              "W1": "whsec_Zmlyc3Qtc2VjcmV0", "W2": "whsec_c2Vjb25kLXNlY3JldA=="}
+# At least 16 bytes each: shorter secrets draw a warning on stderr (tested on their own).
+SECRET_ENV = {"S1": "first-secret-0123456789", "S2": "second-secret-0123456789",
+              "W1": "whsec_" + base64.b64encode(b"first-secret-0123456789").decode(),
+              "W2": "whsec_" + base64.b64encode(b"second-secret-0123456789").decode()}
 
 
 def secret_env(scheme, n):
@@ -188,14 +191,66 @@ class BadInputTest(TempDirTestCase):
 
     def test_empty_secret(self):
         body = self.write("b", b"{}")
-        secret = self.write("secret", b"\n")
+        secret = self.write("secret", b"\n", mode=0o600)
         self.assert_input_error(["sign", "--secret-file", secret, body], "is empty")
+        for blank in (b"   \n", b"\t \r\n", b" "):
+            with self.subTest(blank=blank):
+                secret = self.write("secret", blank, mode=0o600)
+                self.assert_input_error(["sign", "--secret-file", secret, body],
+                                        "is only whitespace")
+                self.assert_input_error(["verify", body, "-H", "X-Signature: ab",
+                                         "--secret-env", "BLANK"], "is only whitespace",
+                                        env={"BLANK": blank.decode()})
+
+    def test_short_secret_is_used_with_a_warning_that_never_shows_it(self):
+        body = self.write("b", b"{}")
+        secret = self.write("short.secret", b"hunter2\n", mode=0o600)
+        out = run(["sign", "--secret-file", secret, body], check=0)
+        self.assertIn(b"X-Signature: ", out.stdout)
+        self.assertEqual(out.stderr.decode(),
+                         f"hookctl: warning: secret from file {secret} is only 7 bytes long: a "
+                         "short secret can be guessed offline from one signed request; use at "
+                         "least 16 random bytes ('hookctl secret new' makes 32)\n")
+        proc, doc = run_json(["sign", "--secret-env", "SHORT", body], env={"SHORT": "hunter2"})
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("only 7 bytes", json.loads(proc.stderr)["warning"]["message"])
+        self.assertNotIn(b"hunter2", proc.stdout + proc.stderr)
+        # Long enough: nothing on stderr.
+        self.assertEqual(run(["sign", "--secret-env", "S1", body], env=SECRET_ENV,
+                             check=0).stderr, b"")
+
+    def test_secret_file_readable_by_others_is_refused_like_a_keyring(self):
+        body = self.write("b", b"{}")
+        for mode in (0o644, 0o640, 0o604, 0o660, 0o620):
+            with self.subTest(mode=oct(mode)):
+                secret = self.write("hook.secret", b"a-long-enough-webhook-secret\n", mode=mode)
+                for args in (["sign", "--secret-file", secret, body],
+                             ["verify", body, "-H", "X-Signature: ab", "--secret-file", secret],
+                             ["send", body, "--to", "http://127.0.0.1:9/", "--secret-file",
+                              secret]):
+                    out = self.assert_input_error(args, f"permissions {mode:04o} are too open")
+                    self.assertIn(f"chmod 600 {secret}".encode(), out.stderr)
+                    self.assertNotIn(b"a-long-enough", out.stderr)
+        os.chmod(secret, 0o600)
+        run(["sign", "--secret-file", secret, body], check=0)
+        os.chmod(secret, 0o400)
+        run(["sign", "--secret-file", secret, body], check=0)
+        # A target's secret_file in the config file follows the same rule.
+        os.chmod(secret, 0o644)
+        config = self.write("config.toml", '[targets.t]\nurl = "http://127.0.0.1:9/"\n'
+                                           f'secret_file = "{secret}"\n')
+        self.assert_input_error(["send", body, "--config", config, "--target", "t"],
+                                "are too open")
+        # A pipe (process substitution, a secret manager's output) has no mode to judge.
+        proc = subprocess.run(["bash", "-c", f'"$0" sign --secret-file <(echo piped-secret-0123456789) {body}',
+                               HOOKCTL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def test_malformed_whsec(self):
         body = self.write("b", b"{}")
         out = self.assert_input_error(["sign", "--scheme", "standard", "--secret-env", "BAD",
                                        body], "malformed whsec_ secret",
-                                      env={"BAD": "whsec_abc$def!"})
+                                      env={"BAD": "whsec_abc$def!-not-base64-at-all"})
         self.assertNotIn(b"abc$def", out.stderr)
 
     def test_bad_timestamps(self):
