@@ -88,27 +88,85 @@ class SignVerifyTest(TempDirTestCase):
         cases = [
             (["--now", "1700000300"], 0, "valid", None),
             (["--now", "1700000301"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew 301s > 300s)"),
+             "timestamp outside tolerance: 301 s (5m1s) in the past, beyond the 300 s tolerance; "
+             "the signature matches at that timestamp (secret %s); to check it as of then, pass "
+             "--now 1700000000"),
             (["--now", "1699999699"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew -301s > 300s)"),
+             "timestamp outside tolerance: 301 s (5m1s) in the future, beyond the 300 s "
+             "tolerance (is the sender's clock ahead?); the signature matches at that timestamp "
+             "(secret %s); to check it as of then, pass --now 1700000000"),
             (["--now", "1700000412", "--tolerance", "300s"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew 412s > 300s)"),
+             "timestamp outside tolerance: 412 s (6m52s) in the past, beyond the 300 s tolerance; "
+             "the signature matches at that timestamp (secret %s); to check it as of then, pass "
+             "--now 1700000000"),
             (["--now", "1700000412", "--tolerance", "10m"], 0, "valid", None),
         ]
+        fingerprint = run_json(["verify", body, "--secret-env", "S1", "--now", "1700000000"] +
+                               hdrs, env=SECRET_ENV)[1]["fingerprint"]
         for extra, code, outcome, reason in cases:
             with self.subTest(extra=extra):
                 proc, doc = run_json(["verify", body, "--secret-env", "S1"] + hdrs + extra,
                                      env=SECRET_ENV)
                 self.assertEqual(proc.returncode, code, proc.stderr)
                 self.assertEqual(doc["outcome"], outcome)
+                self.assertTrue(doc["signature_matches"])
                 if reason:
-                    self.assertEqual(doc["reason"], reason)
+                    self.assertEqual(doc["reason"], reason % fingerprint)
         # Missing header: the signature without its timestamp (hdrs[1] is X-Signature).
         self.assertTrue(hdrs[1].startswith("X-Signature: "))
         proc, doc = run_json(["verify", body, "--secret-env", "S1", "--scheme", "mailparse",
                               "-H", hdrs[1]], env=SECRET_ENV)
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(doc["reason"], "missing header X-Signature-Timestamp")
+
+    def test_stale_timestamp_says_how_far_which_way_and_whether_the_signature_matches(self):
+        body = self.write("body.json", b'{"a":1}')
+        signed = run(["sign", "--secret-env", "S1", "--timestamp", "1700000000", body],
+                     env=SECRET_ENV, check=0)
+        hdrs = header_args(signed.stdout)
+        # Two hours ahead of the verifier's clock: the size and the direction, not "-7200s".
+        out = run(["verify", body, "--secret-env", "S1", "--now", "1699992800"] + hdrs,
+                  env=SECRET_ENV, check=1)
+        line = out.stdout.decode()
+        self.assertIn("7200 s (2h) in the future", line)
+        self.assertNotIn("-7200", line)
+        # Genuine but late: says the signature matches then, and how to check it as of then.
+        self.assertIn("the signature matches at that timestamp", line)
+        self.assertIn("pass --now 1700000000", line)
+        late = run(["verify", body, "--secret-env", "S1", "--now", "1700086400"] + hdrs,
+                   env=SECRET_ENV, check=1).stdout.decode()
+        self.assertIn("86400 s (24h) in the past", late)
+        # Following the advice passes.
+        run(["verify", body, "--secret-env", "S1", "--now", "1700000000"] + hdrs,
+            env=SECRET_ENV, check=0)
+        # The wrong secret at a stale timestamp is a forgery: no --now advice.
+        proc, doc = run_json(["verify", body, "--secret-env", "S2", "--now", "1700086400"] +
+                             hdrs, env=SECRET_ENV)
+        self.assertEqual(proc.returncode, 1)
+        self.assertFalse(doc["signature_matches"])
+        self.assertIsNone(doc["fingerprint"])
+        self.assertIn("no signature matches either", doc["reason"])
+        self.assertNotIn("--now", doc["reason"])
+
+    def test_sign_refuses_millisecond_and_negative_timestamps(self):
+        body = self.write("body.json", b"{}")
+        for flag, value, fragment in (
+                ("--timestamp", "1700000000123", "looks like milliseconds: give Unix seconds, "
+                                                 "e.g. 1700000000"),
+                ("--timestamp", "-1", "is negative"),
+                ("--now", "1700000000123", "looks like milliseconds")):
+            with self.subTest(flag=flag, value=value):
+                args = (["sign", "--secret-env", "S1", flag, value, body] if flag == "--timestamp"
+                        else ["verify", body, "--secret-env", "S1", "-H", "X-Signature: ab",
+                              "-H", "X-Signature-Timestamp: 5", flag, value])
+                out = run(args, env=SECRET_ENV)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertEqual(out.stdout, b"")
+                self.assertIn(fragment.encode(), out.stderr)
+        # Twelve digits are still seconds (the year 33658), and 0 is the epoch.
+        run(["sign", "--secret-env", "S1", "--timestamp", "999999999999", body], env=SECRET_ENV,
+            check=0)
+        run(["sign", "--secret-env", "S1", "--timestamp", "0", body], env=SECRET_ENV, check=0)
 
     def test_global_flags_before_or_after_the_command(self):
         body = self.write("body.json", b"{}")
