@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <arpa/inet.h>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -7,9 +8,8 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
-#include <set>
-#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <set>
 #include <unistd.h>
 
 #include <hookctl/util/headers.hpp>

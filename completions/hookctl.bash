@@ -45,8 +45,9 @@ _hookctl_options() {
     esac
 }
 
-# What the value of option $2 of command path $1 completes to: 'words W...', 'file',
-# 'directory' or 'any'; nothing when the option takes no value.
+# What the value of option $2 of command path $1 completes to: 'words W...', 'list
+# W...' (words joined by commas), 'file', 'directory', 'target' or 'any'; nothing
+# when the option takes no value.
 _hookctl_value() {
     case "$1|$2" in
         'hookctl|--config') echo 'file' ;;
@@ -73,7 +74,7 @@ _hookctl_value() {
         'hookctl verify|--config') echo 'file' ;;
         'hookctl verify|--log-format') echo 'words text json' ;;
         'hookctl send|--to') echo 'any' ;;
-        'hookctl send|--target') echo 'any' ;;
+        'hookctl send|--target') echo 'target' ;;
         'hookctl send|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl send|--retries') echo 'any' ;;
         'hookctl send|--backoff-base') echo 'any' ;;
@@ -90,9 +91,9 @@ _hookctl_value() {
         'hookctl send|--keyring') echo 'file' ;;
         'hookctl send|--config') echo 'file' ;;
         'hookctl send|--log-format') echo 'words text json' ;;
-        'hookctl replay|--from') echo 'any' ;;
+        'hookctl replay|--from') echo 'file' ;;
         'hookctl replay|--query') echo 'any' ;;
-        'hookctl replay|--status') echo 'any' ;;
+        'hookctl replay|--status') echo 'list received delivered failed dead' ;;
         'hookctl replay|--since') echo 'any' ;;
         'hookctl replay|--until') echo 'any' ;;
         'hookctl replay|--org') echo 'any' ;;
@@ -100,7 +101,7 @@ _hookctl_value() {
         'hookctl replay|--limit') echo 'any' ;;
         'hookctl replay|--mime-org') echo 'any' ;;
         'hookctl replay|--to') echo 'any' ;;
-        'hookctl replay|--target') echo 'any' ;;
+        'hookctl replay|--target') echo 'target' ;;
         'hookctl replay|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl replay|--retries') echo 'any' ;;
         'hookctl replay|--backoff-base') echo 'any' ;;
@@ -127,13 +128,13 @@ _hookctl_value() {
         'hookctl parse|--jobs') echo 'any' ;;
         'hookctl parse|--config') echo 'file' ;;
         'hookctl parse|--log-format') echo 'words text json' ;;
-        'hookctl probe|--target') echo 'any' ;;
+        'hookctl probe|--target') echo 'target' ;;
         'hookctl probe|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl probe|--secret-env') echo 'any' ;;
         'hookctl probe|--secret-file') echo 'file' ;;
         'hookctl probe|--keyring') echo 'file' ;;
-        'hookctl probe|--only') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
-        'hookctl probe|--skip') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
+        'hookctl probe|--only') echo 'list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
+        'hookctl probe|--skip') echo 'list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
         'hookctl probe|--max-body') echo 'any' ;;
         'hookctl probe|--latency-budget') echo 'any' ;;
         'hookctl probe|--timeout') echo 'any' ;;
@@ -220,7 +221,7 @@ _hookctl_value() {
         'hookctl events|--config') echo 'file' ;;
         'hookctl events|--log-format') echo 'words text json' ;;
         'hookctl events list|--archive') echo 'file' ;;
-        'hookctl events list|--status') echo 'any' ;;
+        'hookctl events list|--status') echo 'list received delivered failed dead' ;;
         'hookctl events list|--since') echo 'any' ;;
         'hookctl events list|--until') echo 'any' ;;
         'hookctl events list|--org') echo 'any' ;;
@@ -231,7 +232,7 @@ _hookctl_value() {
         'hookctl events show|--config') echo 'file' ;;
         'hookctl events show|--log-format') echo 'words text json' ;;
         'hookctl events stats|--archive') echo 'file' ;;
-        'hookctl events stats|--status') echo 'any' ;;
+        'hookctl events stats|--status') echo 'list received delivered failed dead' ;;
         'hookctl events stats|--since') echo 'any' ;;
         'hookctl events stats|--until') echo 'any' ;;
         'hookctl events stats|--org') echo 'any' ;;
@@ -239,7 +240,7 @@ _hookctl_value() {
         'hookctl events stats|--config') echo 'file' ;;
         'hookctl events stats|--log-format') echo 'words text json' ;;
         'hookctl events export|--archive') echo 'file' ;;
-        'hookctl events export|--status') echo 'any' ;;
+        'hookctl events export|--status') echo 'list received delivered failed dead' ;;
         'hookctl events export|--since') echo 'any' ;;
         'hookctl events export|--until') echo 'any' ;;
         'hookctl events export|--org') echo 'any' ;;
@@ -276,10 +277,33 @@ _hookctl_positional() {
     esac
 }
 
+# The target names of the config file: hookctl reads it (--config as typed, if any).
+_hookctl_targets() {
+    local command="${COMP_WORDS[0]/#\~/$HOME}" config="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --config)
+                config="${COMP_WORDS[i + 1]}"
+                [[ "$config" == "=" ]] && config="${COMP_WORDS[i + 2]}"
+                ;;
+            --config=*) config="${COMP_WORDS[i]#--config=}" ;;
+        esac
+    done
+    config="${config/#\~/$HOME}"
+    "$command" ${config:+--config "$config"} completion --list-targets 2>/dev/null
+}
+
 _hookctl_complete_value() {
-    local what="$1" cur="$2"
+    local what="$1" cur="$2" done
     case "$what" in
         words\ *) COMPREPLY=($(compgen -W "${what#words }" -- "$cur")) ;;
+        list\ *)
+            # The word after the last comma; the ones before it stay as typed.
+            done=""
+            [[ "$cur" == *,* ]] && done="${cur%,*},"
+            COMPREPLY=($(compgen -P "$done" -W "${what#list }" -- "${cur##*,}"))
+            ;;
+        target) COMPREPLY=($(compgen -W "$(_hookctl_targets)" -- "$cur")) ;;
         file)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
