@@ -188,8 +188,8 @@ class CompletionTest(unittest.TestCase):
                   ("replay", "--status", ["received", "delivered", "failed", "dead"]),
                   ("", "--log-format", ["text", "json"]),
                   ("listen", "--log-format", ["text", "json"]),
-                  ("send", "--scheme", SCHEMES := ["mailparse", "standard", "svix", "stripe",
-                                                   "github", "slack", "shopify"]),
+                  ("send", "--scheme", ["mailparse", "standard", "svix", "stripe", "github",
+                                        "slack", "shopify"]),
                   ("secret new", "--family", ["hmac", "ed25519"])]
     CONFIG = ('[targets.staging]\nurl = "https://staging.example.com/hooks"\nsecret_env = "S"\n'
               '[targets.production]\nurl = "https://api.example.com/hooks"\nsecret_env = "S"\n'
