@@ -1,5 +1,6 @@
 """hookctl completion: the scripts are generated from the command tree, the checked-in copies in
 completions/ are current, every shell accepts them, and they complete what --help lists."""
+import functools
 import os
 import re
 import shutil
@@ -43,9 +44,14 @@ zpty -d z
 REGEN = "cmake --build BUILD --target regen-completions"
 
 
-def help_of(path):
-    """The --help text of command `path` (a list of subcommand names)."""
+@functools.lru_cache(maxsize=None)
+def _help_of(path):
     return run(list(path) + ["--help"], check=0).stdout.decode()
+
+
+def help_of(path):
+    """The --help text of command `path` (a list of subcommand names), read once."""
+    return _help_of(tuple(path))
 
 
 def help_sections(text):
