@@ -4,7 +4,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
-#include <regex>
+#include <string_view>
 
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/spelling.hpp>
@@ -84,6 +84,10 @@ std::optional<UnknownCommand> find_unknown_command(CLI::App& app, int argc, char
 std::string unknown_command_message(const UnknownCommand& unknown) {
     std::string prefix = unknown.parent == "hookctl" ? "" : unknown.parent.substr(8) + " ";
     std::string message = "unknown command '" + prefix + unknown.word + "'";
+    if (unknown.word == "help" || unknown.word == "version") {
+        return message + ": hookctl has the flag instead: '" + unknown.parent + " --" +
+               unknown.word + "'";
+    }
     if (auto closest = util::closest_word(unknown.word, unknown.known)) {
         message += closest->likely ? "; did you mean '" + prefix + closest->word + "'?"
                                    : "; the closest is '" + prefix + closest->word + "'";
@@ -114,13 +118,16 @@ std::string usage_message(const CLI::ParseError& error, CLI::App* command) {
     if (message.starts_with(": ")) {
         message.erase(0, 2); // CLI11 leaves an empty option name before some validators
     }
-    // A value the option's type cannot hold: after a whole_number check, only one too large.
-    static const std::regex conversion("^Could not convert: (\\S+) = (.*)$");
-    std::smatch m;
+    // A value the option's type cannot hold ("Could not convert: --threads = 99999999999"):
+    // after a whole_number check, only one too large.
+    constexpr std::string_view k_conversion = "Could not convert: ";
+    auto equals = message.find(" = ");
     if (dynamic_cast<const CLI::ConversionError*>(&error) != nullptr &&
-        std::regex_match(message, m, conversion)) {
-        const CLI::Option* opt = find_option(command, m[1].str());
-        message = m[1].str() + ": '" + m[2].str() + "' " +
+        message.starts_with(k_conversion) && equals != std::string::npos) {
+        std::string name = message.substr(k_conversion.size(), equals - k_conversion.size());
+        std::string value = message.substr(equals + 3);
+        const CLI::Option* opt = find_option(command, name);
+        message = name + ": '" + value + "' " +
                   (opt != nullptr && cli::has_whole_number_check(*opt)
                        ? "is too large for this flag"
                        : "is not a value this flag accepts");

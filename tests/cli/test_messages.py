@@ -47,6 +47,10 @@ class MessagesTest(unittest.TestCase):
         # Global flags before it, with their values, are skipped over.
         self.assertIn("unknown command 'lisen'; did you mean 'listen'?",
                       self.usage_error(["--config", "x.toml", "-q", "lisen"]))
+        # The flags people type as commands.
+        self.assertIn("unknown command 'help': hookctl has the flag instead: 'hookctl --help'",
+                      self.usage_error(["help"]))
+        self.assertIn("'hookctl events --help'", self.usage_error(["events", "help"]))
         # A subcommand's subcommand.
         err = self.usage_error(["secret", "shwo", "--keyring", "k"])
         self.assertIn("unknown command 'secret shwo'; did you mean 'secret show'?", err)
