@@ -73,6 +73,11 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
     spec.insecure = flags.insecure;
     spec.tls = flags.tls;
     spec.timeout = flags.timeout;
+    auto now = keyring_now();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    spec.keyring_time = *now;
     auto prompt = is_tty(0) ? http::Prompt(tty_prompt) : http::Prompt();
     auto delivery = http::resolve_delivery(spec, prompt);
     if (!delivery) {

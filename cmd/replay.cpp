@@ -550,6 +550,11 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
     how.yes = f.spec.yes;
     how.prompt = tty_prompt();
     how.log_retries = context.global.verbose > 0;
+    auto now = keyring_now();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    how.keyring_time = *now;
 
     std::optional<replay::Plan> plan;
     replay::PlanChanges changes;

@@ -94,6 +94,11 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
     }
     extra.add("traceparent", http::make_traceparent(trace_id));
 
+    auto now = keyring_now();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    opt.spec.keyring_time = *now;
     auto resolved = http::resolve_delivery(opt.spec, tty_prompt());
     if (!resolved) {
         return std::unexpected(resolved.error());

@@ -7,7 +7,7 @@ import signal
 import time
 import unittest
 
-from hookctl_test import SANITIZED
+from hookctl_test import SANITIZED, SOURCE
 from keyring_test import KeyringTestCase
 from test_listen_common import Receiver, event_body
 
@@ -112,6 +112,41 @@ class RotateWithListenTest(KeyringTestCase):
         # Every genuine event was accepted: the only 401 is the A-only one after finish.
         rejected = [l for l in self.r.log_lines() if l.get("status") == 401]
         self.assertEqual(len(rejected), 1, rejected)
+
+    def test_hookctl_now_judges_the_senders_keyring_in_send_probe_and_replay(self):
+        """HOOKCTL_NOW is the time every command judges keyring windows at (hookctl-rotate(1)):
+        after the sender's window has ended at that time, send, probe and replay sign with the
+        new key only, which a receiver that still knows only the old key refuses. With the real
+        clock (inside the window) they dual-sign and are accepted."""
+        self.hk(["secret", "new", "--keyring", self.sender], check=0)
+        a_file = self.write("a.secret", self.export(self.sender), mode=0o600)
+        now = int(time.time())
+        self.hk(["rotate", "begin", "--keyring", self.sender, "--window", "1h"],
+                env={"HOOKCTL_NOW": str(now)}, check=0)
+        body = self.write("event.json", event_body("evt_now_1"))
+        self.r = Receiver(self.tmp, "--secret-file", a_file)
+        try:
+            runs = os.path.join(self.tmp, "runs.db")
+            commands = {
+                "send": ["send", "--to", self.r.url, "--keyring", self.sender, "--retries", "0",
+                         body],
+                "probe": ["probe", self.r.url, "--keyring", self.sender, "--only",
+                          "valid"],
+                "replay": ["replay", "--from", os.path.join(SOURCE, "examples", "invoice.eml"),
+                           "--to", self.r.url, "--keyring", self.sender, "--archive", runs,
+                           "--retries", "0", "--no-progress"],
+            }
+            for name, args in commands.items():
+                with self.subTest(command=name, clock="real"):
+                    proc = self.hk(args)
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                with self.subTest(command=name, clock="HOOKCTL_NOW after the window"):
+                    proc = self.hk(args, env={"HOOKCTL_NOW": str(now + 3601)})
+                    # replay: every attempt refused is the systemic breaker (exit 3).
+                    self.assertEqual(proc.returncode, 3 if name == "replay" else 1, proc.stderr)
+                    self.assertIn(b"401", proc.stdout + proc.stderr)
+        finally:
+            self.r.stop()
 
 
 if __name__ == "__main__":

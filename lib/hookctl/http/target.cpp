@@ -115,7 +115,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
                                                  "the target"
                                                : ""));
     }
-    auto texts = keys::load_secrets(sources);
+    auto texts = keys::load_secrets(sources, spec.keyring_time);
     if (!texts) {
         return std::unexpected(texts.error());
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct DeliverySpec {
     std::string max_elapsed;     // empty: no limit
     std::string timeout = "30s"; // whole request
     std::string connect_timeout = "10s";
+    // The Unix second keyring windows are judged at (HOOKCTL_NOW, read by the command); empty:
+    // the real clock.
+    std::optional<std::int64_t> keyring_time;
 };
 
 struct ResolvedDelivery {

@@ -29,7 +29,8 @@ struct Invocation {
     bool yes = false;        // --yes: confirm a production target
     http::Prompt prompt;     // asks at a TTY (empty without one)
     bool log_retries = false;
-    std::string started_by; // user@host (default: operator_identity())
+    std::string started_by;                   // user@host (default: operator_identity())
+    std::optional<std::int64_t> keyring_time; // HOOKCTL_NOW: keyrings judged then (else now)
 };
 
 // A run as it stands after an invocation.
