@@ -264,10 +264,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     if (!options) {
         return std::unexpected(options.error());
     }
-    // Secrets: loaded now, and again on SIGHUP or when a keyring window ends. A secret read
-    // from stdin cannot be read twice, so reloads keep it.
-    // Keyring windows are judged by the clock at each request (not HOOKCTL_NOW): a verify-only
-    // secret stops verifying the second its window ends.
+    // Secrets: loaded now, and again on SIGUSR1 (see receive::Reloader) or when a keyring window
+    // ends. A secret read from stdin cannot be read twice, so reloads keep it. Keyring windows are
+    // judged by the clock at each request (not HOOKCTL_NOW): a verify-only secret stops verifying
+    // the second its window ends.
     auto started_at = unix_now();
     auto texts = load_secret_flags(flags.secrets, started_at);
     if (!texts) {
@@ -332,7 +332,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                         false);
     }
     // Keyrings and secret files are read again when they change (rotate begin/finish on the
-    // receiver's keyring takes effect without a restart or a dropped connection), as on SIGHUP.
+    // receiver's keyring takes effect without a restart or a dropped connection), as on SIGUSR1.
     std::vector<std::string> watched = flags.secrets.keyrings;
     for (const auto& path : flags.secrets.files) {
         if (path != "-") {
