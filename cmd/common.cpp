@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <hookctl/archive/archive.hpp>
+#include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/clock.hpp>
 #include <hookctl/util/headers.hpp>
 #include <hookctl/util/units.hpp>
@@ -63,13 +64,17 @@ void add_secret_options(CLI::App& cmd, SecretFlags& flags) {
             ""));
 }
 
+Error refuse_secret_on_argv() {
+    return Error{ExitCode::usage,
+                 "refusing --secret: a secret on the command line leaks through process lists "
+                 "and shell history; put it in a variable and pass --secret-env NAME, or in a "
+                 "file and pass --secret-file PATH"};
+}
+
 Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
                                                         std::optional<std::int64_t> now) {
     if (!flags.refused.empty()) {
-        return fail(ExitCode::usage,
-                    "refusing --secret: a secret on the command line leaks through process "
-                    "lists and shell history; put it in a variable and pass --secret-env NAME, "
-                    "or in a file and pass --secret-file PATH");
+        return std::unexpected(refuse_secret_on_argv());
     }
     auto sources = flags.sources();
     if (sources.empty()) {
@@ -255,6 +260,17 @@ Result<util::FileSource> open_body(const std::string& path, const SecretFlags& s
         }
     }
     return util::FileSource::open(path);
+}
+
+std::vector<std::string> scheme_names(bool with_auto) {
+    std::vector<std::string> names;
+    if (with_auto) {
+        names.emplace_back("auto");
+    }
+    for (const auto& info : sig::all_schemes()) {
+        names.emplace_back(info.name);
+    }
+    return names;
 }
 
 http::Prompt tty_prompt() {

@@ -29,6 +29,9 @@ struct SecretFlags {
     std::vector<keys::SecretSource> sources() const;
 };
 
+// The one answer to a secret given on argv (--secret VALUE): exit 2, the value never echoed.
+Error refuse_secret_on_argv();
+
 // Adds --secret-env, --secret-file and the refused --secret to `cmd`.
 void add_secret_options(CLI::App& cmd, SecretFlags& flags);
 
@@ -79,6 +82,10 @@ bool is_tty(int fd);
 // Asks a question at the terminal (stderr) and reads the answer from stdin; empty (no prompt)
 // when stdin is not a terminal.
 http::Prompt tty_prompt();
+
+// The names --scheme accepts, in sig::all_schemes() order; with `with_auto`, "auto" first (the
+// receiving commands detect the scheme from the headers).
+std::vector<std::string> scheme_names(bool with_auto = false);
 
 // Log lines on stderr: `hookctl: message` text on a TTY, JSON lines otherwise or as
 // --log-format says ({"ts", "level", "msg"} plus the fields given). -q keeps warnings only.

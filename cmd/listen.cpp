@@ -536,8 +536,7 @@ void register_listen(CLI::App& app, Context& context) {
         ->default_str("127.0.0.1:8080");
     cmd->add_option("--path", f->path, "The webhook path")->default_str("/webhooks/email");
     cmd->add_option("--scheme", f->scheme, "Signature scheme, or auto (from the headers)")
-        ->check(CLI::IsMember(
-            {"auto", "mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
+        ->check(CLI::IsMember(scheme_names(true)))
         ->default_str("mailparse");
     cmd->add_option("--tolerance", f->tolerance,
                     "Allowed timestamp skew, both directions (default 5m)")

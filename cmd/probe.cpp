@@ -34,18 +34,6 @@ struct ProbeFlags {
     bool expect_mtls = false;
 };
 
-std::optional<std::string> tty_prompt(const std::string& question) {
-    if (!is_tty(0) || !is_tty(2)) {
-        return std::nullopt;
-    }
-    std::cerr << question << std::flush;
-    std::string answer;
-    if (!std::getline(std::cin, answer)) {
-        return std::nullopt;
-    }
-    return answer;
-}
-
 Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
     if (!flags.url.empty() && !flags.target.empty()) {
         return fail(ExitCode::usage, "give either a URL or --target NAME, not both");
@@ -78,7 +66,7 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
         return std::unexpected(now.error());
     }
     spec.keyring_time = *now;
-    auto prompt = is_tty(0) ? http::Prompt(tty_prompt) : http::Prompt();
+    auto prompt = tty_prompt();
     auto delivery = http::resolve_delivery(spec, prompt);
     if (!delivery) {
         return std::unexpected(delivery.error());
@@ -147,8 +135,7 @@ void register_probe(CLI::App& app, Context& context) {
         ->type_name("NAME");
     cmd->add_option("--scheme", flags->scheme,
                     "Signature scheme of the endpoint (default: the target's, or mailparse)")
-        ->check(CLI::IsMember(
-            {"mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}));
+        ->check(CLI::IsMember(scheme_names()));
     add_secret_options(*cmd, flags->secrets);
     cmd->add_option("--only", flags->only, "Run only these checks (repeat, or comma-separated)")
         ->type_name("CHECK")

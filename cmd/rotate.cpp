@@ -97,9 +97,7 @@ void print_status(const std::string& path, const keys::Keyring& keyring, std::in
 
 Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring& keyring) {
     if (!opt.refused.empty()) {
-        return fail(ExitCode::usage, "refusing --secret: a secret on the command line leaks "
-                                     "through process lists and shell history; use "
-                                     "--secret-env NAME or --secret-file PATH");
+        return std::unexpected(refuse_secret_on_argv());
     }
     if (!opt.secret_env.empty() && !opt.secret_file.empty()) {
         return fail(ExitCode::usage, "give the new secret with one of --secret-env or "

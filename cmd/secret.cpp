@@ -64,9 +64,7 @@ void print_entry_line(const keys::KeyEntry& e, std::int64_t now) {
 // `secret export --format json` document.
 Result<keys::NewSecret> read_given_secret(const SecretOptions& opt) {
     if (!opt.refused.empty()) {
-        return fail(ExitCode::usage, "refusing --secret: a secret on the command line leaks "
-                                     "through process lists and shell history; use "
-                                     "--secret-env NAME or --secret-file PATH");
+        return std::unexpected(refuse_secret_on_argv());
     }
     if (opt.secret_env.empty() == opt.secret_file.empty()) {
         return fail(ExitCode::usage,

@@ -233,8 +233,7 @@ void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
         ->type_name("NAME");
     cmd.add_option("--scheme", spec.scheme,
                    "Signature scheme (default: the target's, or mailparse)")
-        ->check(CLI::IsMember(
-            {"mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}));
+        ->check(CLI::IsMember(scheme_names()));
     cmd.add_flag("--yes", spec.yes, "Confirm delivery to a production target");
     cmd.add_flag("--insecure", spec.insecure, "Do not verify TLS certificates");
     cmd.add_option("--retries", spec.retries, "Retries after the first attempt (default 5)")

@@ -116,8 +116,7 @@ void register_sign(CLI::App& app, Context& context) {
     cmd->add_option("FILE", opt->body, "Body to sign, byte for byte ('-' or absent: stdin)")
         ->type_name("FILE");
     cmd->add_option("--scheme", opt->scheme, "Signature scheme")
-        ->check(CLI::IsMember(
-            {"mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
+        ->check(CLI::IsMember(scheme_names()))
         ->default_str("mailparse");
     cmd->add_option("--timestamp", opt->timestamp, "Unix seconds to sign (default: now)")
         ->type_name("SECONDS");

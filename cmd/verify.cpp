@@ -163,8 +163,7 @@ void register_verify(CLI::App& app, Context& context) {
         ->type_name("FILE")
         ->allow_extra_args(false);
     cmd->add_option("--scheme", opt->scheme, "Signature scheme, or auto (from the headers)")
-        ->check(CLI::IsMember(
-            {"auto", "mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"}))
+        ->check(CLI::IsMember(scheme_names(true)))
         ->default_str("auto");
     cmd->add_option("--tolerance", opt->tolerance,
                     "Allowed timestamp skew, both directions: 300, 300s, 5m (default 5m)")
