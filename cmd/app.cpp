@@ -39,6 +39,7 @@ void build_app(CLI::App& app, Context& context) {
     register_rotate(app, context);
     register_listen(app, context);
     register_events(app, context);
+    register_trigger(app, context);
 }
 
 } // namespace hookctl::cli
