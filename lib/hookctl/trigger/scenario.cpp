@@ -398,8 +398,10 @@ Result<const Scenario*> find_scenario(std::string_view name) {
         }
         known += (known.empty() ? "" : ", ") + std::string(s.name);
     }
-    return fail(ExitCode::usage, "unknown scenario '" + std::string(name) + "': known scenarios: " +
-                                     known + " (`hookctl trigger --list` says what each sends)");
+    const std::string what = name.empty() ? std::string("no scenario given")
+                                          : "unknown scenario '" + std::string(name) + "'";
+    return fail(ExitCode::usage, what + ": known scenarios: " + known +
+                                     " (`hookctl trigger --list` says what each sends)");
 }
 
 std::string raw_message(const Scenario& scenario, const Options& options, int index) {

@@ -79,7 +79,8 @@ struct Scenario {
 // Every scenario, in `--list` order.
 const std::vector<Scenario>& scenarios();
 
-// The scenario called `name`; fails (exit 2) listing the known ones.
+// The scenario called `name`; fails (exit 2) listing the known ones (also when `name` is
+// empty: no scenario given).
 Result<const Scenario*> find_scenario(std::string_view name);
 
 // The requests of `scenario`. Fails (exit 2) on an override that cannot be applied, (exit 4)

@@ -171,6 +171,9 @@ TEST_CASE("trigger::find_scenario names the known ones for an unknown name") {
     for (const auto& s : trigger::scenarios()) {
         CHECK(unknown.error().message.find(std::string(s.name)) != std::string::npos);
     }
+    auto none = trigger::find_scenario("");
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error().message.starts_with("no scenario given: known scenarios: message, "));
 }
 
 TEST_CASE("trigger::Expectation: 2xx accepts, 4xx rejects, the rest is not as documented") {
