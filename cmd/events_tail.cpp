@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <unistd.h>
 
 #include <hookctl/archive/follow.hpp>
 #include <hookctl/util/clock.hpp>
@@ -86,7 +87,7 @@ Result<int> run_tail(const TailOptions& opt, const Context& context) {
         return 0;
     }
     util::SystemClock clock;
-    util::SignalWaiter waiter;
+    util::SignalWaiter waiter(STDOUT_FILENO); // also ends when the reader of stdout exits
     archive::PollSchedule schedule;
     auto end = archive::follow(*follower, schedule, clock, waiter, print);
     if (!end) {

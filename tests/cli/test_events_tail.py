@@ -169,6 +169,23 @@ class EventsTailTest(TempDirTestCase):
         with tail.proc.stderr:
             self.assertIn(b"was removed or replaced", tail.proc.stderr.read())
 
+    def test_stops_when_the_reader_of_its_output_goes_away(self):
+        # `events tail -f | head -1` with nothing new to print: it must notice the closed pipe
+        # itself, not only at a next line that may never come.
+        archive = os.path.join(self.tmp, "piped.db")
+        run(["events", "import", "-q", "--archive", archive, SAMPLE], check=0)
+        proc = subprocess.Popen([HOOKCTL, "events", "tail", "-f", "-n", "1", "--archive",
+                                 archive], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertIn(b"evt_", proc.stdout.readline())
+            proc.stdout.close()
+            self.assertEqual(proc.wait(timeout=30), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+
     def test_zz_an_idle_follower_costs_under_one_percent_of_a_core(self):
         left = IDLE_SECONDS - (time.monotonic() - self.idle_t0)
         if left > 0:
