@@ -19,10 +19,10 @@ _hookctl_options() {
         'hookctl') echo '-h --help --version --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --explain --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --jobs --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --expect-mtls --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret new') echo '-h --help --keyring --family --format --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -34,7 +34,7 @@ _hookctl_options() {
         'hookctl rotate status') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate finish') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate abort') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events tail') echo '-h --help --archive -f --follow -n --lines --status --org --since --grep --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -46,7 +46,7 @@ _hookctl_options() {
         'hookctl events runs') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events runs show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events migrate') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl trigger') echo '-h --help --list --set --count --size --org --dry-run --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl trigger') echo '-h --help --list --set --count --size --org --dry-run --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
 }
 
@@ -86,6 +86,12 @@ _hookctl_value() {
         'hookctl send|--max-elapsed') echo 'any' ;;
         'hookctl send|--timeout') echo 'any' ;;
         'hookctl send|--connect-timeout') echo 'any' ;;
+        'hookctl send|--cacert') echo 'file' ;;
+        'hookctl send|--capath') echo 'directory' ;;
+        'hookctl send|--cert') echo 'file' ;;
+        'hookctl send|--key') echo 'file' ;;
+        'hookctl send|--key-passphrase-env') echo 'any' ;;
+        'hookctl send|--key-passphrase-file') echo 'file' ;;
         'hookctl send|-H'|'hookctl send|--header') echo 'any' ;;
         'hookctl send|--event-id') echo 'any' ;;
         'hookctl send|--content-type') echo 'any' ;;
@@ -115,6 +121,12 @@ _hookctl_value() {
         'hookctl replay|--max-elapsed') echo 'any' ;;
         'hookctl replay|--timeout') echo 'any' ;;
         'hookctl replay|--connect-timeout') echo 'any' ;;
+        'hookctl replay|--cacert') echo 'file' ;;
+        'hookctl replay|--capath') echo 'directory' ;;
+        'hookctl replay|--cert') echo 'file' ;;
+        'hookctl replay|--key') echo 'file' ;;
+        'hookctl replay|--key-passphrase-env') echo 'any' ;;
+        'hookctl replay|--key-passphrase-file') echo 'file' ;;
         'hookctl replay|--rate') echo 'any' ;;
         'hookctl replay|--burst') echo 'any' ;;
         'hookctl replay|--concurrency') echo 'any' ;;
@@ -140,12 +152,18 @@ _hookctl_value() {
         'hookctl probe|--secret-env') echo 'any' ;;
         'hookctl probe|--secret-file') echo 'file' ;;
         'hookctl probe|--keyring') echo 'file' ;;
-        'hookctl probe|--only') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
-        'hookctl probe|--skip') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' ;;
+        'hookctl probe|--only') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
+        'hookctl probe|--skip') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
         'hookctl probe|--max-body') echo 'any' ;;
         'hookctl probe|--latency-budget') echo 'any' ;;
         'hookctl probe|--timeout') echo 'any' ;;
         'hookctl probe|--junit') echo 'file' ;;
+        'hookctl probe|--cacert') echo 'file' ;;
+        'hookctl probe|--capath') echo 'directory' ;;
+        'hookctl probe|--cert') echo 'file' ;;
+        'hookctl probe|--key') echo 'file' ;;
+        'hookctl probe|--key-passphrase-env') echo 'any' ;;
+        'hookctl probe|--key-passphrase-file') echo 'file' ;;
         'hookctl probe|--config') echo 'file' ;;
         'hookctl probe|--log-format') echo 'words text json' ;;
         'hookctl completion|--config') echo 'file' ;;
@@ -199,6 +217,7 @@ _hookctl_value() {
         'hookctl listen|--tolerance') echo 'any' ;;
         'hookctl listen|--archive') echo 'file' ;;
         'hookctl listen|--max-body') echo 'any' ;;
+        'hookctl listen|--max-buffered') echo 'any' ;;
         'hookctl listen|--max-inflight') echo 'any' ;;
         'hookctl listen|--synchronous') echo 'words full normal' ;;
         'hookctl listen|--ready-file') echo 'file' ;;
@@ -222,6 +241,12 @@ _hookctl_value() {
         'hookctl listen|--secret-env') echo 'any' ;;
         'hookctl listen|--secret-file') echo 'file' ;;
         'hookctl listen|--keyring') echo 'file' ;;
+        'hookctl listen|--tls-client-ca') echo 'file' ;;
+        'hookctl listen|--tls-client-subject') echo 'any' ;;
+        'hookctl listen|--allow-from') echo 'any' ;;
+        'hookctl listen|--trust-proxy') echo 'any' ;;
+        'hookctl listen|--cacert') echo 'file' ;;
+        'hookctl listen|--capath') echo 'directory' ;;
         'hookctl listen|--config') echo 'file' ;;
         'hookctl listen|--log-format') echo 'words text json' ;;
         'hookctl events|--config') echo 'file' ;;
@@ -293,6 +318,12 @@ _hookctl_value() {
         'hookctl trigger|--max-elapsed') echo 'any' ;;
         'hookctl trigger|--timeout') echo 'any' ;;
         'hookctl trigger|--connect-timeout') echo 'any' ;;
+        'hookctl trigger|--cacert') echo 'file' ;;
+        'hookctl trigger|--capath') echo 'directory' ;;
+        'hookctl trigger|--cert') echo 'file' ;;
+        'hookctl trigger|--key') echo 'file' ;;
+        'hookctl trigger|--key-passphrase-env') echo 'any' ;;
+        'hookctl trigger|--key-passphrase-file') echo 'file' ;;
         'hookctl trigger|--secret-env') echo 'any' ;;
         'hookctl trigger|--secret-file') echo 'file' ;;
         'hookctl trigger|--keyring') echo 'file' ;;
