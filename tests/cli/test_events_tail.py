@@ -1,6 +1,7 @@
 """hookctl events tail [-f]: the last events of an archive, then the new ones as a running
 `hookctl listen` (another process) stores them, with filters; SIGINT and a removed archive end
 it with exit 0; an idle follower costs next to no CPU (measured from /proc/<pid>/stat)."""
+import hashlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from hookctl_test import HOOKCTL, SANITIZED, SOURCE, TempDirTestCase, run  # noqa: E402
-from test_listen_common import Receiver, event_body  # noqa: E402
+from test_listen_common import SECRET, Receiver, event_body  # noqa: E402
 
 # The follower looks at most 100 ms apart (archive::PollSchedule, unit-tested on fake time);
 # the issue's bound from commit to print is 250 ms.
@@ -106,9 +107,11 @@ class EventsTailTest(TempDirTestCase):
             self.assertEqual(code, 0, err)
             lines = tail.texts()
             self.assertEqual(len(lines), len(latencies), lines)
-            # time, id, org, status, reason, latency, key
+            # time, id, org, status, reason, latency, the verifying key's fingerprint
             cols = lines[0].split("  ")
             self.assertEqual(cols[1:5], ["evt_tail_0", "org_test", "received", "accepted"])
+            fingerprint = hashlib.sha256(SECRET.encode()).hexdigest()[:8]
+            self.assertEqual(cols[6], f"key {fingerprint}")
             median = statistics.median(latencies)
             print(f"\ntail -f: commit to print over {len(latencies)} events: median "
                   f"{median * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms", file=sys.stderr)
