@@ -25,7 +25,7 @@ _hookctl_options() {
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --expect-mtls --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl secret new') echo '-h --help --keyring --family --format --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret new') echo '-h --help --keyring --family --format --out --force --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret show') echo '-h --help --keyring --reveal --history --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret export') echo '-h --help --keyring --id --format --name --reveal --public --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret import') echo '-h --help --keyring --secret-env --secret-file --state --not-after --window --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -50,8 +50,9 @@ _hookctl_options() {
     esac
 }
 
-# What the value of option $2 of command path $1 completes to: 'words W...', 'file',
-# 'directory' or 'any'; nothing when the option takes no value.
+# What the value of option $2 of command path $1 completes to: 'words W...', 'list
+# W...' (words joined by commas), 'file', 'directory', 'target' or 'any'; nothing
+# when the option takes no value.
 _hookctl_value() {
     case "$1|$2" in
         'hookctl|--config') echo 'file' ;;
@@ -78,7 +79,7 @@ _hookctl_value() {
         'hookctl verify|--config') echo 'file' ;;
         'hookctl verify|--log-format') echo 'words text json' ;;
         'hookctl send|--to') echo 'any' ;;
-        'hookctl send|--target') echo 'any' ;;
+        'hookctl send|--target') echo 'target' ;;
         'hookctl send|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl send|--retries') echo 'any' ;;
         'hookctl send|--backoff-base') echo 'any' ;;
@@ -103,9 +104,9 @@ _hookctl_value() {
         'hookctl send|--keyring') echo 'file' ;;
         'hookctl send|--config') echo 'file' ;;
         'hookctl send|--log-format') echo 'words text json' ;;
-        'hookctl replay|--from') echo 'any' ;;
+        'hookctl replay|--from') echo 'file' ;;
         'hookctl replay|--query') echo 'any' ;;
-        'hookctl replay|--status') echo 'any' ;;
+        'hookctl replay|--status') echo 'list received delivered failed dead' ;;
         'hookctl replay|--since') echo 'any' ;;
         'hookctl replay|--until') echo 'any' ;;
         'hookctl replay|--org') echo 'any' ;;
@@ -113,7 +114,7 @@ _hookctl_value() {
         'hookctl replay|--limit') echo 'any' ;;
         'hookctl replay|--mime-org') echo 'any' ;;
         'hookctl replay|--to') echo 'any' ;;
-        'hookctl replay|--target') echo 'any' ;;
+        'hookctl replay|--target') echo 'target' ;;
         'hookctl replay|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl replay|--retries') echo 'any' ;;
         'hookctl replay|--backoff-base') echo 'any' ;;
@@ -147,13 +148,13 @@ _hookctl_value() {
         'hookctl parse|--jobs') echo 'any' ;;
         'hookctl parse|--config') echo 'file' ;;
         'hookctl parse|--log-format') echo 'words text json' ;;
-        'hookctl probe|--target') echo 'any' ;;
+        'hookctl probe|--target') echo 'target' ;;
         'hookctl probe|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl probe|--secret-env') echo 'any' ;;
         'hookctl probe|--secret-file') echo 'file' ;;
         'hookctl probe|--keyring') echo 'file' ;;
-        'hookctl probe|--only') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
-        'hookctl probe|--skip') echo 'words valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
+        'hookctl probe|--only') echo 'list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
+        'hookctl probe|--skip') echo 'list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' ;;
         'hookctl probe|--max-body') echo 'any' ;;
         'hookctl probe|--latency-budget') echo 'any' ;;
         'hookctl probe|--timeout') echo 'any' ;;
@@ -173,6 +174,7 @@ _hookctl_value() {
         'hookctl secret new|--keyring') echo 'file' ;;
         'hookctl secret new|--family') echo 'words hmac ed25519' ;;
         'hookctl secret new|--format') echo 'words whsec hex' ;;
+        'hookctl secret new|--out') echo 'file' ;;
         'hookctl secret new|--config') echo 'file' ;;
         'hookctl secret new|--log-format') echo 'words text json' ;;
         'hookctl secret show|--keyring') echo 'file' ;;
@@ -253,14 +255,14 @@ _hookctl_value() {
         'hookctl events|--log-format') echo 'words text json' ;;
         'hookctl events tail|--archive') echo 'file' ;;
         'hookctl events tail|-n'|'hookctl events tail|--lines') echo 'any' ;;
-        'hookctl events tail|--status') echo 'any' ;;
+        'hookctl events tail|--status') echo 'list received delivered failed dead' ;;
         'hookctl events tail|--org') echo 'any' ;;
         'hookctl events tail|--since') echo 'any' ;;
         'hookctl events tail|--grep') echo 'any' ;;
         'hookctl events tail|--config') echo 'file' ;;
         'hookctl events tail|--log-format') echo 'words text json' ;;
         'hookctl events list|--archive') echo 'file' ;;
-        'hookctl events list|--status') echo 'any' ;;
+        'hookctl events list|--status') echo 'list received delivered failed dead' ;;
         'hookctl events list|--since') echo 'any' ;;
         'hookctl events list|--until') echo 'any' ;;
         'hookctl events list|--org') echo 'any' ;;
@@ -271,7 +273,7 @@ _hookctl_value() {
         'hookctl events show|--config') echo 'file' ;;
         'hookctl events show|--log-format') echo 'words text json' ;;
         'hookctl events stats|--archive') echo 'file' ;;
-        'hookctl events stats|--status') echo 'any' ;;
+        'hookctl events stats|--status') echo 'list received delivered failed dead' ;;
         'hookctl events stats|--since') echo 'any' ;;
         'hookctl events stats|--until') echo 'any' ;;
         'hookctl events stats|--org') echo 'any' ;;
@@ -279,7 +281,7 @@ _hookctl_value() {
         'hookctl events stats|--config') echo 'file' ;;
         'hookctl events stats|--log-format') echo 'words text json' ;;
         'hookctl events export|--archive') echo 'file' ;;
-        'hookctl events export|--status') echo 'any' ;;
+        'hookctl events export|--status') echo 'list received delivered failed dead' ;;
         'hookctl events export|--since') echo 'any' ;;
         'hookctl events export|--until') echo 'any' ;;
         'hookctl events export|--org') echo 'any' ;;
@@ -310,7 +312,7 @@ _hookctl_value() {
         'hookctl trigger|--size') echo 'any' ;;
         'hookctl trigger|--org') echo 'any' ;;
         'hookctl trigger|--to') echo 'any' ;;
-        'hookctl trigger|--target') echo 'any' ;;
+        'hookctl trigger|--target') echo 'target' ;;
         'hookctl trigger|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
         'hookctl trigger|--retries') echo 'any' ;;
         'hookctl trigger|--backoff-base') echo 'any' ;;
@@ -349,10 +351,33 @@ _hookctl_positional() {
     esac
 }
 
+# The target names of the config file: hookctl reads it (--config as typed, if any).
+_hookctl_targets() {
+    local command="${COMP_WORDS[0]/#\~/$HOME}" config="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --config)
+                config="${COMP_WORDS[i + 1]}"
+                [[ "$config" == "=" ]] && config="${COMP_WORDS[i + 2]}"
+                ;;
+            --config=*) config="${COMP_WORDS[i]#--config=}" ;;
+        esac
+    done
+    config="${config/#\~/$HOME}"
+    "$command" ${config:+--config "$config"} completion --list-targets 2>/dev/null
+}
+
 _hookctl_complete_value() {
-    local what="$1" cur="$2"
+    local what="$1" cur="$2" done
     case "$what" in
         words\ *) COMPREPLY=($(compgen -W "${what#words }" -- "$cur")) ;;
+        list\ *)
+            # The word after the last comma; the ones before it stay as typed.
+            done=""
+            [[ "$cur" == *,* ]] && done="${cur%,*},"
+            COMPREPLY=($(compgen -P "$done" -W "${what#list }" -- "${cur##*,}"))
+            ;;
+        target) COMPREPLY=($(compgen -W "$(_hookctl_targets)" -- "$cur")) ;;
         file)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))

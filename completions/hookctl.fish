@@ -40,7 +40,7 @@ function __hookctl_value_options
         case 'hookctl secret'
             printf '%s\n' --config --log-format
         case 'hookctl secret new'
-            printf '%s\n' --keyring --family --format --config --log-format
+            printf '%s\n' --keyring --family --format --out --config --log-format
         case 'hookctl secret show'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl secret export'
@@ -110,6 +110,26 @@ function __hookctl_path
     echo $path
 end
 
+# The target names of the config file: hookctl reads it (--config as typed, if any).
+function __hookctl_targets
+    set -l words (commandline -opc)
+    set -l config
+    for i in (seq 2 (count $words))
+        if test "$words[$i]" = --config; and test $i -lt (count $words)
+            set config --config $words[(math $i + 1)]
+        else if string match -q -- '--config=*' $words[$i]
+            set config --config (string replace -- '--config=' '' $words[$i])
+        end
+    end
+    $words[1] $config completion --list-targets 2>/dev/null
+end
+
+# Each of the words in $argv after the commas already typed: --status failed,d -> failed,dead.
+function __hookctl_list
+    set -l done (string replace -r -- '[^,]*$' '' (commandline -ct))
+    printf "$done%s\n" $argv
+end
+
 complete -c hookctl -f
 
 # hookctl
@@ -175,7 +195,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -F
 # hookctl send
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l to -r -d 'Deliver to this URL'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l target -r -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l target -r -f -a '(__hookctl_targets)' -d 'Deliver to a target named in the config file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l yes -d 'Confirm delivery to a production target'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l insecure -d 'Do not verify TLS certificates'
@@ -210,9 +230,9 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -F
 
 # hookctl replay
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file; columns event_id, payload (optional headers, org_id, received_at)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -d 'Archive: events with this status (repeatable; default failed and dead)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Archive: events with this status (repeatable; default failed and dead)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l since -r -d 'Archive: received at or after TIME'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l until -r -d 'Archive: received before TIME'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l org -r -d 'Archive: events of this org_id (repeatable)'
@@ -221,7 +241,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l limit -r 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l reparse -d 'Archive: re-parse the stored raw MIME with today\'s parser'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l mime-org -r -d 'org_id of events parsed from raw MIME'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l to -r -d 'Deliver to this URL'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l target -r -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l target -r -f -a '(__hookctl_targets)' -d 'Deliver to a target named in the config file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l yes -d 'Confirm delivery to a production target'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l insecure -d 'Do not verify TLS certificates'
@@ -276,13 +296,13 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl parse\'' -F
 
 # hookctl probe
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l target -r -d 'A target from the config file (url, scheme, secret)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l target -r -f -a '(__hookctl_targets)' -d 'A target from the config file (url, scheme, secret)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme of the endpoint (default: the target\'s, or mailparse)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l only -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' -d 'Run only these checks (repeat, or comma-separated)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l skip -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' -d 'Leave out these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l only -r -f -a '(__hookctl_list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required)' -d 'Run only these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l skip -r -f -a '(__hookctl_list valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required)' -d 'Leave out these checks (repeat, or comma-separated)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l max-body -r -d 'The endpoint\'s body limit; oversized-body sends one byte more (default 26MiB)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l latency-budget -r -d 'Longest acceptable answer time of the valid event (default 200ms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l timeout -r -d 'Give up on one request after this long (default 10s)'
@@ -331,6 +351,8 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s h -l 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l keyring -r -F -d 'Add the secret to keyring FILE (created mode 0600 if absent); the secret is then not printed unless --reveal'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l family -r -f -a 'hmac ed25519' -d 'hmac (default) or ed25519 (whsk_/whpk_)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l format -r -f -a 'whsec hex' -d 'How an HMAC secret is written: whsec (whsec_ + base64, default) or hex'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l out -r -F -d 'Write the secret to FILE, created mode 0600, instead of stdout (an ed25519 public key is still printed); refuses an existing FILE'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l force -d 'With --out: replace an existing FILE'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l reveal -d 'With --keyring: print the secret too'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
@@ -509,7 +531,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s h -l
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s f -l follow -d 'Keep printing new events and attempts until SIGINT or the archive goes away'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s n -l lines -r -d 'Print the last N first (default 10; 0: none)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l status -r -d 'Only lines with this status: received, delivered, failed, dead, retry (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only lines with this status: received, delivered, failed, dead, retry (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l org -r -d 'Only events of this org_id (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l since -r -d 'Start at TIME instead of the last N (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 10m)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l grep -r -d 'Only events whose payload contains TEXT'
@@ -523,7 +545,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l log-
 # hookctl events list
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l until -r -d 'Only events received before TIME (same forms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l org -r -d 'Only events of this org_id (repeat for several)'
@@ -548,7 +570,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l log-
 # hookctl events stats
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l until -r -d 'Only events received before TIME (same forms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l org -r -d 'Only events of this org_id (repeat for several)'
@@ -563,7 +585,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l log
 # hookctl events export
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l status -r -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l until -r -d 'Only events received before TIME (same forms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l org -r -d 'Only events of this org_id (repeat for several)'
@@ -640,7 +662,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l size -r 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l org -r -d 'org_id of the events (default org_trigger)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l dry-run -d 'Print the signed request(s) instead of sending'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l to -r -d 'Deliver to this URL'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l target -r -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l target -r -f -a '(__hookctl_targets)' -d 'Deliver to a target named in the config file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l yes -d 'Confirm delivery to a production target'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l insecure -d 'Do not verify TLS certificates'

@@ -815,7 +815,7 @@ private:
     std::string m_event_id;
     std::string m_trace_id;
     std::string m_verified_by;
-    unsigned m_version = 11; // the request's HTTP version: 10 or 11
+    unsigned m_version = 11;       // the request's HTTP version: 10 or 11
     std::string m_client;          // the forwarded client address (--trust-proxy), if any
     std::string m_client_identity; // the verified client certificate's subject, if any
     std::optional<util::IpAddress> m_peer_address; // read once, when --allow-from needs it

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include <hookctl/receive/budget.hpp>
 #include <hookctl/receive/access.hpp>
+#include <hookctl/receive/budget.hpp>
 #include <hookctl/receive/committer.hpp>
 #include <hookctl/receive/faults.hpp>
 #include <hookctl/receive/forward.hpp>
