@@ -41,6 +41,7 @@ void build_app(CLI::App& app, Context& context) {
     register_rotate(app, context);
     register_listen(app, context);
     register_events(app, context);
+    register_trigger(app, context);
 
     // Values are checked as their names say (N, CODE, HOST:PORT) before any command runs, so
     // integer flags say "must be a whole number ≥ 0" rather than CLI11's conversion errors.

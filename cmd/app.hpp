@@ -39,5 +39,7 @@ void register_secret(CLI::App& app, Context& context);
 void register_rotate(CLI::App& app, Context& context);
 void register_listen(CLI::App& app, Context& context);
 void register_events(CLI::App& app, Context& context);
+void register_events_tail(CLI::App& events, Context& context); // events_tail.cpp
+void register_trigger(CLI::App& app, Context& context);
 
 } // namespace hookctl::cli

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include <hookctl/archive/archive.hpp>
+#include <hookctl/archive/har.hpp>
 #include <hookctl/archive/ndjson.hpp>
 #include <hookctl/replay/plan.hpp>
 #include <hookctl/replay/replay.hpp>
@@ -44,7 +45,8 @@ struct EventsOptions {
     std::string status;
     std::string reason;
     std::string run;
-    bool archive_given = false; // runs: --archive was given (else: every indexed run)
+    bool archive_given = false;    // runs: --archive was given (else: every indexed run)
+    std::string format = "ndjson"; // export: ndjson, curl or har
 };
 
 std::int64_t now_ms() {
@@ -355,7 +357,12 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
     return 0;
 }
 
+Result<int> run_export_as(const EventsOptions& opt, const Context& context);
+
 Result<int> run_export(const EventsOptions& opt, const Context& context) {
+    if (opt.format != "ndjson") {
+        return run_export_as(opt, context);
+    }
     auto filter = make_filter(opt.filter);
     if (!filter) {
         return std::unexpected(filter.error());
@@ -391,6 +398,65 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
     }
     if (!context.global.quiet) {
         std::cerr << "exported " << *written << " event(s) from " << opt.archive << '\n';
+    }
+    return 0;
+}
+
+void add_export_format_option(CLI::App& cmd, std::string& format) {
+    cmd.add_option("--format", format,
+                   "ndjson (default), curl (a script of signed curl commands, signed when it "
+                   "runs) or har (HAR 1.2 with the last response)")
+        ->check(CLI::IsMember({"ndjson", "curl", "har"}))
+        ->default_str("ndjson");
+}
+
+// events export --format curl|har: the other tools' formats (archive/har.hpp).
+Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    auto archive = open_archive(opt, archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    auto write = [&](std::ostream& out) {
+        return opt.format == "har"
+                   ? archive::export_har(*archive, *filter, out)
+                   : archive::export_curl(*archive, *filter, out,
+                                          {opt.archive, archive::format_time_ms(now_ms())});
+    };
+    Result<std::uint64_t> written = 0;
+    if (opt.output == "-") {
+        written = write(std::cout);
+    } else {
+        std::string partial = opt.output + ".partial";
+        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            return fail(ExitCode::environment,
+                        "--output: cannot write " + partial + ": " + std::strerror(errno));
+        }
+        written = write(out);
+        out.close();
+        if (written && opt.format == "curl") {
+            std::error_code ec; // a script: executable by its owner
+            std::filesystem::permissions(partial, std::filesystem::perms::owner_exec,
+                                         std::filesystem::perm_options::add, ec);
+        }
+        if (written && (!out || std::rename(partial.c_str(), opt.output.c_str()) != 0)) {
+            written = fail(ExitCode::environment,
+                           "--output: cannot write " + opt.output + ": " + std::strerror(errno));
+        }
+        if (!written) {
+            std::remove(partial.c_str());
+        }
+    }
+    if (!written) {
+        return std::unexpected(written.error());
+    }
+    if (!context.global.quiet) {
+        std::cerr << "exported " << *written << " event(s) from " << opt.archive << " as "
+                  << opt.format << '\n';
     }
     return 0;
 }
@@ -686,6 +752,7 @@ void register_events(CLI::App& app, Context& context) {
     auto* events = app.add_subcommand(
         "events", "List, show, count, export, import and mark events in an archive");
     events->require_subcommand(1);
+    register_events_tail(*events, context);
 
     {
         auto opt = std::make_shared<EventsOptions>();
@@ -722,6 +789,7 @@ void register_events(CLI::App& app, Context& context) {
         add_filter_options(*cmd, opt->filter, true);
         cmd->add_option("-o,--output", opt->output, "Write to FILE instead of stdout")
             ->type_name("FILE");
+        add_export_format_option(*cmd, opt->format);
         bind(cmd, opt, context, run_export);
     }
     {

@@ -118,7 +118,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
         return std::unexpected(load_secret_flags(f.secrets).error());
     }
     if (f.from.empty()) {
-        return fail(ExitCode::usage, "no source: pass --from ARCHIVE|SQLITE|DIR|MBOX (or "
+        return fail(ExitCode::usage, "no source: pass --from ARCHIVE|SQLITE|DIR|MBOX|HAR (or "
                                      "--resume RUN_ID)");
     }
     if (auto ok = check_pacing(f); !ok) {
@@ -692,7 +692,7 @@ void register_replay(CLI::App& app, Context& context) {
     f->command = cmd;
     cmd->add_option("--from", f->from,
                     "Source: a hookctl archive, an SQLite file (with --query), a .eml file, a "
-                    "directory of .eml files, a Maildir or an mbox file")
+                    "directory of .eml files, a Maildir, an mbox file or a HAR file")
         ->type_name("SOURCE");
     cmd->add_option("--query", f->query,
                     "SQL over the --from SQLite file; columns event_id, payload (optional "

@@ -4,6 +4,7 @@
 #include <memory>
 #include <unistd.h>
 
+#include <hookctl/archive/har.hpp>
 #include <hookctl/http/target.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/util/encoding.hpp>
@@ -21,7 +22,34 @@ struct SendOptions {
     std::string event_id;
     std::string content_type = "application/json";
     std::string org_id;
+    std::string from_har; // --from-har FILE
+    int entry = 1;        // --entry N
+    bool content_type_given = false;
 };
+
+// The payload of entry `opt.entry` of the HAR file `opt.from_har`: its body, and (unless given)
+// its event id and content type; its headers that are not signatures or connection headers go
+// into `extra`.
+Result<std::string> har_payload(SendOptions& opt, util::HeaderList& extra) {
+    if (opt.body != "-") {
+        return fail(ExitCode::usage, "--from-har and a payload FILE both given: pass one of them");
+    }
+    auto request = archive::read_har_entry(opt.from_har, opt.entry);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    if (opt.event_id.empty()) {
+        opt.event_id = request->event_id;
+    }
+    if (!opt.content_type_given) {
+        opt.content_type = request->content_type;
+    }
+    const auto carried = archive::carried_headers(request->headers);
+    for (const auto& [name, value] : carried.entries()) {
+        extra.add(name, value);
+    }
+    return std::move(request->body);
+}
 
 std::string excerpt(std::string_view body, std::size_t limit) {
     std::string out;
@@ -50,15 +78,24 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
         extra.add(entry->first, entry->second);
     }
 
+    std::optional<std::string> har;
+    if (!opt.from_har.empty()) {
+        auto payload = har_payload(opt, extra);
+        if (!payload) {
+            return std::unexpected(payload.error());
+        }
+        har = std::move(*payload);
+    }
+
     // The payload: JSON as given, or an .eml parsed to the event JSON.
     std::string body;
     std::string event_id = opt.event_id;
     std::string trace_id;
     bool is_eml = opt.body.size() > 4 && opt.body.ends_with(".eml");
-    if (opt.body == "-" && is_tty(STDIN_FILENO)) {
+    if (!har && opt.body == "-" && is_tty(STDIN_FILENO)) {
         return fail(ExitCode::usage, "no payload: give a FILE argument or pipe it on stdin");
     }
-    auto raw = util::read_file(opt.body);
+    auto raw = har ? Result<std::string>(std::move(*har)) : util::read_file(opt.body);
     if (!raw) {
         return std::unexpected(raw.error());
     }
@@ -76,8 +113,9 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
     if (opt.content_type == "application/json") {
         auto doc = nlohmann::json::parse(body, nullptr, false);
         if (doc.is_discarded()) {
-            return fail(ExitCode::usage, opt.body + ": not valid JSON (pass --content-type TYPE "
-                                                    "to send other bytes)");
+            return fail(ExitCode::usage, (opt.from_har.empty() ? opt.body : opt.from_har) +
+                                             ": not valid JSON (pass --content-type TYPE "
+                                             "to send other bytes)");
         }
         if (doc.is_object()) {
             if (event_id.empty() && doc.contains("event_id") && doc["event_id"].is_string()) {
@@ -268,8 +306,18 @@ void register_send(CLI::App& app, Context& context) {
     cmd->add_option("--event-id", opt->event_id,
                     "Idempotency-Key (default: the payload's event_id, else from its SHA-256)");
     cmd->add_option("--content-type", opt->content_type,
-                    "Content-Type (default application/json; other types skip the JSON check)");
+                    "Content-Type (default application/json; other types skip the JSON check)")
+        ->each([opt](const std::string&) { opt->content_type_given = true; });
     cmd->add_option("--org", opt->org_id, "org_id for an .eml parsed to the event JSON");
+    auto* from_har =
+        cmd->add_option(
+               "--from-har", opt->from_har,
+               "Send the request body of a HAR file's entry (with its event id and headers)")
+            ->type_name("FILE");
+    cmd->add_option("--entry", opt->entry, "Which entry of --from-har, from 1 (default 1)")
+        ->type_name("N")
+        ->check(CLI::PositiveNumber)
+        ->needs(from_har);
     add_secret_options(*cmd, opt->secrets);
     cmd->callback([opt, &context] {
         auto done = run_send(*opt, context);

@@ -7,6 +7,7 @@
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
+#include "verify_explain.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -19,6 +20,7 @@ struct VerifyOptions {
     std::string tolerance = "5m";
     std::string now;
     SecretFlags secrets;
+    bool explain = false;
 };
 
 Result<util::HeaderList> collect_headers(const VerifyOptions& opt) {
@@ -92,6 +94,9 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
     auto texts = load_secret_flags(opt.secrets, keyring_time);
     if (!texts) {
         return std::unexpected(texts.error());
+    }
+    if (opt.explain) {
+        return explain_verify(request, *headers, *texts, opt.body, opt.secrets, context);
     }
     auto keys = keys::decode_keys(*texts, sig::info(request.scheme).encoding);
     if (!keys) {
@@ -170,6 +175,8 @@ void register_verify(CLI::App& app, Context& context) {
         ->type_name("DURATION");
     cmd->add_option("--now", opt->now, "Check as if now were these Unix seconds")
         ->type_name("SECONDS");
+    cmd->add_flag("--explain", opt->explain,
+                  "When the signature does not match, say which usual mistake explains it");
     add_secret_options(*cmd, opt->secrets);
     cmd->callback([opt, &context] {
         auto code = run_verify(*opt, context);

@@ -5,10 +5,10 @@
 # The subcommands of a command path.
 _hookctl_subcommands() {
     case "$1" in
-        'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events' ;;
+        'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events trigger' ;;
         'hookctl secret') echo 'new show export import' ;;
         'hookctl rotate') echo 'begin status finish abort' ;;
-        'hookctl events') echo 'list show stats export import mark runs migrate' ;;
+        'hookctl events') echo 'tail list show stats export import mark runs migrate' ;;
         'hookctl events runs') echo 'show' ;;
     esac
 }
@@ -18,8 +18,8 @@ _hookctl_options() {
     case "$1" in
         'hookctl') echo '-h --help --version --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --explain --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --jobs --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --expect-mtls --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -36,15 +36,17 @@ _hookctl_options() {
         'hookctl rotate abort') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events tail') echo '-h --help --archive -f --follow -n --lines --status --org --since --grep --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events stats') echo '-h --help --archive --status --since --until --org --run --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl events export') echo '-h --help --archive --status --since --until --org --limit -o --output --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events export') echo '-h --help --archive --status --since --until --org --limit -o --output --format --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events import') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events mark') echo '-h --help --archive --status --reason --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events runs') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events runs show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events migrate') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl trigger') echo '-h --help --list --set --count --size --org --dry-run --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
 }
 
@@ -95,6 +97,8 @@ _hookctl_value() {
         'hookctl send|--event-id') echo 'any' ;;
         'hookctl send|--content-type') echo 'any' ;;
         'hookctl send|--org') echo 'any' ;;
+        'hookctl send|--from-har') echo 'file' ;;
+        'hookctl send|--entry') echo 'any' ;;
         'hookctl send|--secret-env') echo 'any' ;;
         'hookctl send|--secret-file') echo 'file' ;;
         'hookctl send|--keyring') echo 'file' ;;
@@ -249,6 +253,14 @@ _hookctl_value() {
         'hookctl listen|--log-format') echo 'words text json' ;;
         'hookctl events|--config') echo 'file' ;;
         'hookctl events|--log-format') echo 'words text json' ;;
+        'hookctl events tail|--archive') echo 'file' ;;
+        'hookctl events tail|-n'|'hookctl events tail|--lines') echo 'any' ;;
+        'hookctl events tail|--status') echo 'list received delivered failed dead' ;;
+        'hookctl events tail|--org') echo 'any' ;;
+        'hookctl events tail|--since') echo 'any' ;;
+        'hookctl events tail|--grep') echo 'any' ;;
+        'hookctl events tail|--config') echo 'file' ;;
+        'hookctl events tail|--log-format') echo 'words text json' ;;
         'hookctl events list|--archive') echo 'file' ;;
         'hookctl events list|--status') echo 'list received delivered failed dead' ;;
         'hookctl events list|--since') echo 'any' ;;
@@ -275,6 +287,7 @@ _hookctl_value() {
         'hookctl events export|--org') echo 'any' ;;
         'hookctl events export|--limit') echo 'any' ;;
         'hookctl events export|-o'|'hookctl events export|--output') echo 'file' ;;
+        'hookctl events export|--format') echo 'words ndjson curl har' ;;
         'hookctl events export|--config') echo 'file' ;;
         'hookctl events export|--log-format') echo 'words text json' ;;
         'hookctl events import|--archive') echo 'file' ;;
@@ -294,6 +307,30 @@ _hookctl_value() {
         'hookctl events migrate|--archive') echo 'file' ;;
         'hookctl events migrate|--config') echo 'file' ;;
         'hookctl events migrate|--log-format') echo 'words text json' ;;
+        'hookctl trigger|--set') echo 'file' ;;
+        'hookctl trigger|--count') echo 'any' ;;
+        'hookctl trigger|--size') echo 'any' ;;
+        'hookctl trigger|--org') echo 'any' ;;
+        'hookctl trigger|--to') echo 'any' ;;
+        'hookctl trigger|--target') echo 'target' ;;
+        'hookctl trigger|--scheme') echo 'words mailparse standard svix stripe github slack shopify' ;;
+        'hookctl trigger|--retries') echo 'any' ;;
+        'hookctl trigger|--backoff-base') echo 'any' ;;
+        'hookctl trigger|--backoff-max') echo 'any' ;;
+        'hookctl trigger|--max-elapsed') echo 'any' ;;
+        'hookctl trigger|--timeout') echo 'any' ;;
+        'hookctl trigger|--connect-timeout') echo 'any' ;;
+        'hookctl trigger|--cacert') echo 'file' ;;
+        'hookctl trigger|--capath') echo 'directory' ;;
+        'hookctl trigger|--cert') echo 'file' ;;
+        'hookctl trigger|--key') echo 'file' ;;
+        'hookctl trigger|--key-passphrase-env') echo 'any' ;;
+        'hookctl trigger|--key-passphrase-file') echo 'file' ;;
+        'hookctl trigger|--secret-env') echo 'any' ;;
+        'hookctl trigger|--secret-file') echo 'file' ;;
+        'hookctl trigger|--keyring') echo 'file' ;;
+        'hookctl trigger|--config') echo 'file' ;;
+        'hookctl trigger|--log-format') echo 'words text json' ;;
     esac
 }
 
@@ -310,6 +347,7 @@ _hookctl_positional() {
         'hookctl events import') echo 'file' ;;
         'hookctl events mark') echo 'any' ;;
         'hookctl events runs show') echo 'any' ;;
+        'hookctl trigger') echo 'any' ;;
     esac
 }
 

@@ -6,13 +6,13 @@
 function __hookctl_subcommands
     switch $argv[1]
         case 'hookctl'
-            printf '%s\n' sign verify send replay parse probe completion secret rotate listen events
+            printf '%s\n' sign verify send replay parse probe completion secret rotate listen events trigger
         case 'hookctl secret'
             printf '%s\n' new show export import
         case 'hookctl rotate'
             printf '%s\n' begin status finish abort
         case 'hookctl events'
-            printf '%s\n' list show stats export import mark runs migrate
+            printf '%s\n' tail list show stats export import mark runs migrate
         case 'hookctl events runs'
             printf '%s\n' show
     end
@@ -28,7 +28,7 @@ function __hookctl_value_options
         case 'hookctl verify'
             printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --log-format
         case 'hookctl send'
-            printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --log-format
         case 'hookctl replay'
             printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
@@ -61,6 +61,8 @@ function __hookctl_value_options
             printf '%s\n' --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --log-format
         case 'hookctl events'
             printf '%s\n' --config --log-format
+        case 'hookctl events tail'
+            printf '%s\n' --archive -n --lines --status --org --since --grep --config --log-format
         case 'hookctl events list'
             printf '%s\n' --archive --status --since --until --org --limit --config --log-format
         case 'hookctl events show'
@@ -68,7 +70,7 @@ function __hookctl_value_options
         case 'hookctl events stats'
             printf '%s\n' --archive --status --since --until --org --run --config --log-format
         case 'hookctl events export'
-            printf '%s\n' --archive --status --since --until --org --limit -o --output --config --log-format
+            printf '%s\n' --archive --status --since --until --org --limit -o --output --format --config --log-format
         case 'hookctl events import'
             printf '%s\n' --archive --config --log-format
         case 'hookctl events mark'
@@ -79,6 +81,8 @@ function __hookctl_value_options
             printf '%s\n' --archive --config --log-format
         case 'hookctl events migrate'
             printf '%s\n' --archive --config --log-format
+        case 'hookctl trigger'
+            printf '%s\n' --set --count --size --org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --secret-env --secret-file --keyring --config --log-format
     end
 end
 
@@ -140,6 +144,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a secret -d 'New, 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a rotate -d 'Begin, check, finish or abort a secret rotation with a dual-verify window (runbook: hookctl-rotate(1))'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a listen -d 'Local test receiver: verify, deduplicate, archive durably, inject faults'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import and mark events in an archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a trigger -d 'Send a built-in inbound-email scenario (bounce, auto-reply, malformed MIME, stale timestamp, ...) and check the receiver\'s answer'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l version -d 'Display program version information and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -175,6 +180,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l headers-f
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l scheme -r -f -a 'auto mailparse standard svix stripe github slack shopify' -d 'Signature scheme, or auto (from the headers)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l tolerance -r -d 'Allowed timestamp skew, both directions: 300, 300s, 5m (default 5m)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l now -r -d 'Check as if now were these Unix seconds'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l explain -d 'When the signature does not match, say which usual mistake explains it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl verify\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
@@ -209,6 +215,8 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s H -l header
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l event-id -r -d 'Idempotency-Key (default: the payload\'s event_id, else from its SHA-256)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l content-type -r -d 'Content-Type (default application/json; other types skip the JSON check)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l org -r -d 'org_id for an .eml parsed to the event JSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l from-har -r -F -d 'Send the request body of a HAR file\'s entry (with its event id and headers)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l entry -r -d 'Which entry of --from-har, from 1 (default 1)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
@@ -222,7 +230,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -F
 
 # hookctl replay
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir or an mbox file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file; columns event_id, payload (optional headers, org_id, received_at)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Archive: events with this status (repeatable; default failed and dead)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l since -r -d 'Archive: received at or after TIME'
@@ -501,6 +509,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l no-color 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl events
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a tail -d 'Print the last events and delivery attempts; with -f, follow new ones as they are stored (while listen or replay writes the archive)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a list -d 'List events in storage order: a table on a TTY, NDJSON with --json or when stdout is not a terminal (bodies left out; see export)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a show -d 'Show one event: fields, headers, body and delivery attempts'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a stats -d 'Counts by status, org and day; delivery latency percentiles'
@@ -516,6 +525,22 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s q -l quie
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events tail
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s f -l follow -d 'Keep printing new events and attempts until SIGINT or the archive goes away'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s n -l lines -r -d 'Print the last N first (default 10; 0: none)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only lines with this status: received, delivered, failed, dead, retry (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l org -r -d 'Only events of this org_id (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l since -r -d 'Start at TIME instead of the last N (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 10m)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l grep -r -d 'Only events whose payload contains TEXT'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl events list
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s h -l help -d 'Print this help message and exit'
@@ -566,6 +591,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l un
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l org -r -d 'Only events of this org_id (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l limit -r -d 'At most N events (default: all)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s o -l output -r -F -d 'Write to FILE instead of stdout'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l format -r -f -a 'ndjson curl har' -d 'ndjson (default), curl (a script of signed curl commands, signed when it runs) or har (HAR 1.2 with the last response)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s q -l quiet -d 'Print only data and errors'
@@ -626,3 +652,38 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s q
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl trigger
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l list -d 'List the scenarios and what a conformant receiver answers'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l set -r -F -d 'Override a field of the event JSON: PATH=VALUE (JSON, else a string; repeat)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l count -r -d 'Events in the burst scenario (default 20)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l size -r -d 'Attachment of large-attachment (default 10MiB)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l org -r -d 'org_id of the events (default org_trigger)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l dry-run -d 'Print the signed request(s) instead of sending'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l to -r -d 'Deliver to this URL'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l target -r -f -a '(__hookctl_targets)' -d 'Deliver to a target named in the config file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l scheme -r -f -a 'mailparse standard svix stripe github slack shopify' -d 'Signature scheme (default: the target\'s, or mailparse)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l yes -d 'Confirm delivery to a production target'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l insecure -d 'Do not verify TLS certificates'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l retries -r -d 'Retries after the first attempt (default 5)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l backoff-base -r -d 'First backoff ceiling; doubles per retry, full jitter (default 500ms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l backoff-max -r -d 'Cap of one backoff delay (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l max-elapsed -r -d 'Give up on an event after this long (default: no limit)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l timeout -r -d 'Whole-request timeout (default 30s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l connect-timeout -r -d 'Connect timeout (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l cacert -r -F -d 'Trust the CA certificates in this PEM FILE (instead of the system store)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l capath -r -f -a '(__fish_complete_directories)' -d 'Trust the CA certificates in DIR (prepared with \'openssl rehash DIR\')'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l cert -r -F -d 'Present this PEM client certificate (mutual TLS)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l key -r -F -d 'The PEM private key of --cert, mode 0600 (default: in the --cert file)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l key-passphrase-env -r -d 'Read the passphrase of an encrypted --key from environment variable NAME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l key-passphrase-file -r -F -d 'Read the passphrase of an encrypted --key from FILE (mode 0600)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl trigger\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'

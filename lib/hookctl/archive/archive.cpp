@@ -1301,6 +1301,60 @@ Result<void> Archive::checkpoint(std::optional<std::chrono::milliseconds> max_wa
     });
 }
 
+// --- following (events tail) ------------------------------------------------------------------
+
+Result<std::int64_t> Archive::data_version() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read the data version", [&]() -> Result<std::int64_t> {
+        return impl.db.execAndGet("PRAGMA data_version").getInt64();
+    });
+}
+
+Result<Archive::HighWater> Archive::high_water() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read the last rows", [&]() -> Result<HighWater> {
+        HighWater out;
+        out.seq = impl.db.execAndGet("SELECT coalesce(max(seq), 0) FROM events").getInt64();
+        out.attempt_id = impl.db.execAndGet("SELECT coalesce(max(id), 0) FROM attempts").getInt64();
+        return out;
+    });
+}
+
+Result<std::uint64_t> Archive::for_each_attempt(
+    std::int64_t after_id, std::uint64_t limit,
+    const std::function<bool(const Attempt&, std::string_view org_id)>& visit) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read attempts", [&]() -> Result<std::uint64_t> {
+        SQLite::Statement stmt(impl.db,
+                               "SELECT a.id, a.run_id, a.event_id, a.target, a.attempt, a.at_ms, "
+                               "a.http_status, a.latency_ms, a.outcome, a.reason, a.detail, "
+                               "coalesce(e.org_id, '') FROM attempts a LEFT JOIN events e "
+                               "ON e.event_id = a.event_id WHERE a.id > ?1 ORDER BY a.id LIMIT ?2");
+        stmt.bind(1, static_cast<std::int64_t>(after_id));
+        stmt.bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
+        std::uint64_t visited = 0;
+        while (stmt.executeStep()) {
+            Attempt a;
+            a.id = stmt.getColumn(0).getInt64();
+            a.run_id = column_text(stmt.getColumn(1));
+            a.event_id = column_text(stmt.getColumn(2));
+            a.target = column_text(stmt.getColumn(3));
+            a.attempt = stmt.getColumn(4).getInt64();
+            a.at_ms = stmt.getColumn(5).getInt64();
+            a.http_status = stmt.getColumn(6).getInt();
+            a.latency_ms = stmt.getColumn(7).getDouble();
+            a.outcome = column_text(stmt.getColumn(8));
+            a.reason = column_text(stmt.getColumn(9));
+            a.detail = column_text(stmt.getColumn(10));
+            ++visited;
+            if (!visit(a, column_text(stmt.getColumn(11)))) {
+                break;
+            }
+        }
+        return visited;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 std::string format_time_ms(std::int64_t unix_ms) {

@@ -122,7 +122,8 @@ std::string_view to_string(ItemState state);
 
 // One delivery attempt of one event in one run.
 struct Attempt {
-    std::string run_id; // may be empty (a delivery outside a run, e.g. listen --forward-to)
+    std::int64_t id = 0; // attempts.id when read by for_each_attempt (0 otherwise)
+    std::string run_id;  // may be empty (a delivery outside a run, e.g. listen --forward-to)
     std::string event_id;
     std::string target;       // URL or target name
     std::int64_t attempt = 1; // 1-based attempt number for this event in this run
@@ -384,6 +385,25 @@ public:
     // for other connections' locks up to `max_wait` (default: the busy timeout). Still blocked
     // then, it copies what it can and is not an error; a write error (a full disk) is.
     Result<void> checkpoint(std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
+
+    // --- following: what `events tail` reads -------------------------------------------------
+
+    // `PRAGMA data_version`: a number that changes when another connection (this process or
+    // another) commits to the file, read from the WAL index without touching the tables, so a
+    // follower can look for news many times a second for next to nothing.
+    Result<std::int64_t> data_version();
+    // The newest rows: the largest events.seq and attempts.id (0 when there are none).
+    struct HighWater {
+        std::int64_t seq = 0;
+        std::int64_t attempt_id = 0;
+    };
+    Result<HighWater> high_water();
+    // Calls `visit` for each attempt with id > `after_id`, in id order, up to `limit` attempts,
+    // with the org_id of its event (empty when the event is not in this archive). `visit`
+    // returns false to stop. Returns how many were visited.
+    Result<std::uint64_t>
+    for_each_attempt(std::int64_t after_id, std::uint64_t limit,
+                     const std::function<bool(const Attempt&, std::string_view org_id)>& visit);
 
 private:
     struct Impl;

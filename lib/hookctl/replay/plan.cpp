@@ -17,6 +17,8 @@ std::string_view kind_name(SourceKind kind) {
         return "query";
     case SourceKind::mime:
         return "mime";
+    case SourceKind::har:
+        return "har";
     }
     return "archive";
 }
@@ -132,6 +134,7 @@ Result<Plan> plan_from_json(const json& stored) {
         auto kind = s.at("kind").get<std::string>();
         plan.source.kind = kind == "query"  ? SourceKind::query
                            : kind == "mime" ? SourceKind::mime
+                           : kind == "har"  ? SourceKind::har
                                             : SourceKind::archive;
         plan.source.path = s.at("path").get<std::string>();
         plan.source.query = s.at("query").get<std::string>();

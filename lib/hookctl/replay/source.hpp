@@ -31,6 +31,7 @@ enum class SourceKind {
     archive, // a hookctl archive (SQLite with hookctl's application id)
     query,   // --query SQL over any SQLite file
     mime,    // a .eml file, a directory of .eml files, a Maildir, or an mbox file
+    har,     // a HAR file: the request bodies of its entries (archive::read_har)
 };
 
 // Where events come from and which ones (replay --from and its filters).
@@ -43,12 +44,14 @@ struct SourceSpec {
     std::string org_id;          // kind mime: org_id of the parsed events
     bool ordered = false;        // visit in received_at order (archive: sorted; others: as read)
 
-    // `archive FILE`, `query over FILE`, `mime FILE`: how summaries and runs name it.
+    // `archive FILE`, `query over FILE`, `mime FILE`, `har FILE`: how summaries and runs name
+    // it.
     std::string describe() const;
 };
 
-// Picks the kind for `path`: query when `query` is set, archive for a SQLite file, mime for a
-// directory or any other file. Fails (exit 2) when `path` cannot be read.
+// Picks the kind for `path`: query when `query` is set, archive for a SQLite file, har for a
+// `.har` file or one that starts with `{`, mime for a directory or any other file. Fails
+// (exit 2) when `path` cannot be read.
 Result<SourceKind> detect_source_kind(const std::string& path, bool has_query);
 
 // How many events `spec` selects (its limit honoured). This is also the up-front check of
