@@ -16,6 +16,7 @@
 #include <hookctl/util/units.hpp>
 #include <hookctl/util/watch.hpp>
 
+#include "archive_key.hpp"
 #include "common.hpp"
 
 namespace hookctl::cli {
@@ -48,6 +49,7 @@ struct ListenFlags {
     std::string drain_timeout = "10s";
     std::string forward_to;
     std::string synchronous = "full";
+    std::string archive_key; // --archive-key FILE: bodies stored encrypted
     SecretFlags secrets;
 };
 
@@ -283,7 +285,11 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     };
     receive::KeyStore keys(loader, std::move(*initial));
 
-    auto store = receive::open_archive_store(flags.archive, flags.synchronous == "full");
+    auto cipher = load_archive_cipher(flags.archive_key);
+    if (!cipher) {
+        return std::unexpected(cipher.error());
+    }
+    auto store = receive::open_archive_store(flags.archive, flags.synchronous == "full", *cipher);
     if (!store) {
         return std::unexpected(store.error());
     }
@@ -488,6 +494,7 @@ void register_listen(CLI::App& app, Context& context) {
         ->type_name("DURATION");
     cmd->add_option("--archive", f->archive, "SQLite archive file (default ./hookctl.db)")
         ->type_name("FILE");
+    add_archive_key_option(*cmd, f->archive_key);
     cmd->add_option("--max-body", f->max_body, "Largest body accepted; larger gets 413")
         ->type_name("SIZE")
         ->default_str("25MiB");
