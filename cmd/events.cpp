@@ -612,8 +612,8 @@ Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
     if (!p.finished) {
         return fail(ExitCode::aborted,
                     "rekey of " + opt.archive + " interrupted after " + std::to_string(p.resealed) +
-                        " value(s); every value is readable with the old or the new key: run "
-                        "the same command again to finish");
+                        " value(s); the archive is readable with the old and the new key together: "
+                        "run the same command again to finish");
     }
     if (!context.global.json && !context.global.quiet) {
         std::string retired;
