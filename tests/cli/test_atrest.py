@@ -187,19 +187,31 @@ class AtRestTest(TempDirTestCase):
                         "status": "failed", "body_base64": base64.b64encode(v).decode()}) + "\n"
             for k, v in bodies.items()))
         run(["events", "import", "--archive", db, "--archive-key", key, src], check=0)
-        target = Target()
+        healthy = {"on": False}
+        target = Target(lambda i, h, b: (200, {}) if healthy["on"] else (404, {}))
+        replay = ["replay", "--secret-env", "REPLAY_SECRET", "--no-progress", "--json"]
         try:
-            proc = run(["replay", "--from", db, "--to", target.url, "--rate", "max",
-                        "--secret-env", "REPLAY_SECRET", "--no-progress"], env=REPLAY_ENV)
+            proc = run(replay + ["--from", db, "--to", target.url, "--rate", "max"],
+                       env=REPLAY_ENV)
             self.assertEqual(proc.returncode, 4, proc.stderr)
+            self.assertIn(b"--archive-key", proc.stderr)
             self.assertEqual(target.requests, [])
-            run(["replay", "--from", db, "--archive-key", key, "--to", target.url, "--rate",
-                 "max", "--secret-env", "REPLAY_SECRET", "--no-progress"], env=REPLAY_ENV,
-                check=0)
-            got = {h["Idempotency-Key"]: b for _, h, b in target.requests}
+            # Stopped by a systemic failure, then resumed: the key is given again (it is
+            # never stored in the run).
+            proc = run(replay + ["--from", db, "--archive-key", key, "--to", target.url,
+                                 "--rate", "max", "--concurrency", "1"], env=REPLAY_ENV,
+                       check=3)
+            run_id = json.loads(proc.stdout)["run_id"]
+            healthy["on"] = True
+            run(replay + ["--resume", run_id, "--archive", db], env=REPLAY_ENV, check=4)
+            run(replay + ["--resume", run_id, "--archive", db, "--archive-key", key],
+                env=REPLAY_ENV, check=0)
+            got = {h["Idempotency-Key"]: b for _, h, b in target.requests if b}
+            delivered = [h["Idempotency-Key"] for _, h, _ in target.requests[-6:]]
         finally:
             target.close()
         self.assertEqual(got, bodies)
+        self.assertEqual(sorted(delivered), sorted(bodies))
 
     def test_rekey_killed_then_run_again_ends_with_every_body_under_the_new_key(self):
         db = os.path.join(self.tmp, "big.db")
