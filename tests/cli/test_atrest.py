@@ -137,6 +137,21 @@ class AtRestTest(TempDirTestCase):
         self.assertIn(b"encrypted", proc.stderr)
         self.assertNotIn(b"sender1@example.org", file_bytes(db))
 
+    def test_listen_refuses_to_start_when_its_bodies_could_not_be_stored_as_asked(self):
+        key = self.key()
+        clear = os.path.join(self.tmp, "clear.db")
+        run(["events", "import", "--archive", clear, SAMPLE], check=0)
+        encrypted = os.path.join(self.tmp, "enc.db")
+        run(["events", "import", "--archive", encrypted, "--archive-key", key, SAMPLE], check=0)
+        listen = ["listen", "--bind", "127.0.0.1:0", "--secret-env", "HOOKCTL_ATREST_SECRET"]
+        env = {"HOOKCTL_ATREST_SECRET": "atrest-secret"}
+        # A key for an archive that holds events in clear: encrypt it first.
+        proc = run(listen + ["--archive", clear, "--archive-key", key], env=env, check=4)
+        self.assertIn(b"events rekey", proc.stderr)
+        # An encrypted archive and no key: refused, rather than a 503 for every event.
+        proc = run(listen + ["--archive", encrypted], env=env, check=4)
+        self.assertIn(b"--archive-key", proc.stderr)
+
     def test_a_body_moved_to_another_row_fails_authentication(self):
         key = self.key()
         db = os.path.join(self.tmp, "a.db")
@@ -327,6 +342,12 @@ class AtRestTest(TempDirTestCase):
         # A new export has new tokens (a random key per export), unless --redact-key is given.
         again = ndjson(run(["events", "export", "--archive", db, "--redact"], check=0).stdout)
         self.assertNotEqual(again[0]["payload"]["from"], events[0]["payload"]["from"])
+        pseudonyms = self.write("pseudonyms.key", "vendor-ticket-4711-key\n", mode=0o600)
+        first, second = (ndjson(run(["events", "export", "--archive", db, "--redact",
+                                     "--redact-key", pseudonyms], check=0).stdout)
+                         for _ in range(2))
+        self.assertEqual(first, second)
+        run(["events", "export", "--archive", db, "--redact-key", pseudonyms], check=2)
 
     # --- reparse -----------------------------------------------------------------------
 

@@ -664,6 +664,11 @@ Result<Archive> Archive::open(const std::string& path, const OpenOptions& option
             if (auto key = impl->codec.check_key(); !key) {
                 return std::unexpected(key.error());
             }
+            if (options.cipher && writing) {
+                // Pages freed by this handle are zeroed: a body in clear replaced by its sealed
+                // form (events rekey) leaves no copy in the file's free pages.
+                db.exec("PRAGMA secure_delete=ON");
+            }
             return Archive(std::move(impl));
         } catch (const SQLite::Exception& e) {
             int code = e.getErrorCode() & 0xff;

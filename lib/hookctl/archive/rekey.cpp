@@ -203,6 +203,9 @@ Result<RekeyProgress> rekey(Archive& archive, const RekeyOptions& options) {
     }
     progress.rows_left = 0;
     progress.finished = true;
+    // The WAL still holds the pages as they were before: truncate it (best effort: a reader
+    // holding a snapshot keeps it until the next checkpoint).
+    (void)archive.checkpoint();
     return progress;
 }
 
