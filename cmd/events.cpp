@@ -282,6 +282,7 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
               << "updated_at:  " << archive::format_time_ms(e.updated_at_ms) << '\n'
               << "trace_id:    " << (e.trace_id.empty() ? "-" : e.trace_id) << '\n'
               << "source:      " << (e.source.empty() ? "-" : e.source) << '\n'
+              << "verified_by: " << (e.verified_by.empty() ? "-" : e.verified_by) << '\n'
               << "raw_mime:    "
               << (e.raw_mime ? std::to_string(e.raw_mime->size()) + " bytes" : std::string("-"))
               << "\n\nheaders:\n";

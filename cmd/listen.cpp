@@ -18,6 +18,7 @@
 
 #include "archive_key.hpp"
 #include "common.hpp"
+#include "listen_tls.hpp"
 
 namespace hookctl::cli {
 namespace {
@@ -29,6 +30,7 @@ struct ListenFlags {
     std::string tolerance = "5m";
     std::string archive = "./hookctl.db";
     std::string max_body = "25MiB";
+    std::string max_buffered = "256MiB";
     std::size_t max_inflight = 4096;
     std::string fail_rate = "0";
     int fail_status = 503;
@@ -51,6 +53,7 @@ struct ListenFlags {
     std::string synchronous = "full";
     std::string archive_key; // --archive-key FILE: bodies stored encrypted
     SecretFlags secrets;
+    ListenTlsFlags tls; // --tls-client-ca, --allow-from, --trust-proxy, --cacert (listen_tls.cpp)
 };
 
 // Writes whole lines to stderr, one write(2) each, so lines from server threads never mix.
@@ -185,6 +188,18 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
         return fail(ExitCode::usage, "--max-body: " + max_body.error().message);
     }
     o.max_body = *max_body;
+    auto max_buffered = util::parse_size(f.max_buffered);
+    if (!max_buffered) {
+        return fail(ExitCode::usage, "--max-buffered: " + max_buffered.error().message);
+    }
+    o.max_buffered = *max_buffered;
+    if (o.max_body > receive::BodyBudget::largest_body(o.max_buffered)) {
+        return fail(ExitCode::usage,
+                    "--max-body " + f.max_body + " cannot fit in --max-buffered " + f.max_buffered +
+                        " (bodies over 1MiB may use three quarters of it together): raise "
+                        "--max-buffered to at least " +
+                        std::to_string((o.max_body * 4 + 2) / 3) + " bytes or lower --max-body");
+    }
     auto header_bytes = util::parse_size(f.max_header_bytes);
     if (!header_bytes) {
         return fail(ExitCode::usage, "--max-header-bytes: " + header_bytes.error().message);
@@ -238,7 +253,11 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     faults.seed = f.seed ? *f.seed : std::random_device{}();
     o.tls_cert = f.tls_cert;
     o.tls_key = f.tls_key;
+    if (auto applied = apply_listen_tls_options(f.tls, o); !applied) {
+        return std::unexpected(applied.error());
+    }
     o.threads = f.threads;
+    o.hangup = receive::hangup_action_of_this_process();
     return o;
 }
 
@@ -285,13 +304,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     };
     receive::KeyStore keys(loader, std::move(*initial));
 
+    // Read before the address is bound: a bad key file is an input error (exit 2).
     auto cipher = load_archive_cipher(flags.archive_key);
     if (!cipher) {
         return std::unexpected(cipher.error());
-    }
-    auto store = receive::open_archive_store(flags.archive, flags.synchronous == "full", *cipher);
-    if (!store) {
-        return std::unexpected(store.error());
     }
 
     bool json_logs = context.global.log_format == "json" ||
@@ -331,9 +347,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             watched.push_back(path);
         }
     }
-    util::FileWatcher watcher(watched, std::chrono::milliseconds(250), [&keys, &hooks] {
-        receive::reload_and_report(keys, unix_now(), "secret files changed", hooks.on_notice);
-    });
+    receive::Reloader reloader(hooks.on_notice);
+    reloader.add("secrets", receive::reload_secrets(keys, [] { return unix_now(); }));
+    util::FileWatcher watcher(watched, std::chrono::milliseconds(250),
+                              [&reloader] { reloader.reload("secret files changed"); });
 
     std::string ready_file = flags.ready_file;
     std::string ready_error;
@@ -370,6 +387,15 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                     r.event_id.empty() ? nlohmann::json() : nlohmann::json(r.event_id);
                 doc["trace_id"] =
                     r.trace_id.empty() ? nlohmann::json() : nlohmann::json(r.trace_id);
+                if (!r.verified_by.empty()) {
+                    doc["verified_by"] = r.verified_by;
+                }
+                if (!r.client.empty()) {
+                    doc["client"] = r.client;
+                }
+                if (!r.client_identity.empty()) {
+                    doc["client_identity"] = r.client_identity;
+                }
                 if (!r.reason.empty()) {
                     doc["reason"] = r.reason;
                 }
@@ -391,6 +417,15 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             if (!r.trace_id.empty()) {
                 line += " trace=" + r.trace_id;
             }
+            if (!r.verified_by.empty()) {
+                line += " key=" + r.verified_by;
+            }
+            if (!r.client.empty()) {
+                line += " client=" + r.client;
+            }
+            if (!r.client_identity.empty()) {
+                line += " tls_client=\"" + r.client_identity + "\"";
+            }
             if (!r.reason.empty()) {
                 line += " (" + r.reason + ")";
             }
@@ -398,11 +433,28 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
         };
     }
 
+    if (!flags.forward_to.empty() && !flags.forward_to.starts_with("http://") &&
+        !flags.forward_to.starts_with("https://")) {
+        return fail(ExitCode::usage,
+                    "--forward-to: '" + flags.forward_to + "' is not an http:// or https:// URL");
+    }
+    // The archive (and the forwarder, which reads it) are opened once the address is bound, so
+    // a listen that cannot bind leaves no new archive file behind.
+    std::unique_ptr<receive::EventStore> store;
+    auto forward_client = forward_client_options(flags.tls, !flags.forward_to.empty());
+    if (!forward_client) {
+        return std::unexpected(forward_client.error());
+    }
     std::unique_ptr<receive::Forwarder> forwarder;
-    if (!flags.forward_to.empty()) {
-        if (!flags.forward_to.starts_with("http://") && !flags.forward_to.starts_with("https://")) {
-            return fail(ExitCode::usage, "--forward-to: '" + flags.forward_to +
-                                             "' is not an http:// or https:// URL");
+    auto open_store = [&]() -> Result<receive::EventStore*> {
+        auto opened = receive::open_archive_store(flags.archive, flags.synchronous == "full",
+                                                  receive::k_archive_lock_wait, *cipher);
+        if (!opened) {
+            return std::unexpected(opened.error());
+        }
+        store = std::move(*opened);
+        if (flags.forward_to.empty()) {
+            return store.get();
         }
         auto started = receive::Forwarder::start(
             flags.forward_to, flags.archive, keys,
@@ -419,26 +471,33 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                         {"outcome", o.delivered ? "delivered" : "failed"},
                         {"status", o.http_status},
                         {"attempts", o.attempts},
-                        {"reason",
-                         o.reason}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                        {"reason", o.reason},
+                        {"detail",
+                         o.detail}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                 } else {
-                    writer->write(
-                        "forward " + o.event_id + ": " +
-                        (o.delivered ? std::string("delivered") : "failed (" + o.reason + ")") +
-                        " after " + std::to_string(o.attempts) + " attempt(s)");
+                    writer->write("forward " + o.event_id + ": " +
+                                  (o.delivered
+                                       ? std::string("delivered")
+                                       : "failed (" + o.reason +
+                                             (o.detail.empty() ? "" : ": " + o.detail) + ")") +
+                                  " after " + std::to_string(o.attempts) + " attempt(s)");
                 }
-            });
+            },
+            *forward_client);
         if (!started) {
             return std::unexpected(started.error());
         }
         forwarder = std::move(*started);
-        hooks.on_stored = [f = forwarder.get()](receive::StoredEvent e) {
-            f->enqueue(std::move(e));
+        return store.get();
+    };
+    if (!flags.forward_to.empty()) {
+        hooks.on_stored = [&forwarder](receive::StoredEvent e) {
+            forwarder->enqueue(std::move(e));
         };
     }
 
     receive::Metrics metrics;
-    auto summary = receive::serve(*options, keys, **store, metrics, hooks);
+    auto summary = receive::serve(*options, keys, open_store, metrics, reloader, hooks);
     if (forwarder) {
         forwarder->close(); // forwards what is queued, then stops
     }
@@ -498,6 +557,11 @@ void register_listen(CLI::App& app, Context& context) {
     cmd->add_option("--max-body", f->max_body, "Largest body accepted; larger gets 413")
         ->type_name("SIZE")
         ->default_str("25MiB");
+    cmd->add_option("--max-buffered", f->max_buffered,
+                    "Body bytes held for requests whose signature is not checked yet, at most; "
+                    "beyond: 503 + Retry-After before the body is read")
+        ->type_name("SIZE")
+        ->default_str("256MiB");
     cmd->add_option("--max-inflight", f->max_inflight,
                     "Events accepted but not yet committed, at most; beyond: 429 + Retry-After")
         ->type_name("N")
@@ -575,6 +639,7 @@ void register_listen(CLI::App& app, Context& context) {
                     "scheme and secret) and record delivered/failed on it")
         ->type_name("URL");
     add_secret_options(*cmd, f->secrets);
+    add_listen_tls_options(*cmd, f->tls);
     cmd->callback([f, &context] {
         auto code = run_listen(*f, context);
         context.exit_code = code ? *code : report_error(context, code.error());

@@ -11,6 +11,10 @@
 #include "common.hpp"
 
 namespace hookctl::cli {
+
+void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls,
+                            bool client_certificate); // send.cpp
+
 namespace {
 
 struct ProbeFlags {
@@ -26,6 +30,8 @@ struct ProbeFlags {
     std::string junit;
     bool insecure = false;
     bool yes = false;
+    http::TlsClientSpec tls;
+    bool expect_mtls = false;
 };
 
 std::optional<std::string> tty_prompt(const std::string& question) {
@@ -65,6 +71,7 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
     spec.secrets = flags.secrets.sources();
     spec.yes = flags.yes;
     spec.insecure = flags.insecure;
+    spec.tls = flags.tls;
     spec.timeout = flags.timeout;
     auto prompt = is_tty(0) ? http::Prompt(tty_prompt) : http::Prompt();
     auto delivery = http::resolve_delivery(spec, prompt);
@@ -78,6 +85,7 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
     options.keys = delivery->endpoint.keys;
     options.only = flags.only;
     options.skip = flags.skip;
+    options.expect_mtls = flags.expect_mtls;
     options.timeout = delivery->client.total_timeout;
     auto max_body = util::parse_size(flags.max_body);
     if (!max_body) {
@@ -95,7 +103,7 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
         };
     }
 
-    auto transport = probe::make_http_transport(flags.insecure);
+    auto transport = probe::make_http_transport(delivery->client);
     if (!transport) {
         return std::unexpected(transport.error());
     }
@@ -159,6 +167,11 @@ void register_probe(CLI::App& app, Context& context) {
     cmd->add_option("--junit", flags->junit, "Also write the results as JUnit XML to FILE")
         ->type_name("FILE");
     cmd->add_flag("--insecure", flags->insecure, "Do not verify TLS certificates");
+    add_tls_client_options(*cmd, flags->tls, true);
+    cmd->add_flag("--expect-mtls", flags->expect_mtls,
+                  "The endpoint requires client certificates: check that a request without one "
+                  "is refused (mtls-required)")
+        ->group("TLS");
     cmd->add_flag("--yes", flags->yes, "Confirm probing a target marked production");
     cmd->callback([flags, &context] {
         auto code = run_probe(*flags, context);

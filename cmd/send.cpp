@@ -180,6 +180,48 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
 
 } // namespace
 
+void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls, bool client_certificate) {
+    const char* group = "TLS";
+    cmd.add_option("--cacert", tls.ca_file,
+                   "Trust the CA certificates in this PEM FILE (instead of the system store)")
+        ->type_name("FILE")
+        ->group(group);
+    cmd.add_option("--capath", tls.ca_path,
+                   "Trust the CA certificates in DIR (prepared with 'openssl rehash DIR')")
+        ->type_name("DIR")
+        ->group(group);
+    if (!client_certificate) {
+        return;
+    }
+    cmd.add_option("--cert", tls.cert, "Present this PEM client certificate (mutual TLS)")
+        ->type_name("FILE")
+        ->group(group);
+    cmd.add_option("--key", tls.key,
+                   "The PEM private key of --cert, mode 0600 (default: in the --cert file)")
+        ->type_name("FILE")
+        ->group(group);
+    cmd.add_option("--key-passphrase-env", tls.key_passphrase_env,
+                   "Read the passphrase of an encrypted --key from environment variable NAME")
+        ->type_name("NAME")
+        ->group(group);
+    cmd.add_option("--key-passphrase-file", tls.key_passphrase_file,
+                   "Read the passphrase of an encrypted --key from FILE (mode 0600)")
+        ->type_name("FILE")
+        ->group(group);
+    // Accepted only to be refused with advice: a passphrase on argv leaks to `ps` and history.
+    cmd.add_option("--key-passphrase,--pass")
+        ->group("")
+        ->check(CLI::Validator(
+            [](const std::string&) {
+                return std::string(
+                    "refusing a key passphrase on the command line: it leaks through process "
+                    "lists and shell history; put it in a variable and pass "
+                    "--key-passphrase-env NAME, or in a file and pass --key-passphrase-file "
+                    "PATH");
+            },
+            ""));
+}
+
 void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
     cmd.add_option("--to", spec.to, "Deliver to this URL")->type_name("URL");
     cmd.add_option("--target", spec.target, "Deliver to a target named in the config file")
@@ -208,6 +250,7 @@ void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
         ->type_name("DURATION");
     cmd.add_option("--connect-timeout", spec.connect_timeout, "Connect timeout (default 10s)")
         ->type_name("DURATION");
+    add_tls_client_options(cmd, spec.tls, true);
 }
 
 void register_send(CLI::App& app, Context& context) {

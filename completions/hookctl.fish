@@ -28,13 +28,13 @@ function __hookctl_value_options
         case 'hookctl verify'
             printf '%s\n' -H --header --headers-file --scheme --tolerance --now --secret-env --secret-file --keyring --config --log-format
         case 'hookctl send'
-            printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --secret-env --secret-file --keyring --config --log-format
         case 'hookctl replay'
-            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
             printf '%s\n' --org --received-at --attachments-dir --inline-attachments --jobs --config --log-format
         case 'hookctl probe'
-            printf '%s\n' --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --config --log-format
+            printf '%s\n' --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --config --log-format
         case 'hookctl completion'
             printf '%s\n' --config --log-format
         case 'hookctl secret'
@@ -58,7 +58,7 @@ function __hookctl_value_options
         case 'hookctl rotate abort'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl listen'
-            printf '%s\n' --bind --path --scheme --tolerance --archive --archive-key --max-body --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --bind --path --scheme --tolerance --archive --archive-key --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --log-format
         case 'hookctl events'
             printf '%s\n' --config --log-format
         case 'hookctl events list'
@@ -183,6 +183,12 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l backoff-max
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l max-elapsed -r -d 'Give up on an event after this long (default: no limit)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l timeout -r -d 'Whole-request timeout (default 30s)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l connect-timeout -r -d 'Connect timeout (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l cacert -r -F -d 'Trust the CA certificates in this PEM FILE (instead of the system store)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l capath -r -f -a '(__fish_complete_directories)' -d 'Trust the CA certificates in DIR (prepared with \'openssl rehash DIR\')'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l cert -r -F -d 'Present this PEM client certificate (mutual TLS)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l key -r -F -d 'The PEM private key of --cert, mode 0600 (default: in the --cert file)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l key-passphrase-env -r -d 'Read the passphrase of an encrypted --key from environment variable NAME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l key-passphrase-file -r -F -d 'Read the passphrase of an encrypted --key from FILE (mode 0600)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -s H -l header -r -d 'Extra header \'Name: value\' (repeatable)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l event-id -r -d 'Idempotency-Key (default: the payload\'s event_id, else from its SHA-256)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -l content-type -r -d 'Content-Type (default application/json; other types skip the JSON check)'
@@ -221,6 +227,12 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l backoff-m
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-elapsed -r -d 'Give up on an event after this long (default: no limit)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l timeout -r -d 'Whole-request timeout (default 30s)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l connect-timeout -r -d 'Connect timeout (default 10s)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l cacert -r -F -d 'Trust the CA certificates in this PEM FILE (instead of the system store)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l capath -r -f -a '(__fish_complete_directories)' -d 'Trust the CA certificates in DIR (prepared with \'openssl rehash DIR\')'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l cert -r -F -d 'Present this PEM client certificate (mutual TLS)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l key -r -F -d 'The PEM private key of --cert, mode 0600 (default: in the --cert file)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l key-passphrase-env -r -d 'Read the passphrase of an encrypted --key from environment variable NAME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l key-passphrase-file -r -F -d 'Read the passphrase of an encrypted --key from FILE (mode 0600)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l rate -r -d 'Requests per second (50/s, 300/m, 10/h) or max (default: the target\'s, else 50/s)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l burst -r -d 'At most N overdue requests sent back to back after a stall (default rate/50)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l concurrency -r -d 'Requests in flight at most (default: the target\'s, else 8)'
@@ -266,13 +278,20 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l scheme -r 
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l only -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' -d 'Run only these checks (repeat, or comma-separated)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l skip -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency' -d 'Leave out these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l only -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' -d 'Run only these checks (repeat, or comma-separated)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l skip -r -f -a 'valid duplicate tampered-body wrong-secret stale-timestamp future-timestamp missing-signature malformed-json oversized-body latency tls-version mtls-required' -d 'Leave out these checks (repeat, or comma-separated)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l max-body -r -d 'The endpoint\'s body limit; oversized-body sends one byte more (default 26MiB)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l latency-budget -r -d 'Longest acceptable answer time of the valid event (default 200ms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l timeout -r -d 'Give up on one request after this long (default 10s)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l junit -r -F -d 'Also write the results as JUnit XML to FILE'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l insecure -d 'Do not verify TLS certificates'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l cacert -r -F -d 'Trust the CA certificates in this PEM FILE (instead of the system store)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l capath -r -f -a '(__fish_complete_directories)' -d 'Trust the CA certificates in DIR (prepared with \'openssl rehash DIR\')'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l cert -r -F -d 'Present this PEM client certificate (mutual TLS)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l key -r -F -d 'The PEM private key of --cert, mode 0600 (default: in the --cert file)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l key-passphrase-env -r -d 'Read the passphrase of an encrypted --key from environment variable NAME'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l key-passphrase-file -r -F -d 'Read the passphrase of an encrypted --key from FILE (mode 0600)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l expect-mtls -d 'The endpoint requires client certificates: check that a request without one is refused (mtls-required)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l yes -d 'Confirm probing a target marked production'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl probe\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
@@ -428,6 +447,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tolerance
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'SQLite archive file (default ./hookctl.db)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-body -r -d 'Largest body accepted; larger gets 413'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-buffered -r -d 'Body bytes held for requests whose signature is not checked yet, at most; beyond: 503 + Retry-After before the body is read'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-inflight -r -d 'Events accepted but not yet committed, at most; beyond: 429 + Retry-After'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l synchronous -r -f -a 'full normal' -d 'full: fsync every commit (survives power loss); normal: survives a killed process, not power loss, faster'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l ready-file -r -F -d 'Write the URL to FILE (atomically) once listening'
@@ -451,6 +471,12 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l forward-t
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l secret-file -r -F -d 'Read a secret from FILE (\'-\' for stdin; repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l keyring -r -F -d 'Use the secrets of keyring FILE valid now: primary first, then verify-only ones in their window (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tls-client-ca -r -F -d 'Require a client certificate issued by a CA in this PEM FILE (mutual TLS)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tls-client-subject -r -d 'Accept only client certificates whose subject or a subjectAltName matches PATTERN (shell-style; repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l allow-from -r -d 'Answer 403 to sources outside CIDR (IPv4 or IPv6; repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l trust-proxy -r -d 'Take the client address from Forwarded/X-Forwarded-For when the peer is in CIDR (repeatable)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l cacert -r -F -d 'Trust the CA certificates in this PEM FILE (instead of the system store)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l capath -r -f -a '(__fish_complete_directories)' -d 'Trust the CA certificates in DIR (prepared with \'openssl rehash DIR\')'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -s q -l quiet -d 'Print only data and errors'

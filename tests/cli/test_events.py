@@ -363,25 +363,44 @@ class EventsTest(TempDirTestCase):
         self.assertIn(b"is a directory", proc.stderr)
 
     def test_read_only_archive_gives_exit_4_when_writing(self):
+        import subprocess
+        from hookctl_test import HOOKCTL
+
         path = self.imported()
         os.chmod(path, 0o444)
         os.chmod(self.tmp, 0o755)
+        # The user below reads nothing from the clone (which may sit in a private folder, as
+        # `mktemp -d` makes): the fixture, and the binary when it cannot reach it, are copied
+        # into this test's own folder with modes anyone can read.
+        sample = os.path.join(self.tmp, "sample-archive.ndjson")
+        shutil.copyfile(SAMPLE, sample)
+        os.chmod(sample, 0o644)
+        binary = HOOKCTL
         if os.geteuid() == 0:
             # root ignores file modes: run the binary as nobody.
             setpriv = shutil.which("setpriv")
             if setpriv is None:
                 self.skipTest("running as root without setpriv")
             prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+            def nobody_can(flag, file):
+                return subprocess.run(prefix + ["test", flag, file]).returncode == 0
+
+            if not nobody_can("-r", sample):
+                self.skipTest(f"the user nobody cannot reach the temporary folder {self.tmp}; "
+                              "set TMPDIR to a folder others can enter")
+            if not nobody_can("-x", binary):
+                binary = os.path.join(self.tmp, "hookctl")
+                shutil.copy2(HOOKCTL, binary)
+                os.chmod(binary, 0o755)
         else:
             prefix = []
-        import subprocess
-        from hookctl_test import HOOKCTL
 
         def as_user(args):
-            return subprocess.run(prefix + [HOOKCTL] + args, stdout=subprocess.PIPE,
+            return subprocess.run(prefix + [binary] + args, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, timeout=60)
 
-        for sub in (["import", SAMPLE], ["mark", "evt_0001", "--status", "dead"], ["migrate"]):
+        for sub in (["import", sample], ["mark", "evt_0001", "--status", "dead"], ["migrate"]):
             proc = as_user(["events"] + sub + ["--archive", path])
             self.assertEqual(proc.returncode, 4, (sub, proc.stderr))
             self.assertIn(b"read-only", proc.stderr)

@@ -1,7 +1,7 @@
 """hookctl listen: a real receiver on loopback driven by http.client and raw sockets.
 Valid, duplicate, bad signature, stale, oversized, metrics, chunked and pipelined requests,
-malformed HTTP, header limits, graceful shutdown, SIGHUP reload, 503 when the archive is
-locked, TLS."""
+malformed HTTP, header limits, graceful shutdown, 503 when the archive is locked, TLS.
+Timeouts, signals and hostile load: test_listen_edges.py and test_listen_limits.py."""
 import json
 import os
 import signal
@@ -49,12 +49,13 @@ class ListenBasicsTest(TempDirTestCase):
         self.assertIn(b"\n", data)
         self.assertEqual(data.count(b"\n"), 1)  # one-line reason
 
+        # Every failed verification is 401 (probe expects the same); the reason code says why.
         status, _, data = r.post(other, sign(other, ts=int(time.time()) - 3600))
-        self.assertEqual(status, 400)
+        self.assertEqual(status, 401)
         self.assertIn(b"timestamp", data)
 
         status, _, _ = r.post(other, {"Content-Type": "application/json"})
-        self.assertEqual(status, 400)
+        self.assertEqual(status, 401)
 
         big = event_body("evt_big", size=8000)
         status, _, data = r.post(big)
@@ -69,8 +70,8 @@ class ListenBasicsTest(TempDirTestCase):
         self.assertEqual(m['hookctl_requests_total{status="202",reason="accepted"}'], 1)
         self.assertEqual(m['hookctl_requests_total{status="200",reason="duplicate"}'], 1)
         self.assertEqual(m['hookctl_requests_total{status="401",reason="no_match"}'], 1)
-        self.assertEqual(m['hookctl_requests_total{status="400",reason="stale_timestamp"}'], 1)
-        self.assertEqual(m['hookctl_requests_total{status="400",reason="missing_header"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="401",reason="stale_timestamp"}'], 1)
+        self.assertEqual(m['hookctl_requests_total{status="401",reason="missing_header"}'], 1)
         self.assertEqual(m['hookctl_requests_total{status="413",reason="too_large"}'], 1)
         self.assertEqual(m['hookctl_verification_failures_total{reason="no_match"}'], 1)
         self.assertEqual(m["hookctl_events_stored_total"], 1)
@@ -154,26 +155,6 @@ class ListenBasicsTest(TempDirTestCase):
         self.assertEqual(self.r.get("/healthz")[0], 200)
 
 
-class ListenTimeoutsTest(TempDirTestCase):
-    def test_slow_headers_and_slow_body_are_cut_off(self):
-        r = Receiver(self.tmp, "--header-timeout", "500ms", "--body-timeout", "500ms")
-        try:
-            with socket.create_connection((r.host, r.port), timeout=10) as s:
-                s.sendall(b"POST /webhooks/email HTTP/1.1\r\nHost: x\r\n")  # never finished
-                start = time.monotonic()
-                self.assertEqual(s.recv(100), b"")
-                self.assertLess(time.monotonic() - start, 5)
-            with socket.create_connection((r.host, r.port), timeout=10) as s:
-                s.sendall(b"POST /webhooks/email HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
-                          b"\r\n{")
-                start = time.monotonic()
-                self.assertEqual(s.recv(100), b"")
-                self.assertLess(time.monotonic() - start, 5)
-            self.assertEqual(r.get("/healthz")[0], 200)
-        finally:
-            r.kill()
-
-
 class ListenShutdownTest(TempDirTestCase):
     def test_sigterm_finishes_in_flight_requests_and_exits_0(self):
         r = Receiver(self.tmp, "--latency", "700ms", "--json")
@@ -200,58 +181,46 @@ class ListenShutdownTest(TempDirTestCase):
         with self.assertRaises(OSError):
             socket.create_connection((r.host, r.port), timeout=2).close()
 
-    def test_sighup_reloads_the_secret_file(self):
-        secret_file = self.write("secret", "first-secret\n", mode=0o600)
-        r = Receiver(self.tmp, "--secret-file", secret_file)
-        try:
-            body = event_body("evt_hup_1")
-            self.assertEqual(r.post(body, sign(body, secret="first-secret"))[0], 202)
-            with open(secret_file, "w") as f:
-                f.write("second-secret\n")
-            r.proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while "secrets reloaded" not in r.stderr():
-                self.assertLess(time.monotonic(), deadline, r.stderr())
-                time.sleep(0.05)
-            body = event_body("evt_hup_2")
-            self.assertEqual(r.post(body, sign(body, secret="first-secret"))[0], 401)
-            self.assertEqual(r.post(body, sign(body, secret="second-secret"))[0], 202)
-        finally:
-            r.kill()
-
 
 class ListenArchiveFailureTest(TempDirTestCase):
     def test_locked_archive_gives_503_never_2xx_and_max_inflight_429(self):
         r = Receiver(self.tmp, "--max-inflight", "2")
         try:
             self.assertEqual(r.post(event_body("evt_before_lock"))[0], 202)
-            # Another process holds the write lock longer than the archive's busy timeout.
+            # Another process holds the write lock: each batch waits for it about a second.
             db = sqlite3.connect(r.archive, timeout=1, isolation_level=None)
             db.execute("BEGIN EXCLUSIVE")
-            results = {}
+            statuses, stop = [], threading.Event()
 
-            def send(i):
-                results[i] = r.post(event_body(f"evt_locked_{i}"))
+            def keep_sending(n):
+                i = 0
+                while not stop.is_set():
+                    statuses.append(r.post(event_body(f"evt_locked_{n}_{i}"))[0])
+                    i += 1
 
-            threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+            threads = [threading.Thread(target=keep_sending, args=(n,)) for n in range(2)]
             for t in threads:
                 t.start()
-            # Wait until both are waiting for the commit, then a third is over the bound.
-            deadline = time.monotonic() + 5
-            while r.metrics()["hookctl_inflight"] < 2:
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.02)
-            status, headers, _ = r.post(event_body("evt_over_bound"))
-            self.assertEqual(status, 429)
-            self.assertIn("Retry-After", headers)
+            # While two events wait for the commit, a third is over the bound: 429.
+            over = None
+            deadline = time.monotonic() + 30
+            while over is None or over[0] != 429:
+                self.assertLess(time.monotonic(), deadline, over)
+                if r.metrics()["hookctl_inflight"] >= 2:
+                    over = r.post(event_body("evt_over_bound"))
+                else:
+                    time.sleep(0.01)
+            stop.set()
             for t in threads:
                 t.join(60)
             db.execute("ROLLBACK")
             db.close()
-            self.assertEqual([results[i][0] for i in range(2)], [503, 503])
+            self.assertIn("Retry-After", over[1])
+            self.assertGreater(len(statuses), 0)
+            self.assertEqual(set(statuses), {503})
             self.assertEqual(stored_ids(r.archive), ["evt_before_lock"])
             # The archive is free again: the same events are now stored.
-            self.assertEqual(r.post(event_body("evt_locked_0"))[0], 202)
+            self.assertEqual(r.post(event_body("evt_locked_0_0"))[0], 202)
         finally:
             r.kill()
 

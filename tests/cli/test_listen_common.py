@@ -38,9 +38,11 @@ def event_body(event_id, size=0, **extra):
 
 
 class Receiver:
-    """A `hookctl listen` process on 127.0.0.1:0, ready when its --ready-file appears."""
+    """A `hookctl listen` process on 127.0.0.1:0, ready when its --ready-file appears. It runs in
+    a session of its own, without a controlling terminal (what SIGHUP does depends on one: see
+    hookctl-listen(1)), and `preexec_fn` runs in the child before exec (resource limits)."""
 
-    def __init__(self, tmp, *args, archive=None, env=None, name="r"):
+    def __init__(self, tmp, *args, archive=None, env=None, name="r", preexec_fn=None):
         self.archive = archive or os.path.join(tmp, f"{name}.db")
         self.ready = os.path.join(tmp, f"{name}.ready")
         self.log_path = os.path.join(tmp, f"{name}.log")
@@ -56,7 +58,8 @@ class Receiver:
         if not any(a.startswith("--secret") or a == "--keyring" for a in args):
             argv += ["--secret-env", SECRET_ENV]
         self.proc = subprocess.Popen(argv + list(args), stdout=subprocess.PIPE, stderr=self.log,
-                                     env=full_env)
+                                     env=full_env, start_new_session=True,
+                                     preexec_fn=preexec_fn)
         deadline = time.monotonic() + (60 if SANITIZED else 20)
         while not os.path.exists(self.ready):
             if self.proc.poll() is not None:

@@ -339,6 +339,10 @@ class ProbeAgainstListenTest(TempDirTestCase):
             doc = json.loads(proc.stdout)
             not_passed = [c for c in doc["checks"] if c["status"] != "pass"]
             self.assertEqual(not_passed, [], f"listen log: {listen_log()}")
+            # listen answers each rejection with the status probe expects (hookctl-listen(1)):
+            # no check passes with a note that another status would say why more precisely.
+            noted = [c for c in doc["checks"] if "more precisely" in c["detail"]]
+            self.assertEqual(noted, [])
             self.assertEqual(proc.returncode, 0, proc.stderr + proc.stdout)
             self.assertEqual(doc["passed"], 10)
         finally:

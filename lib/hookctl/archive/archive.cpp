@@ -443,7 +443,10 @@ struct Archive::Impl {
     // `open_name` is what SQLite opens: `path`, or a `file:` URI.
     Impl(std::string p, const std::string& open_name, int flags, int busy_ms)
         : path(std::move(p))
-        , db(open_name, flags, busy_ms) {}
+        , db(open_name, flags, busy_ms)
+        , busy_timeout_ms(busy_ms) {}
+
+    int busy_timeout_ms;
 
     ~Impl() {
         insert_event.reset();
@@ -1427,10 +1430,21 @@ Result<Stats> Archive::stats(const EventFilter& filter, std::string_view run_id)
     });
 }
 
-Result<void> Archive::checkpoint() {
+Result<void> Archive::checkpoint(std::optional<std::chrono::milliseconds> max_wait) {
     auto& impl = *m_impl;
     return guarded(impl.path, "checkpoint", [&]() -> Result<void> {
-        impl.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        if (!max_wait) {
+            impl.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+            return {};
+        }
+        impl.db.setBusyTimeout(static_cast<int>(max_wait->count()));
+        try {
+            impl.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch (...) {
+            impl.db.setBusyTimeout(impl.busy_timeout_ms);
+            throw;
+        }
+        impl.db.setBusyTimeout(impl.busy_timeout_ms);
         return {};
     });
 }

@@ -415,8 +415,10 @@ public:
     // honoured), and attempt latency percentiles (of `run_id`'s attempts when not empty).
     Result<Stats> stats(const EventFilter& filter = {}, std::string_view run_id = {});
 
-    // Runs `PRAGMA wal_checkpoint(TRUNCATE)` (e.g. before a copy of the file is taken).
-    Result<void> checkpoint();
+    // Runs `PRAGMA wal_checkpoint(TRUNCATE)` (e.g. before a copy of the file is taken), waiting
+    // for other connections' locks up to `max_wait` (default: the busy timeout). Still blocked
+    // then, it copies what it can and is not an error; a write error (a full disk) is.
+    Result<void> checkpoint(std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
 
     // --- re-parses (hookctl-events(1), REPARSE) -------------------------------------------
 

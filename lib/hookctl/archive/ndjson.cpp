@@ -85,6 +85,7 @@ json event_to_json(const Event& event, bool include_body) {
     out["updated_at"] = format_time_ms(event.updated_at_ms);
     out["trace_id"] = event.trace_id;
     out["source"] = event.source;
+    out["verified_by"] = event.verified_by;
     json headers = json::array();
     for (const auto& [name, value] : event.headers.entries()) {
         headers.push_back(json::array({name, value}));
@@ -172,9 +173,9 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
         }
     }
 
-    for (auto [field, target] :
-         {std::pair{"org_id", &e.org_id}, std::pair{"scheme", &e.scheme},
-          std::pair{"trace_id", &e.trace_id}, std::pair{"source", &e.source}}) {
+    for (auto [field, target] : {std::pair{"org_id", &e.org_id}, std::pair{"scheme", &e.scheme},
+                                 std::pair{"trace_id", &e.trace_id}, std::pair{"source", &e.source},
+                                 std::pair{"verified_by", &e.verified_by}}) {
         auto value = optional_string(object, field);
         if (!value) {
             return std::unexpected(value.error());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include <hookctl/http/client.hpp>
 
@@ -94,6 +95,35 @@ std::string describe_curl_error(CURLcode code, const char* detail) {
         return std::string("connection reset") + (detail[0] ? std::string(": ") + detail : "");
     default:
         return detail[0] ? std::string(detail) : std::string(curl_easy_strerror(code));
+    }
+}
+
+// The TLS settings every request of a client shares: the CAs trusted and the client
+// certificate. The certificate and key go to libcurl as the bytes resolve_tls_client checked
+// (copied by libcurl), so a file changed since is not read half-way.
+void set_tls_options(CURL* e, const TlsClient& tls) {
+    if (tls.trust.ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO,
+                         tls.trust.ca_file->empty() ? nullptr : tls.trust.ca_file->c_str());
+    }
+    if (tls.trust.ca_path) {
+        curl_easy_setopt(e, CURLOPT_CAPATH,
+                         tls.trust.ca_path->empty() ? nullptr : tls.trust.ca_path->c_str());
+    }
+    if (!tls.client_cert) {
+        return;
+    }
+    const ClientCertificate& c = *tls.client_cert;
+    curl_blob cert{const_cast<char*>(c.cert_pem.data()), c.cert_pem.size(), CURL_BLOB_COPY};
+    curl_blob key{const_cast<char*>(c.key_pem.view().data()), c.key_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    if (!c.key_passphrase.empty()) {
+        std::string passphrase(c.key_passphrase.view()); // libcurl copies it
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, passphrase.c_str());
+        OPENSSL_cleanse(passphrase.data(), passphrase.size());
     }
 }
 
@@ -321,6 +351,7 @@ struct Client::Impl {
         curl_easy_setopt(e, CURLOPT_USERAGENT, "hookctl/" HOOKCTL_VERSION);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.insecure ? 0L : 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.insecure ? 0L : 2L);
+        set_tls_options(e, options.tls);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         return easy;
@@ -355,7 +386,15 @@ struct Client::Impl {
         } else {
             r.status = 0;
             r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-            r.transport_error = describe_curl_error(code, t->error_buffer);
+            auto tls = describe_tls_failure(code, t->error_buffer, options.tls.trust,
+                                            options.tls.client_cert.has_value());
+            if (tls) {
+                r.transport_error = std::move(tls->message);
+                r.tls_failed = true;
+                r.tls_permanent = tls->permanent;
+            } else {
+                r.transport_error = describe_curl_error(code, t->error_buffer);
+            }
         }
         if (idle.size() < options.max_connections) {
             idle.push_back(std::move(t->easy));

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include <hookctl/http/tls.hpp>
 #include <hookctl/util/error.hpp>
 #include <hookctl/util/headers.hpp>
 
@@ -18,6 +19,7 @@ struct ClientOptions {
     bool insecure = false;                             // --insecure: skip TLS verification
     std::size_t max_connections = 64;                  // connections kept per host
     std::size_t body_limit = 64 * 1024;                // response bytes kept (rest dropped)
+    TlsClient tls; // CAs trusted (default: the system store) and the client certificate, if any
 };
 
 // One HTTP request. The body is owned, so it lives as long as the transfer.
@@ -45,6 +47,8 @@ struct Response {
     int curl_code = 0;           // CURLcode, 0 on success
     std::string transport_error; // e.g. "connection refused", "timed out"
     bool timed_out = false;      // the transport error was a timeout
+    bool tls_failed = false;     // the transport error was about TLS (see describe_tls_failure)
+    bool tls_permanent = false;  // ... and retrying cannot help (an untrusted certificate)
     std::string http_version;    // "1.1", "2"
 
     bool ok() const { return status >= 200 && status < 300; }

@@ -36,6 +36,17 @@ std::string resolve_beside(const std::string& config_path, const std::string& fi
     return (fs::path(config_path).parent_path() / file).string();
 }
 
+// The TLS setting a target's `key` sets, or nothing when `key` is not one.
+std::string* tls_field(TlsClientSpec& tls, std::string_view key) {
+    return key == "ca_file"                      ? &tls.ca_file
+           : key == "ca_path"                    ? &tls.ca_path
+           : key == "client_cert"                ? &tls.cert
+           : key == "client_key"                 ? &tls.key
+           : key == "client_key_passphrase_env"  ? &tls.key_passphrase_env
+           : key == "client_key_passphrase_file" ? &tls.key_passphrase_file
+                                                 : nullptr;
+}
+
 Result<Target> parse_target(const std::string& path, const std::string& name,
                             const toml::table& table) {
     Target t;
@@ -104,10 +115,18 @@ Result<Target> parse_target(const std::string& path, const std::string& name,
                 return fail(ExitCode::usage, at + " must be true or false");
             }
             t.production = *b;
+        } else if (auto* field = tls_field(t.tls, key)) {
+            auto s = value.value<std::string>();
+            if (!s || s->empty()) {
+                return fail(ExitCode::usage, at + " must be a non-empty string");
+            }
+            *field = key == "client_key_passphrase_env" ? *s : resolve_beside(path, *s);
         } else {
             return fail(ExitCode::usage,
                         at + ": unknown key (known: url, scheme, secret_env, secret_file, "
-                             "keyring, rate, concurrency, production)");
+                             "keyring, rate, concurrency, production, ca_file, ca_path, "
+                             "client_cert, client_key, client_key_passphrase_env, "
+                             "client_key_passphrase_file)");
         }
     }
     if (t.url.empty()) {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include <hookctl/http/tls.hpp>
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/error.hpp>
@@ -22,8 +23,14 @@ namespace hookctl::http {
 //   rate = "50/s"                   # optional default for replay
 //   concurrency = 8                 # optional default for replay
 //   production = false              # true: needs --yes or typing the name at a TTY
+//   ca_file = "company-ca.pem"      # optional: trust these CAs (PEM) instead of the system's
+//   ca_path = "/etc/company/certs"  # optional: a directory prepared with `openssl rehash`
+//   client_cert = "client.pem"      # optional: mutual TLS, with
+//   client_key = "client.key"       #   its key (mode 0600; default: in client_cert)
+//   client_key_passphrase_env = "CLIENT_KEY_PASS"  # or client_key_passphrase_file = "path"
 //
 // `secret_env`, `secret_file` and `keyring` may each be a string or an array of strings.
+// Relative paths resolve beside the config file.
 struct Target {
     std::string name;
     std::string url;
@@ -32,6 +39,7 @@ struct Target {
     std::optional<util::Rate> rate;
     std::optional<int> concurrency;
     bool production = false;
+    TlsClientSpec tls; // ca_file, ca_path, client_cert, client_key, passphrase source
 };
 
 struct Config {

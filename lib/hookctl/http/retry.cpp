@@ -46,12 +46,12 @@ Decision classify(const Response& response, std::chrono::system_clock::time_poin
             : response.curl_code == CURLE_GOT_NOTHING          ? "empty_reply"
             : (response.curl_code == CURLE_SEND_ERROR || response.curl_code == CURLE_RECV_ERROR)
                 ? "connection_reset"
-            : (response.curl_code == CURLE_PEER_FAILED_VERIFICATION ||
+            : (response.tls_failed || response.curl_code == CURLE_PEER_FAILED_VERIFICATION ||
                response.curl_code == CURLE_SSL_CONNECT_ERROR)
                 ? "tls_error"
                 : "transport_error";
         // A certificate that does not verify will not verify on the next attempt either.
-        if (response.curl_code == CURLE_PEER_FAILED_VERIFICATION) {
+        if (response.curl_code == CURLE_PEER_FAILED_VERIFICATION || response.tls_permanent) {
             d.verdict = Verdict::permanent;
         }
         return d;

@@ -97,6 +97,12 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     out.client.total_timeout = *timeout;
     out.client.connect_timeout = *connect;
     out.client.insecure = spec.insecure;
+    auto tls = resolve_tls_client(spec.tls, out.target ? out.target->tls : TlsClientSpec{},
+                                  out.target ? out.target->name : std::string(), process_env);
+    if (!tls) {
+        return std::unexpected(tls.error());
+    }
+    out.client.tls = std::move(*tls);
     if (mode == Resolve::to_check) {
         return out;
     }

@@ -21,6 +21,7 @@ struct DeliverySpec {
     std::vector<keys::SecretSource> secrets; // secret flags (empty: the target's)
     bool yes = false;                        // --yes: confirm a production target
     bool insecure = false;                   // --insecure
+    TlsClientSpec tls;                       // --cacert, --capath, --cert, --key, passphrase
     std::string retries = "5";
     std::string backoff_base = "500ms";
     std::string backoff_max = "30s";
@@ -43,8 +44,9 @@ enum class Resolve { to_send, to_check };
 
 // Checks and resolves `spec`: exactly one of --to/--target, the target from the config, the
 // production guard (`prompt` empty when there is no TTY), the secrets loaded and decoded for
-// the scheme, durations and counts parsed. Every failure is exit 2 and happens before anything
-// is sent. With Resolve::to_check, no secret is loaded and no guard asked.
+// the scheme, durations and counts parsed, the TLS files read and checked (resolve_tls_client:
+// the flags' trust and client certificate win over the target's). Every failure is exit 2 and
+// happens before anything is sent. With Resolve::to_check, no secret is loaded and no guard asked.
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
                                           Resolve mode = Resolve::to_send);
 

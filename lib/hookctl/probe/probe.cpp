@@ -15,7 +15,7 @@ namespace {
 const std::vector<std::string> k_checks = {
     "valid",           "duplicate",        "tampered-body",     "wrong-secret",
     "stale-timestamp", "future-timestamp", "missing-signature", "malformed-json",
-    "oversized-body",  "latency",
+    "oversized-body",  "latency",          "tls-version",       "mtls-required",
 };
 
 // A printable, bounded view of an answer body for reports (JSON, XML and a terminal alike).
@@ -120,6 +120,11 @@ private:
     Result<CheckResult> expect_rejection(std::string_view name, const Prepared& request,
                                          std::string_view what, std::vector<long> preferred);
 
+    // The TLS checks; each is listed only where it applies (see check_names()).
+    bool listed(std::string_view check) const;
+    CheckResult tls_version();
+    Result<CheckResult> mtls_required();
+
     const ProbeOptions& m_options;
     Transport& m_transport;
     Report m_report;
@@ -167,6 +172,10 @@ Result<Battery::Prepared> Battery::prepare(std::string body, const std::string& 
 Result<Exchange> Battery::send(const Prepared& request) {
     Exchange answer =
         m_transport.post(m_options.url, request.headers, request.body, m_options.timeout);
+    if (m_first_request && answer.tls_failed) {
+        // A certificate problem fails every check alike: say what it is once, with its fix.
+        return fail(ExitCode::environment, "cannot reach " + m_options.url + ": " + answer.error);
+    }
     if (m_first_request && answer.unreachable) {
         return fail(ExitCode::environment,
                     "cannot reach " + m_options.url + ": " + answer.error +
@@ -474,7 +483,94 @@ Result<Report> Battery::run() {
     } else {
         record(not_selected("latency"));
     }
+
+    if (listed("tls-version")) {
+        record(selected("tls-version") ? tls_version() : not_selected("tls-version"));
+    }
+    if (listed("mtls-required")) {
+        if (selected("mtls-required")) {
+            auto r = mtls_required();
+            if (!r) {
+                return std::unexpected(r.error());
+            }
+            record(std::move(*r));
+        } else {
+            record(not_selected("mtls-required"));
+        }
+    }
     return m_report;
+}
+
+bool Battery::listed(std::string_view check) const {
+    if (std::ranges::find(m_options.only, check) != m_options.only.end()) {
+        return true;
+    }
+    if (check == "tls-version") {
+        return m_options.url.starts_with("https://");
+    }
+    return m_options.expect_mtls;
+}
+
+CheckResult Battery::tls_version() {
+    started("tls-version");
+    CheckResult r{"tls-version", Status::skip, "TLS 1.0/1.1 refused", "", "", {}};
+    if (!m_options.url.starts_with("https://")) {
+        r.detail = "not a TLS endpoint (the URL is not https://)";
+        return r;
+    }
+    LegacyTls offer = m_transport.offer_legacy_tls(m_options.url, m_options.timeout);
+    switch (offer.outcome) {
+    case LegacyTls::Outcome::refused:
+        r.status = Status::pass;
+        r.got = "refused";
+        r.detail = offer.detail;
+        break;
+    case LegacyTls::Outcome::accepted:
+        r.status = Status::fail;
+        r.got = "accepted " + offer.version;
+        r.detail = "the endpoint completes a handshake below TLS 1.2: allow only TLS 1.2 and 1.3";
+        break;
+    case LegacyTls::Outcome::not_offered:
+        r.detail = "could not offer TLS 1.0/1.1 from this machine (" + offer.detail + ")";
+        break;
+    }
+    return r;
+}
+
+Result<CheckResult> Battery::mtls_required() {
+    started("mtls-required");
+    CheckResult r{
+        "mtls-required", Status::fail, "refused without a client certificate", "", "", {}};
+    if (!m_options.url.starts_with("https://")) {
+        r.got = "plain HTTP";
+        r.detail = "mutual TLS is expected (--expect-mtls) but the URL is not https://";
+        return r;
+    }
+    // A correctly signed event, so only the missing certificate can be the reason to refuse it.
+    std::string id = new_event_id();
+    auto request = prepare(event_body(id, "mtls-required", now()), id, now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    Exchange answer = m_transport.post_without_client_cert(m_options.url, request->headers,
+                                                           request->body, m_options.timeout);
+    r.latency = answer.latency;
+    r.got = describe(answer, m_options.timeout);
+    if (answer.status == 0 && answer.tls_failed) {
+        r.status = Status::pass;
+        r.got = "refused in the TLS handshake";
+        r.detail = answer.error;
+    } else if (answer.status == 401 || answer.status == 403) {
+        r.status = Status::pass;
+        r.detail = "refused after the handshake; refusing in the handshake reads no request "
+                   "from an unknown client";
+    } else if (is_2xx(answer.status)) {
+        r.detail = "accepted a request from a client without a certificate: the endpoint does "
+                   "not require mutual TLS";
+    } else {
+        r.detail = "neither refused in the handshake nor with 401/403";
+    }
+    return r;
 }
 
 std::string xml_escape(std::string_view s) {

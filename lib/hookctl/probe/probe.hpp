@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <hookctl/http/client.hpp>
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/error.hpp>
@@ -26,6 +27,19 @@ struct Exchange {
     std::string error;                   // transport error, e.g. "connection refused"
     bool timed_out = false;              // no answer within the timeout
     bool unreachable = false;            // could not connect at all (refused, no such host)
+    bool tls_failed = false;             // the TLS handshake failed or was refused (see `error`)
+};
+
+// How an endpoint answered a handshake that offered only TLS 1.0 and 1.1.
+struct LegacyTls {
+    enum class Outcome {
+        refused,     // no handshake: the endpoint needs TLS 1.2 or later
+        accepted,    // a handshake completed at `version`
+        not_offered, // this machine could not offer TLS 1.0/1.1 (or could not connect)
+    };
+    Outcome outcome = Outcome::not_offered;
+    std::string version; // "TLSv1.1" when accepted
+    std::string detail;  // the handshake's error, for the report
 };
 
 // How the battery reaches the endpoint: the real one is libcurl (make_http_transport), tests
@@ -37,25 +51,38 @@ public:
     // reported in the Exchange, never thrown.
     virtual Exchange post(const std::string& url, const util::HeaderList& headers,
                           const std::string& body, std::chrono::milliseconds timeout) = 0;
+    // As post(), on a new connection that presents no client certificate (mtls-required).
+    virtual Exchange post_without_client_cert(const std::string& url,
+                                              const util::HeaderList& headers,
+                                              const std::string& body,
+                                              std::chrono::milliseconds timeout) = 0;
+    // Connects to `url`'s host and port and attempts a TLS handshake offering only TLS 1.0 and
+    // 1.1, then hangs up (tls-version). Nothing is sent after the handshake.
+    virtual LegacyTls offer_legacy_tls(const std::string& url,
+                                       std::chrono::milliseconds timeout) = 0;
 };
 
-// The libcurl transport (http::Client, keep-alive reused across checks). `insecure` skips TLS
-// verification. Fails (exit 4) when libcurl cannot be initialised.
-Result<std::unique_ptr<Transport>> make_http_transport(bool insecure);
+// The libcurl transport (http::Client, keep-alive reused across checks) with `client`'s TLS
+// settings (insecure, trust, client certificate; its timeouts are set per request). Fails
+// (exit 4) when libcurl cannot be initialised.
+Result<std::unique_ptr<Transport>> make_http_transport(const http::ClientOptions& client);
 
-// The checks, in the order they run.
+// The checks, in the order they run. The TLS checks are reported only where they apply:
+// `tls-version` for an https:// URL, `mtls-required` with `expect_mtls`; either when named in
+// `only`.
 const std::vector<std::string>& check_names();
 
 struct ProbeOptions {
     std::string url;
     sig::Scheme scheme = sig::Scheme::mailparse;
-    std::vector<keys::Key> keys;                         // the endpoint's secrets; the first signs
-    std::size_t max_body = 26 * 1024 * 1024;             // the endpoint's body limit
-    std::chrono::milliseconds latency_budget{200};       // for the `latency` check
-    std::chrono::milliseconds timeout{10'000};           // per request
-    std::chrono::seconds timestamp_offset{600};          // stale/future timestamps
-    std::vector<std::string> only;                       // empty: every check
-    std::vector<std::string> skip;                       // checks left out
+    std::vector<keys::Key> keys;                   // the endpoint's secrets; the first signs
+    std::size_t max_body = 26 * 1024 * 1024;       // the endpoint's body limit
+    std::chrono::milliseconds latency_budget{200}; // for the `latency` check
+    std::chrono::milliseconds timeout{10'000};     // per request
+    std::chrono::seconds timestamp_offset{600};    // stale/future timestamps
+    std::vector<std::string> only;                 // empty: every check
+    std::vector<std::string> skip;                 // checks left out
+    bool expect_mtls = false; // mtls-required: a request without a client certificate must fail
     std::function<std::int64_t()> now;                   // Unix seconds; default the clock
     std::function<void(std::string_view check)> started; // progress, before each check
 };

@@ -21,11 +21,18 @@ public:
             n.headers = std::move(e.headers);
             n.body = std::move(e.body);
             n.trace_id = std::move(e.trace_id);
+            n.verified_by = std::move(e.verified_by);
+            n.client_identity = std::move(e.client_identity);
             n.source = "listen";
             m_batch.push_back(std::move(n));
         }
         auto inserted = m_archive.insert_events(m_batch);
         if (!inserted) {
+            // A write that failed (a full disk, most often) leaves the WAL as large as it grew:
+            // move what it holds into the database and truncate it, so the space it held is
+            // free for the next batch. Without waiting: when another process holds the lock,
+            // the next batch must not wait for it twice.
+            (void)m_archive.checkpoint(std::chrono::milliseconds(0));
             return std::unexpected(inserted.error());
         }
         std::vector<StoreResult> out;
@@ -46,10 +53,12 @@ private:
 
 Result<std::unique_ptr<EventStore>>
 open_archive_store(const std::string& path, bool synchronous_full,
+                   std::chrono::milliseconds lock_wait,
                    std::shared_ptr<const archive::BodyCipher> cipher) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
     options.synchronous_full = synchronous_full;
+    options.busy_timeout = lock_wait;
     options.cipher = std::move(cipher);
     auto opened = archive::Archive::open(path, options);
     if (!opened) {

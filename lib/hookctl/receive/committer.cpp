@@ -1,3 +1,5 @@
+#include <iterator>
+
 #include <hookctl/receive/committer.hpp>
 #include <hookctl/util/signals.hpp>
 
@@ -81,8 +83,15 @@ void GroupCommitter::run() {
         if (m_observer) {
             m_observer(batch.size(), results ? nullptr : &results.error());
         }
+        if (!results) {
+            // Events queued while this batch failed waited for the same archive: they fail now
+            // instead of waiting as long again. The next event submitted tries afresh.
+            std::lock_guard lock(m_mutex);
+            std::move(m_queue.begin(), m_queue.end(), std::back_inserter(batch));
+            m_queue.clear();
+        }
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            batch[i].done(results ? (*results)[i] : StoreResult::failed);
+            batch[i].done(results && i < results->size() ? (*results)[i] : StoreResult::failed);
         }
         batch.clear();
     }

@@ -24,6 +24,8 @@ struct IncomingEvent {
     util::HeaderList headers;        // as received
     std::string body;                // raw bytes, as signed
     std::string trace_id;            // from traceparent, may be empty
+    std::string verified_by;         // fingerprint of the key that verified it
+    std::string client_identity;     // verified TLS client certificate subject, may be empty
 };
 
 enum class StoreResult { inserted, duplicate, failed };
@@ -42,7 +44,9 @@ public:
 // stores them in one `insert_batch`, so durability costs one commit per batch, not per request,
 // and the request threads never touch the archive. `done` runs on the writer thread after the
 // commit (or the failure) with the event's result; when the store fails, every event of the
-// batch gets `failed` and the error is kept for `last_error`.
+// batch gets `failed`, and so does every event queued while it was being tried (it would wait
+// as long again for the same archive: a locked archive answers each request within one lock
+// wait, not one per batch ahead of it); the next event submitted is tried afresh.
 class GroupCommitter {
 public:
     using Done = std::function<void(StoreResult)>;

@@ -59,23 +59,27 @@ struct Forwarder::Impl {
         policy.backoff_base = std::chrono::milliseconds(200);
         policy.backoff_max = std::chrono::milliseconds(2000);
         std::vector<archive::Attempt> attempts;
-        auto result =
-            http::deliver(client, endpoint, event.event_id, event.body, extra, policy,
-                          [&](const http::Attempt& a) {
-                              archive::Attempt row;
-                              row.event_id = event.event_id;
-                              row.target = url;
-                              row.attempt = a.number;
-                              row.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count();
-                              row.http_status = static_cast<int>(a.response.status);
-                              row.latency_ms =
-                                  static_cast<double>(a.response.latency.count()) / 1000.0;
-                              row.outcome = a.response.ok() ? "delivered" : "retry";
-                              row.reason = a.response.ok() ? std::string() : a.decision.reason;
-                              attempts.push_back(std::move(row));
-                          });
+        auto result = http::deliver(
+            client, endpoint, event.event_id, event.body, extra, policy,
+            [&](const http::Attempt& a) {
+                archive::Attempt row;
+                row.event_id = event.event_id;
+                row.target = url;
+                row.attempt = a.number;
+                row.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+                row.http_status = static_cast<int>(a.response.status);
+                row.latency_ms = static_cast<double>(a.response.latency.count()) / 1000.0;
+                row.outcome = a.response.ok() ? "delivered" : "retry";
+                row.reason = a.response.ok() ? std::string() : a.decision.reason;
+                if (!a.response.ok()) {
+                    row.detail = a.response.status != 0
+                                     ? a.response.body.substr(0, archive::k_detail_limit)
+                                     : a.response.transport_error;
+                }
+                attempts.push_back(std::move(row));
+            });
         if (!result) {
             outcome.reason = result.error().message;
         } else {
@@ -83,7 +87,11 @@ struct Forwarder::Impl {
             outcome.reason = result->delivered ? "" : result->reason;
             outcome.attempts = static_cast<int>(result->attempts.size());
             if (!result->attempts.empty()) {
-                outcome.http_status = static_cast<int>(result->attempts.back().response.status);
+                const auto& last = result->attempts.back().response;
+                outcome.http_status = static_cast<int>(last.status);
+                if (!outcome.delivered) {
+                    outcome.detail = last.transport_error;
+                }
             }
         }
         if (attempts.empty()) {
@@ -130,14 +138,15 @@ Forwarder::~Forwarder() {
 }
 
 Result<std::unique_ptr<Forwarder>> Forwarder::start(std::string url, std::string archive_path,
-                                                    KeyStore& keys, Observer observer) {
+                                                    KeyStore& keys, Observer observer,
+                                                    const http::ClientOptions& client_options) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
     auto opened = archive::Archive::open(archive_path, options);
     if (!opened) {
         return std::unexpected(opened.error());
     }
-    auto client = http::Client::create(http::ClientOptions{});
+    auto client = http::Client::create(client_options);
     if (!client) {
         return std::unexpected(client.error());
     }

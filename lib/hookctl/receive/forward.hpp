@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include <hookctl/http/client.hpp>
 #include <hookctl/receive/keyset.hpp>
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/error.hpp>
@@ -29,6 +30,7 @@ struct ForwardOutcome {
     bool delivered = false;
     int http_status = 0;
     std::string reason; // e.g. `http_500`, `connect_refused` (empty when delivered)
+    std::string detail; // the last transport error in words (a TLS problem and its fix), if any
     int attempts = 0;
 };
 
@@ -41,10 +43,11 @@ class Forwarder {
 public:
     using Observer = std::function<void(const ForwardOutcome&)>;
 
-    // Opens its own connection to `archive_path` and an HTTP client. Fails (exit 4) when
-    // either cannot be opened.
+    // Opens its own connection to `archive_path` and an HTTP client with `client_options` (the
+    // CAs trusted: --cacert/--capath). Fails (exit 4) when either cannot be opened.
     static Result<std::unique_ptr<Forwarder>> start(std::string url, std::string archive_path,
-                                                    KeyStore& keys, Observer observer);
+                                                    KeyStore& keys, Observer observer,
+                                                    const http::ClientOptions& client_options = {});
     ~Forwarder();
 
     void enqueue(StoredEvent event);

@@ -100,24 +100,58 @@ std::string trace_id_of(std::string_view traceparent) {
     return std::string(id);
 }
 
-Checked check_request(const CheckOptions& options, const KeySet& keys,
-                      const util::HeaderList& headers, std::string body, std::int64_t now_ms) {
-    Checked out;
+namespace {
+
+// The verification request for `headers`, or the rejection when `--scheme auto` finds no
+// signature header of a known scheme.
+std::optional<sig::VerifyRequest> verify_request(const CheckOptions& options,
+                                                 const util::HeaderList& headers,
+                                                 std::int64_t now_ms, Checked& out) {
     sig::VerifyRequest request;
     request.tolerance = options.tolerance;
     request.now = now_ms / 1000;
     if (options.scheme) {
         request.scheme = *options.scheme;
-    } else {
-        auto detected = sig::detect_scheme(headers);
-        if (!detected) {
-            out.status = 400;
-            out.reason_code = "missing_header";
-            out.reason = "no signature header of a known scheme";
-            return out;
-        }
-        request.scheme = *detected;
+        return request;
     }
+    auto detected = sig::detect_scheme(headers);
+    if (!detected) {
+        out.status = 401;
+        out.reason_code = "missing_header";
+        out.reason = "no signature header of a known scheme";
+        return std::nullopt;
+    }
+    request.scheme = *detected;
+    return request;
+}
+
+} // namespace
+
+std::optional<Checked> check_request_headers(const CheckOptions& options,
+                                             const util::HeaderList& headers, std::int64_t now_ms) {
+    Checked out;
+    auto request = verify_request(options, headers, now_ms, out);
+    if (!request) {
+        return out;
+    }
+    auto refused = sig::check_headers(*request, headers);
+    if (!refused) {
+        return std::nullopt;
+    }
+    out.status = 401;
+    out.reason_code = std::string(sig::outcome_code(refused->outcome));
+    out.reason = refused->reason;
+    return out;
+}
+
+Checked check_request(const CheckOptions& options, const KeySet& keys,
+                      const util::HeaderList& headers, std::string body, std::int64_t now_ms) {
+    Checked out;
+    auto checked_request = verify_request(options, headers, now_ms, out);
+    if (!checked_request) {
+        return out;
+    }
+    const sig::VerifyRequest& request = *checked_request;
     util::MemorySource source(body);
     auto verdict = sig::verify(request, headers, keys.for_scheme(request.scheme), source);
     if (!verdict) {
@@ -127,7 +161,7 @@ Checked check_request(const CheckOptions& options, const KeySet& keys,
         return out;
     }
     if (!verdict->ok()) {
-        out.status = verdict->outcome == sig::Outcome::no_match ? 401 : 400;
+        out.status = 401;
         out.reason_code = std::string(sig::outcome_code(verdict->outcome));
         out.reason = verdict->reason;
         return out;
@@ -136,6 +170,7 @@ Checked check_request(const CheckOptions& options, const KeySet& keys,
     auto& event = out.event;
     event.scheme = std::string(sig::info(request.scheme).name);
     event.received_at_ms = now_ms;
+    event.verified_by = verdict->fingerprint.value_or("");
     if (verdict->id && !verdict->id->empty()) {
         event.event_id = *verdict->id;
     }

@@ -68,21 +68,4 @@ Result<std::shared_ptr<const KeySet>> KeyStore::reload(std::int64_t now) {
     return fresh;
 }
 
-void reload_and_report(KeyStore& keys, std::int64_t now, std::string_view cause,
-                       const std::function<void(std::string_view, bool)>& notice) {
-    auto reloaded = keys.reload(now);
-    if (!notice) {
-        return;
-    }
-    std::string head(cause);
-    if (reloaded) {
-        notice(head + ": secrets reloaded (" + std::to_string((*reloaded)->secrets) + " secrets)",
-               false);
-    } else {
-        notice(head +
-                   ": secrets not reloaded, keeping the current ones: " + reloaded.error().message,
-               true);
-    }
-}
-
 } // namespace hookctl::receive

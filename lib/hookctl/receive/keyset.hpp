@@ -39,9 +39,9 @@ Result<KeySet> make_key_set(const std::vector<keys::SecretText>& secrets,
 using KeyLoader = std::function<Result<KeySet>(std::int64_t now)>;
 
 // The receiver's current KeySet, swapped atomically: readers never block and never see a half
-// loaded set. `reload` re-runs the loader (SIGHUP, a keyring file change); `current(now)`
-// reloads first when the set has expired at `now`, so a secret whose window ended stops
-// verifying at the time of the check, not at the next reload. Thread-safe.
+// loaded set. `reload` re-runs the loader (see Reloader: a signal, a keyring file change);
+// `current(now)` reloads first when the set has expired at `now`, so a secret whose window ended
+// stops verifying at the time of the check, not at the next reload. Thread-safe.
 class KeyStore {
 public:
     KeyStore(KeyLoader loader, KeySet initial);
@@ -57,11 +57,5 @@ private:
     std::atomic<std::shared_ptr<const KeySet>> m_current;
     std::mutex m_reload_mutex;
 };
-
-// Reloads `keys` and tells `notice` (message, is_warning) how it went, starting with `cause`
-// ("SIGHUP", "secret files changed"): "CAUSE: secrets reloaded (N secrets)", or a warning that
-// the current secrets stay in use and why.
-void reload_and_report(KeyStore& keys, std::int64_t now, std::string_view cause,
-                       const std::function<void(std::string_view, bool)>& notice);
 
 } // namespace hookctl::receive

@@ -61,6 +61,21 @@ void Metrics::record_fault(std::string_view kind) {
     ++m_faults[std::string(kind)];
 }
 
+void Metrics::record_verified(std::string_view fingerprint) {
+    std::lock_guard lock(m_mutex);
+    ++m_verified[std::string(fingerprint)];
+}
+
+std::map<std::string, std::uint64_t> Metrics::verified_by_key() const {
+    std::lock_guard lock(m_mutex);
+    return m_verified;
+}
+
+void Metrics::record_tls_refusal(std::string_view reason) {
+    std::lock_guard lock(m_mutex);
+    ++m_tls_refusals[std::string(reason)];
+}
+
 void Metrics::record_batch(std::size_t size) {
     std::lock_guard lock(m_mutex);
     add_to_histogram(k_batch_bounds, m_batch_buckets, static_cast<double>(size));
@@ -104,11 +119,22 @@ std::string Metrics::render() const {
         out += "hookctl_verification_failures_total{reason=\"" + reason + "\"} " +
                std::to_string(count) + "\n";
     }
+    out += "# HELP hookctl_verified_total Requests whose signature verified, by the fingerprint "
+           "of the key that verified it.\n# TYPE hookctl_verified_total counter\n";
+    for (const auto& [key, count] : m_verified) {
+        out += "hookctl_verified_total{key=\"" + key + "\"} " + std::to_string(count) + "\n";
+    }
     out += "# HELP hookctl_faults_injected_total Faults injected by the fault flags, by kind.\n"
            "# TYPE hookctl_faults_injected_total counter\n";
     for (const auto& [kind, count] : m_faults) {
         out +=
             "hookctl_faults_injected_total{kind=\"" + kind + "\"} " + std::to_string(count) + "\n";
+    }
+    out += "# HELP hookctl_tls_client_refused_total TLS clients refused in the handshake "
+           "(--tls-client-ca), by reason.\n# TYPE hookctl_tls_client_refused_total counter\n";
+    for (const auto& [reason, count] : m_tls_refusals) {
+        out += "hookctl_tls_client_refused_total{reason=\"" + reason + "\"} " +
+               std::to_string(count) + "\n";
     }
     out += "# HELP hookctl_events_stored_total Events committed to the archive.\n"
            "# TYPE hookctl_events_stored_total counter\n"
@@ -122,6 +148,19 @@ std::string Metrics::render() const {
            "# TYPE hookctl_inflight gauge\n"
            "hookctl_inflight " +
            std::to_string(m_inflight.load()) + "\n";
+    if (const BodyBudget* budget = m_budget.load()) {
+        out += "# HELP hookctl_buffered_bytes Body bytes held for requests whose signature is "
+               "not checked yet.\n# TYPE hookctl_buffered_bytes gauge\nhookctl_buffered_bytes " +
+               std::to_string(budget->in_use()) +
+               "\n# HELP hookctl_buffered_bytes_limit The limit of hookctl_buffered_bytes "
+               "(--max-buffered); beyond it requests get 503.\n# TYPE "
+               "hookctl_buffered_bytes_limit gauge\nhookctl_buffered_bytes_limit " +
+               std::to_string(budget->limit()) + "\n";
+    }
+    out += "# HELP hookctl_accept_failures_total Connections the receiver failed to accept (out of "
+           "file descriptors, ...).\n# TYPE hookctl_accept_failures_total counter\n"
+           "hookctl_accept_failures_total " +
+           std::to_string(m_accept_failures.load()) + "\n";
     out += "# HELP hookctl_commit_batch_size Events per archive transaction (group commit).\n"
            "# TYPE hookctl_commit_batch_size histogram\n";
     render_histogram(out, "hookctl_commit_batch_size", k_batch_bounds, m_batch_buckets,

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <utility>
 
+#include <hookctl/receive/budget.hpp>
+
 namespace hookctl::receive {
 
 // Counters of one receiver, rendered in the Prometheus text format on `GET /metrics`.
@@ -22,6 +24,15 @@ public:
     void record_verification_failure(std::string_view outcome);
     // An injected fault, by kind (`drop`, `fail`, `fail_first`, `throttle`).
     void record_fault(std::string_view kind);
+    // A request whose signature the key with this fingerprint verified (never the secret).
+    void record_verified(std::string_view fingerprint);
+    // An accept() that failed (out of file descriptors, ...).
+    void record_accept_failure() { m_accept_failures.fetch_add(1, std::memory_order_relaxed); }
+    // Renders the body budget's bytes in use and limit (`--max-buffered`); `budget` must outlive
+    // every render().
+    void watch_budget(const BodyBudget* budget) { m_budget = budget; }
+    // A TLS client refused in the handshake, by reason (`tls_no_client_cert`, ...).
+    void record_tls_refusal(std::string_view reason);
     // One group commit of `size` events.
     void record_batch(std::size_t size);
     void record_duplicate() { m_duplicates.fetch_add(1, std::memory_order_relaxed); }
@@ -34,6 +45,7 @@ public:
     std::uint64_t requests(int status) const;
     std::uint64_t requests_total() const;
     std::uint64_t stored() const { return m_stored.load(); }
+    std::map<std::string, std::uint64_t> verified_by_key() const;
     std::uint64_t duplicates() const { return m_duplicates.load(); }
     std::map<std::pair<int, std::string>, std::uint64_t> requests_by_status_reason() const;
 
@@ -50,6 +62,10 @@ private:
     std::map<std::pair<int, std::string>, std::uint64_t> m_requests;
     std::map<std::string, std::uint64_t> m_verification_failures;
     std::map<std::string, std::uint64_t> m_faults;
+    std::map<std::string, std::uint64_t> m_verified;
+    std::atomic<std::uint64_t> m_accept_failures{0};
+    std::atomic<const BodyBudget*> m_budget{nullptr};
+    std::map<std::string, std::uint64_t> m_tls_refusals;
     std::array<std::uint64_t, k_latency_bounds.size() + 1> m_latency_buckets{};
     double m_latency_sum = 0;
     std::uint64_t m_latency_count = 0;

@@ -1,7 +1,9 @@
 // The HTTP side of `hookctl listen`: every Boost.Beast/Asio use of hookctl is in this one
 // translation unit (Beast is slow to compile).
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <memory>
@@ -19,10 +21,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <openssl/ssl.h>
 
+#include <hookctl/receive/accept_backoff.hpp>
 #include <hookctl/receive/server.hpp>
+#include <hookctl/receive/tls.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/watch.hpp>
 
 namespace hookctl::receive {
 namespace {
@@ -82,7 +88,13 @@ struct ServerState {
         , committer(c)
         , metrics(m)
         , hooks(h)
-        , faults(o.faults) {}
+        , faults(o.faults)
+        , budget(o.max_buffered) {
+        metrics.watch_budget(&budget);
+    }
+    ~ServerState() { metrics.watch_budget(nullptr); }
+    ServerState(const ServerState&) = delete;
+    ServerState& operator=(const ServerState&) = delete;
 
     const ListenOptions& options;
     KeyStore& keys;
@@ -90,6 +102,7 @@ struct ServerState {
     Metrics& metrics;
     const ServerHooks& hooks;
     FaultPlan faults;
+    BodyBudget budget;
     std::atomic<std::uint64_t> sequence{0};
     std::atomic<bool> stopping{false};
     std::atomic<std::uint64_t> store_failures{0};
@@ -117,6 +130,28 @@ struct ServerState {
     }
 };
 
+// The transfer coding of `req` other than chunked, if any (`gzip, chunked`): hookctl does not
+// decode them, and must not store the coded bytes as if they were the body (501).
+template <class Request>
+std::optional<std::string> unsupported_transfer_coding(const Request& req) {
+    auto [first, last] = req.equal_range(http::field::transfer_encoding);
+    for (auto field = first; field != last; ++field) {
+        std::string_view value(field->value().data(), field->value().size());
+        while (!value.empty()) {
+            auto comma = value.find(',');
+            auto token = util::trim(value.substr(0, comma));
+            if (!token.empty() && !util::iequals(token, "chunked")) {
+                return std::string(field->value());
+            }
+            if (comma == std::string_view::npos) {
+                break;
+            }
+            value.remove_prefix(comma + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 bool is_disconnect(const beast::error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
@@ -135,7 +170,9 @@ public:
         : m_stream(std::move(stream))
         , m_state(state)
         , m_peer(std::move(peer))
-        , m_timer(m_stream.get_executor()) {}
+        , m_timer(m_stream.get_executor())
+        , m_deadline(m_stream.get_executor())
+        , m_reservation(state.budget) {}
 
     ~Session() override { m_state.remove(this); }
 
@@ -146,9 +183,11 @@ public:
             m_stream.async_handshake(ssl::stream_base::server,
                                      [self = this->shared_from_this()](beast::error_code ec) {
                                          if (ec) {
+                                             self->on_handshake_failed(ec);
                                              self->close();
                                              return;
                                          }
+                                         self->on_handshake();
                                          self->read_header();
                                      });
         } else {
@@ -163,6 +202,84 @@ public:
     }
 
 private:
+    // The verified client certificate (--tls-client-ca): its subject goes with every event and
+    // log line of the connection.
+    void on_handshake() {
+        if constexpr (k_tls) {
+            if (m_state.options.tls_client_ca.empty()) {
+                return;
+            }
+            m_client_identity = peer_identity(m_stream.native_handle()).text();
+        }
+    }
+
+    // A client refused in the handshake for its certificate is counted and logged; other
+    // failed handshakes (scanners, plain HTTP on the TLS port) are dropped quietly as before.
+    void on_handshake_failed(const beast::error_code& ec) {
+        if constexpr (k_tls) {
+            if (m_state.options.tls_client_ca.empty() ||
+                ec.category() != asio::error::get_ssl_category()) {
+                return;
+            }
+            std::string detail;
+            auto reason = handshake_refusal(m_stream.native_handle(),
+                                            static_cast<unsigned long>(ec.value()), detail);
+            if (reason.empty()) {
+                return;
+            }
+            m_state.metrics.record_tls_refusal(reason);
+            if (m_state.hooks.on_request) {
+                RequestRecord record;
+                record.method = "-";
+                record.target = "-";
+                record.peer = m_peer;
+                record.reason_code = std::string(reason);
+                record.reason = "refused in the TLS handshake: " + detail;
+                m_state.hooks.on_request(record);
+            }
+        }
+    }
+
+    // --allow-from / --trust-proxy, from the headers alone: a refused source gets 403 and the
+    // connection is closed without reading the body. False when it was refused.
+    bool admit(const http::request<http::string_body>& req) {
+        const AccessOptions& access = m_state.options.access;
+        if (!access.any()) {
+            return true;
+        }
+        if (!m_peer_address) {
+            beast::error_code ignored;
+            auto remote = lowest().socket().remote_endpoint(ignored);
+            if (!ignored) {
+                m_peer_address = util::parse_ip(remote.address().to_string());
+            }
+        }
+        if (!m_peer_address) {
+            respond_and_close(403, "source_not_allowed", "the source address is unknown");
+            return false;
+        }
+        std::vector<std::string_view> forwarded;
+        std::vector<std::string_view> x_forwarded_for;
+        if (!access.trusted_proxies.empty()) {
+            for (const auto& f :
+                 boost::make_iterator_range(req.equal_range(http::field::forwarded))) {
+                forwarded.emplace_back(f.value().data(), f.value().size());
+            }
+            for (const auto& f : boost::make_iterator_range(req.equal_range("X-Forwarded-For"))) {
+                x_forwarded_for.emplace_back(f.value().data(), f.value().size());
+            }
+        }
+        auto decision = decide_access(access, *m_peer_address, forwarded, x_forwarded_for);
+        if (decision.client.forwarded) {
+            m_client = decision.client.text;
+        }
+        if (!decision.allowed) {
+            respond_and_close(403, "source_not_allowed", decision.reason);
+            return false;
+        }
+        return true;
+    }
+
     void close_if_idle() {
         m_closing = true;
         if (m_idle) {
@@ -171,6 +288,33 @@ private:
     }
 
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(m_stream); }
+
+    // Reads are timed by m_deadline, not by the stream's own timer (which closes the socket):
+    // when the peer is too slow, the read is cancelled and it gets 408 before the close.
+    void arm_deadline(std::chrono::milliseconds timeout) {
+        lowest().expires_never();
+        m_timed_out = false;
+        auto generation = ++m_deadline_generation;
+        m_deadline.expires_after(timeout);
+        m_deadline.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+            if (ec || generation != self->m_deadline_generation) {
+                return; // re-armed or disarmed meanwhile
+            }
+            self->m_timed_out = true;
+            beast::error_code ignored;
+            self->lowest().socket().cancel(ignored);
+        });
+    }
+
+    void disarm_deadline() {
+        ++m_deadline_generation;
+        m_deadline.cancel();
+    }
+
+    // The pending read ended because m_deadline fired.
+    bool timed_out(const beast::error_code& ec) const {
+        return m_timed_out && ec == asio::error::operation_aborted;
+    }
 
     void read_header() {
         if (m_state.stopping.load() && m_buffer.size() == 0) {
@@ -183,32 +327,50 @@ private:
         m_parser->body_limit(m_state.options.max_body);
         m_event_id.clear();
         m_trace_id.clear();
+        m_verified_by.clear();
+        m_headers = {};
+        m_client.clear();
         m_stored.reset();
+        m_reservation.release();
         m_delay = {};
         m_keep_alive = true;
-        lowest().expires_after(m_state.options.header_timeout);
+        m_linger = false;
+        m_version = 11;
+        arm_deadline(m_state.options.header_timeout);
         http::async_read_header(m_stream, m_buffer, *m_parser,
                                 [self = this->shared_from_this()](
                                     beast::error_code ec, std::size_t) { self->on_header(ec); });
     }
 
     void on_header(beast::error_code ec) {
+        disarm_deadline();
         m_idle = false;
         m_start = Clock::now();
+        if (timed_out(ec)) {
+            if (m_buffer.size() == 0) {
+                close(); // an idle keep-alive connection: nothing to answer
+                return;
+            }
+            m_method = "-";
+            m_target = "-";
+            respond_early(408, "header_timeout",
+                          "the request headers did not arrive within --header-timeout");
+            return;
+        }
         if (ec == http::error::body_limit) {
             m_method = "POST";
             m_target = "-";
-            respond_and_close(413, "too_large",
-                              "body over the limit of " + std::to_string(m_state.options.max_body) +
-                                  " bytes");
+            respond_early(413, "too_large",
+                          "body over the limit of " + std::to_string(m_state.options.max_body) +
+                              " bytes");
             return;
         }
         if (ec == http::error::header_limit) {
             m_method = "-";
             m_target = "-";
-            respond_and_close(431, "headers_too_large",
-                              "request headers larger than " +
-                                  std::to_string(m_state.options.max_header_bytes) + " bytes");
+            respond_early(431, "headers_too_large",
+                          "request headers larger than " +
+                              std::to_string(m_state.options.max_header_bytes) + " bytes");
             return;
         }
         if (ec) {
@@ -218,18 +380,22 @@ private:
             }
             m_method = "-";
             m_target = "-";
-            respond_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+            respond_early(400, "bad_request", "malformed HTTP request: " + ec.message());
             return;
         }
         auto& req = m_parser->get();
         m_method = std::string(req.method_string());
         m_target = std::string(req.target());
         m_keep_alive = req.keep_alive();
+        m_version = req.version();
+        if (!admit(req)) {
+            return;
+        }
         auto count = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
         if (count > m_state.options.max_header_count) {
-            respond_and_close(431, "headers_too_large",
-                              std::to_string(count) + " request headers, more than the limit of " +
-                                  std::to_string(m_state.options.max_header_count));
+            respond_early(431, "headers_too_large",
+                          std::to_string(count) + " request headers, more than the limit of " +
+                              std::to_string(m_state.options.max_header_count));
             return;
         }
         std::string_view path(req.target().data(), req.target().size());
@@ -238,9 +404,17 @@ private:
         }
         // Routes other than the webhook do not read a body: answered, then closed if one came.
         bool has_body = !m_parser->is_done();
+        if (auto coding = unsupported_transfer_coding(req)) {
+            respond_early(501, "transfer_coding",
+                          "Transfer-Encoding '" + *coding +
+                              "' is not supported: send the body without a transfer coding "
+                              "other than chunked");
+            return;
+        }
         if (path != m_state.options.path) {
             if (has_body) {
                 m_keep_alive = false;
+                m_linger = true;
             }
             if (path == "/healthz" &&
                 (req.method() == http::verb::get || req.method() == http::verb::head)) {
@@ -260,21 +434,43 @@ private:
         if (req.method() != http::verb::post) {
             if (has_body) {
                 m_keep_alive = false;
+                m_linger = true;
             }
             respond(405, "method_not_allowed", "webhooks are POSTed\n", "text/plain");
             return;
         }
         if (auto length = m_parser->content_length();
             length && *length > m_state.options.max_body) {
-            respond_and_close(413, "too_large",
-                              "body of " + std::to_string(*length) +
-                                  " bytes is over the limit of " +
-                                  std::to_string(m_state.options.max_body) + " bytes");
+            respond_early(413, "too_large",
+                          "body of " + std::to_string(*length) + " bytes is over the limit of " +
+                              std::to_string(m_state.options.max_body) + " bytes");
+            return;
+        }
+        // What the headers alone can refuse is refused before a byte of the body is held.
+        for (const auto& field : req) {
+            m_headers.add(std::string(field.name_string()), std::string(field.value()));
+        }
+        if (auto tp = m_headers.find("traceparent")) {
+            m_trace_id = trace_id_of(*tp);
+        }
+        if (auto refused = check_request_headers(m_state.options.check, m_headers, unix_ms())) {
+            m_state.metrics.record_verification_failure(refused->reason_code);
+            if (has_body) {
+                respond_early(refused->status, refused->reason_code, refused->reason);
+            } else {
+                respond(refused->status, refused->reason_code, refused->reason + "\n",
+                        "text/plain");
+            }
+            return;
+        }
+        if (!m_reservation.hold(m_parser->content_length().value_or(0))) {
+            refuse_over_budget();
             return;
         }
         auto expect = req[http::field::expect];
         if (!m_parser->is_done() && beast::iequals(expect, "100-continue")) {
             m_continue.emplace(http::status::continue_, 11);
+            lowest().expires_after(m_state.options.body_timeout);
             http::async_write(
                 m_stream, *m_continue,
                 [self = this->shared_from_this()](beast::error_code wec, std::size_t) {
@@ -289,19 +485,52 @@ private:
         read_body();
     }
 
+    // Reads the body part by part: a chunked body (no Content-Length) takes its bytes from the
+    // budget as they come, and is refused (503) once they do not fit.
     void read_body() {
-        lowest().expires_after(m_state.options.body_timeout);
-        http::async_read(m_stream, m_buffer, *m_parser,
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->on_body(ec);
-                         });
+        arm_deadline(m_state.options.body_timeout);
+        read_body_part();
+    }
+
+    void read_body_part() {
+        http::async_read_some(m_stream, m_buffer, *m_parser,
+                              [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                  self->on_body_part(ec);
+                              });
+    }
+
+    void on_body_part(beast::error_code ec) {
+        if (!ec && !m_parser->is_done()) {
+            if (!m_reservation.hold(m_parser->get().body().size())) {
+                disarm_deadline();
+                refuse_over_budget();
+                return;
+            }
+            read_body_part();
+            return;
+        }
+        disarm_deadline();
+        on_body(ec);
+    }
+
+    void refuse_over_budget() {
+        m_retry_after = m_state.options.overload_retry_after;
+        respond_early(503, "buffer_full",
+                      "more than " + std::to_string(m_state.budget.limit()) +
+                          " bytes of request bodies are waiting for their signature check "
+                          "(--max-buffered); retry later");
     }
 
     void on_body(beast::error_code ec) {
+        if (timed_out(ec)) {
+            respond_early(408, "body_timeout",
+                          "the request body did not arrive within --body-timeout");
+            return;
+        }
         if (ec == http::error::body_limit) {
-            respond_and_close(413, "too_large",
-                              "body over the limit of " + std::to_string(m_state.options.max_body) +
-                                  " bytes");
+            respond_early(413, "too_large",
+                          "body over the limit of " + std::to_string(m_state.options.max_body) +
+                              " bytes");
             return;
         }
         if (ec) {
@@ -312,28 +541,24 @@ private:
                 close();
                 return;
             }
-            respond_and_close(400, "bad_request", "malformed HTTP body: " + ec.message());
+            respond_early(400, "bad_request", "malformed HTTP body: " + ec.message());
             return;
         }
-        lowest().expires_never();
         auto req = m_parser->release();
-        util::HeaderList headers;
-        for (const auto& field : req) {
-            headers.add(std::string(field.name_string()), std::string(field.value()));
-        }
         auto now_ms = unix_ms();
         auto keys = m_state.keys.current(now_ms / 1000);
         auto checked =
-            check_request(m_state.options.check, *keys, headers, std::move(req.body()), now_ms);
-        if (auto tp = headers.find("traceparent")) {
-            m_trace_id = trace_id_of(*tp);
-        }
+            check_request(m_state.options.check, *keys, m_headers, std::move(req.body()), now_ms);
+        m_reservation.release(); // checked: the body no longer counts against --max-buffered
+        checked.event.client_identity = m_client_identity;
         if (checked.status != 0) {
             m_state.metrics.record_verification_failure(checked.reason_code);
             respond(checked.status, checked.reason_code, checked.reason + "\n", "text/plain");
             return;
         }
         m_event_id = checked.event.event_id;
+        m_verified_by = checked.event.verified_by;
+        m_state.metrics.record_verified(m_verified_by);
         auto fault = m_state.faults.decide(m_state.sequence.fetch_add(1), checked.event.event_id);
         m_delay = fault.latency;
         using Kind = FaultDecision::Kind;
@@ -435,6 +660,9 @@ private:
         record.reason = std::move(reason);
         record.event_id = m_event_id;
         record.trace_id = m_trace_id;
+        record.verified_by = m_verified_by;
+        record.client = m_client;
+        record.client_identity = m_client_identity;
         record.latency =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - m_start) +
             std::chrono::duration_cast<std::chrono::microseconds>(m_delay);
@@ -452,6 +680,13 @@ private:
     void respond_and_close(int status, std::string reason_code, std::string reason) {
         m_keep_alive = false;
         respond(status, std::move(reason_code), reason + "\n", "text/plain");
+    }
+
+    // Answers before the request's body was read (or all of it), then closes: the peer may still
+    // be sending, so the close lingers (see linger_close) for the answer to reach it.
+    void respond_early(int status, std::string reason_code, std::string reason) {
+        m_linger = true;
+        respond_and_close(status, std::move(reason_code), std::move(reason));
     }
 
     // Answers the current request (after the injected latency, if any).
@@ -484,6 +719,10 @@ private:
         }
         bool keep = m_keep_alive && !m_closing && !m_state.stopping.load();
         m_response->keep_alive(keep);
+        if (keep && m_version < 11) {
+            // HTTP/1.0 closes after each answer unless the answer says keep-alive.
+            m_response->set(http::field::connection, "keep-alive");
+        }
         m_response->prepare_payload();
         after_delay([self = this->shared_from_this()] { self->write(); });
     }
@@ -499,11 +738,43 @@ private:
     void on_write(beast::error_code ec) {
         bool keep = m_response->keep_alive();
         m_response.reset();
+        if (!ec && !keep && m_linger) {
+            linger_close();
+            return;
+        }
         if (ec || !keep) {
             close();
             return;
         }
         read_header();
+    }
+
+    // Closes after an answer given before the request was read to its end. Closing a socket
+    // with unread bytes sends a reset, which can destroy the answer before the peer reads it;
+    // so the sending side is shut first and what the peer still sends is read and dropped (into
+    // a small buffer: it is never kept) until it stops, for at most k_linger.
+    void linger_close() {
+        m_reservation.release();
+        if constexpr (k_tls) {
+            close();
+        } else {
+            beast::error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+            m_discard = std::make_unique<std::array<char, 16 * 1024>>();
+            lowest().expires_after(k_linger);
+            drain();
+        }
+    }
+
+    void drain() {
+        lowest().async_read_some(asio::buffer(*m_discard), [self = this->shared_from_this()](
+                                                               beast::error_code ec, std::size_t) {
+            if (ec) {
+                self->close();
+                return;
+            }
+            self->drain();
+        });
     }
 
     void close() {
@@ -512,15 +783,25 @@ private:
         }
         m_closed = true;
         m_idle = false;
+        disarm_deadline();
+        m_reservation.release();
         beast::error_code ignored;
         lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
         lowest().close();
     }
 
+    static constexpr std::chrono::seconds k_linger{2};
+
     Stream m_stream;
     ServerState& m_state;
     std::string m_peer;
     asio::steady_timer m_timer;
+    asio::steady_timer m_deadline;
+    std::uint64_t m_deadline_generation = 0;
+    bool m_timed_out = false;
+    BodyReservation m_reservation;
+    util::HeaderList m_headers; // of the webhook POST being read
+    std::unique_ptr<std::array<char, 16 * 1024>> m_discard;
     beast::flat_buffer m_buffer;
     std::optional<http::request_parser<http::string_body>> m_parser;
     std::optional<http::response<http::empty_body>> m_continue;
@@ -533,7 +814,13 @@ private:
     std::string m_target = "-";
     std::string m_event_id;
     std::string m_trace_id;
+    std::string m_verified_by;
+    unsigned m_version = 11;       // the request's HTTP version: 10 or 11
+    std::string m_client;          // the forwarded client address (--trust-proxy), if any
+    std::string m_client_identity; // the verified client certificate's subject, if any
+    std::optional<util::IpAddress> m_peer_address; // read once, when --allow-from needs it
     bool m_keep_alive = true;
+    bool m_linger = false; // answered before the request was read: close lingering
     bool m_idle = false;
     bool m_closing = false;
     bool m_closed = false;
@@ -541,7 +828,7 @@ private:
 
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(asio::io_context& ioc, tcp::acceptor acceptor, ServerState& state, ssl::context* tls)
+    Listener(asio::io_context& ioc, tcp::acceptor acceptor, ServerState& state, TlsServer* tls)
         : m_ioc(ioc)
         , m_acceptor(std::move(acceptor))
         , m_state(state)
@@ -572,11 +859,14 @@ private:
             return;
         }
         if (ec) {
-            // Out of descriptors or similar: say so, wait a little, go on accepting.
-            if (m_state.hooks.on_notice) {
-                m_state.hooks.on_notice("accept failed: " + ec.message(), true);
+            // Out of descriptors or similar: wait (longer each time in a row), go on accepting,
+            // and say so once per interval, not once per failure.
+            m_state.metrics.record_accept_failure();
+            auto decision = m_backoff.failed(Clock::now());
+            if (decision.report && m_state.hooks.on_notice) {
+                m_state.hooks.on_notice(accept_failure_message(ec, *decision.report), true);
             }
-            m_retry.expires_after(std::chrono::milliseconds(100));
+            m_retry.expires_after(decision.wait);
             m_retry.async_wait([self = shared_from_this()](beast::error_code wec) {
                 if (!wec) {
                     self->accept();
@@ -584,14 +874,20 @@ private:
             });
             return;
         }
+        m_backoff.succeeded();
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto remote = socket.remote_endpoint(ignored);
         std::string peer =
             ignored ? "-" : remote.address().to_string() + ":" + std::to_string(remote.port());
         if (m_tls != nullptr) {
+            // The certificates current now (a reload changes later connections only): the
+            // stream's SSL holds its own reference to the SSL_CTX, `context` only wraps it.
+            auto native = m_tls->current();
+            SSL_CTX_up_ref(native.get());
+            ssl::context context(native.get());
             std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-                beast::ssl_stream<beast::tcp_stream>(std::move(socket), *m_tls), m_state,
+                beast::ssl_stream<beast::tcp_stream>(std::move(socket), context), m_state,
                 std::move(peer))
                 ->start();
         } else {
@@ -602,56 +898,65 @@ private:
         accept();
     }
 
+    std::string accept_failure_message(const beast::error_code& ec, std::uint64_t failures) {
+        std::string text = failures == 1 && m_backoff.total_failures() == 1
+                               ? "accept failed: " + ec.message()
+                               : "accept failed " + std::to_string(failures) +
+                                     " times since the last message: " + ec.message();
+        if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+            text += "; new connections wait in the kernel's queue meanwhile: raise the open-file "
+                    "limit (ulimit -n, or LimitNOFILE= for a systemd service)";
+        }
+        return text;
+    }
+
     asio::io_context& m_ioc;
     tcp::acceptor m_acceptor;
     ServerState& m_state;
-    ssl::context* m_tls;
+    TlsServer* m_tls;
     asio::steady_timer m_retry;
+    AcceptBackoff m_backoff;
 };
-
-Result<std::unique_ptr<ssl::context>> make_tls_context(const ListenOptions& options) {
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                     ssl::context::single_dh_use);
-    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-    beast::error_code ec;
-    ctx->use_certificate_chain_file(options.tls_cert, ec);
-    if (ec) {
-        return fail(ExitCode::usage, "--tls-cert " + options.tls_cert +
-                                         ": cannot load a PEM certificate chain (" + ec.message() +
-                                         "); give a readable PEM file");
-    }
-    ctx->use_private_key_file(options.tls_key, ssl::context::pem, ec);
-    if (ec) {
-        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
-                                         ": cannot load a PEM private key (" + ec.message() +
-                                         "); give a readable, unencrypted PEM key");
-    }
-    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-        return fail(ExitCode::usage, "--tls-key " + options.tls_key +
-                                         " does not match the certificate in --tls-cert " +
-                                         options.tls_cert);
-    }
-    return ctx;
-}
 
 } // namespace
 
-Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& store,
-                      Metrics& metrics, const ServerHooks& hooks) {
+Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreOpener& open_store,
+                      Metrics& metrics, Reloader& reloader, const ServerHooks& hooks) {
     auto started = Clock::now();
-    std::unique_ptr<ssl::context> tls;
+    std::unique_ptr<TlsServer> tls;
     if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-        if (options.tls_cert.empty() || options.tls_key.empty()) {
-            return fail(ExitCode::usage, "TLS needs both --tls-cert FILE and --tls-key FILE");
+        auto created = TlsServer::create({options.tls_cert, options.tls_key, options.tls_client_ca,
+                                          options.tls_client_subjects});
+        if (!created) {
+            return std::unexpected(created.error());
         }
-        auto ctx = make_tls_context(options);
-        if (!ctx) {
-            return std::unexpected(ctx.error());
-        }
-        tls = std::move(*ctx);
+        tls = std::move(*created);
+    } else if (!options.tls_client_ca.empty()) {
+        return fail(ExitCode::usage, "--tls-client-ca needs TLS: pass --tls-cert FILE and "
+                                     "--tls-key FILE too");
     }
+    // Certificates are reloaded with the secrets (SIGUSR1, SIGHUP when it means reload) and when
+    // their own files change.
+    if (tls) {
+        reloader.add("TLS certificates", [server = tls.get()]() -> Result<std::string> {
+            if (auto reloaded = server->reload(); !reloaded) {
+                return std::unexpected(reloaded.error());
+            }
+            return std::string("new connections use them");
+        });
+    }
+    struct StepRemover {
+        Reloader& reloader;
+        bool active;
+        ~StepRemover() {
+            if (active) {
+                reloader.remove("TLS certificates");
+            }
+        }
+    } tls_step_remover{reloader, tls != nullptr};
+    util::FileWatcher tls_watcher(
+        tls ? tls->files() : std::vector<std::string>{}, std::chrono::milliseconds(250),
+        [&tls, &hooks] { tls->reload_and_report("certificate files changed", hooks.on_notice); });
 
     beast::error_code ec;
     auto address = asio::ip::make_address(options.host, ec);
@@ -662,6 +967,9 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
     }
     unsigned threads =
         options.threads != 0 ? options.threads : std::max(2U, std::thread::hardware_concurrency());
+    // Declared before the io_context, so it outlives the sessions that a cut drain leaves in the
+    // io_context's queue (they are destroyed with it, and tell the state when they go).
+    std::optional<ServerState> state_holder;
     asio::io_context ioc(static_cast<int>(threads));
     tcp::endpoint endpoint(address, options.port);
     tcp::acceptor acceptor(ioc);
@@ -681,6 +989,13 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
                         "; pick another --bind address or port (127.0.0.1:0 picks a free one)");
     }
     auto port = acceptor.local_endpoint(ec).port();
+    // Bound: only now is the archive opened (or created), so a receiver that cannot bind leaves
+    // no new file behind.
+    auto opened = open_store();
+    if (!opened) {
+        return std::unexpected(opened.error());
+    }
+    EventStore& store = **opened;
     std::string host = address.is_v6() ? "[" + options.host + "]" : options.host;
     std::string url = std::string(tls ? "https" : "http") + "://" + host + ":" +
                       std::to_string(port) + options.path;
@@ -697,7 +1012,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
                 store_failed.store(false);
             }
         });
-    ServerState state(options, keys, committer, metrics, hooks);
+    ServerState& state = state_holder.emplace(options, keys, committer, metrics, hooks);
     auto listener = std::make_shared<Listener>(ioc, std::move(acceptor), state, tls.get());
     listener->start();
 
@@ -707,13 +1022,17 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
     bool drain_cut = false;
     std::thread watchdog;
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    // SIGUSR1 reloads; SIGHUP stops, reloads or stays ignored (see HangupAction).
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGUSR1);
+    if (options.hangup != HangupAction::ignore) {
+        signals.add(SIGHUP);
+    }
     std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code sec, int signo) {
         if (sec) {
             return;
         }
-        if (signo == SIGHUP) {
-            reload_and_report(keys, unix_ms() / 1000, "SIGHUP", hooks.on_notice);
+        if (signo == SIGUSR1 || (signo == SIGHUP && options.hangup == HangupAction::reload)) {
+            reloader.reload(signo == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
             signals.async_wait(on_signal);
             return;
         }
@@ -721,9 +1040,10 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, EventStore& 
             return;
         }
         if (hooks.on_notice) {
-            hooks.on_notice(std::string(signo == SIGINT ? "SIGINT" : "SIGTERM") +
-                                ": stopping, finishing in-flight requests",
-                            false);
+            std::string_view name = signo == SIGINT    ? "SIGINT"
+                                    : signo == SIGTERM ? "SIGTERM"
+                                                       : "SIGHUP (the terminal hung up)";
+            hooks.on_notice(std::string(name) + ": stopping, finishing in-flight requests", false);
         }
         listener->stop();
         for (auto& session : state.live()) {

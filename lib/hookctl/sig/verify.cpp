@@ -100,6 +100,10 @@ ParsedHeader parse_signature_header(Scheme scheme, std::string_view value) {
             auto k = part.substr(0, eq);
             auto v = part.substr(eq + 1);
             if (k == "t") {
+                if (out.timestamp_text && *out.timestamp_text != v) {
+                    out.error = "two different t= timestamps";
+                    return out;
+                }
                 out.timestamp_text = std::string(v);
             } else if (k == "v1" && !add_hex(v, "a v1 signature")) {
                 return out;
@@ -139,6 +143,56 @@ ParsedHeader parse_signature_header(Scheme scheme, std::string_view value) {
         out.error = "it holds no signature";
     }
     return out;
+}
+
+// Every value of the header field `name`, in order (a field may be repeated).
+std::vector<std::string_view> field_values(const util::HeaderList& headers, std::string_view name) {
+    std::vector<std::string_view> values;
+    for (const auto& [n, v] : headers.entries()) {
+        if (util::iequals(n, name)) {
+            values.emplace_back(v);
+        }
+    }
+    return values;
+}
+
+// The signature header as one value. A repeated field is a list (RFC 9110 section 5.3): in a
+// scheme that carries several signatures its values are joined with the scheme's separator, so
+// two `X-Signature` fields count like one field with two comma-separated signatures; a scheme
+// that carries one signature refuses a repeated field (which one would count?). Empty: it
+// holds `error`.
+std::string signature_value(const SchemeInfo& scheme, const util::HeaderList& headers,
+                            std::string& error) {
+    auto values = field_values(headers, scheme.signature_header);
+    if (values.size() == 1) {
+        return std::string(values.front());
+    }
+    if (!scheme.multi_signature) {
+        error = "the field appears " + std::to_string(values.size()) + " times; scheme " +
+                std::string(scheme.name) + " carries one signature";
+        return {};
+    }
+    char separator = scheme.scheme == Scheme::standard || scheme.scheme == Scheme::svix ? ' ' : ',';
+    std::string joined;
+    for (auto v : values) {
+        if (!joined.empty()) {
+            joined += separator;
+        }
+        joined += v;
+    }
+    return joined;
+}
+
+// The value of a header that must say one thing (a timestamp, a message id): a repeated field
+// with different values is refused, as a sender and a verifier could read different ones.
+std::optional<std::string> single_value(const util::HeaderList& headers, std::string_view name) {
+    auto values = field_values(headers, name);
+    for (auto v : values) {
+        if (util::trim(v) != util::trim(values.front())) {
+            return std::nullopt;
+        }
+    }
+    return std::string(values.front());
 }
 
 std::string plural(std::size_t n, std::string_view word) {
@@ -188,14 +242,28 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
             return done(Outcome::missing_header, "missing header " + std::string(name));
         }
     }
+    for (auto name : needed) {
+        if (name != scheme.signature_header && !single_value(headers, name)) {
+            return done(Outcome::malformed_header,
+                        "malformed header " + std::string(name) +
+                            ": it appears several times with different values");
+        }
+    }
     std::string id;
     if (!scheme.id_header.empty()) {
-        id = std::string(*headers.find(scheme.id_header));
+        id = *single_value(headers, scheme.id_header);
         verdict.id = id;
     }
 
-    // 2. The signature header can be read.
-    ParsedHeader parsed = parse_signature_header(request.scheme, *headers.find(needed.front()));
+    // 2. The signature header can be read (repeated fields are one list, see signature_value).
+    std::string value_error;
+    std::string value = signature_value(scheme, headers, value_error);
+    ParsedHeader parsed;
+    if (value_error.empty()) {
+        parsed = parse_signature_header(request.scheme, value);
+    } else {
+        parsed.error = value_error;
+    }
     if (!parsed.error.empty()) {
         return done(Outcome::malformed_header, "malformed signature header " +
                                                    std::string(scheme.signature_header) + ": " +
@@ -206,9 +274,8 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
     // 3. The timestamp is within the tolerance.
     std::int64_t timestamp = 0;
     if (scheme.has_timestamp) {
-        std::string text = parsed.timestamp_text
-                               ? *parsed.timestamp_text
-                               : std::string(*headers.find(scheme.timestamp_header));
+        std::string text = parsed.timestamp_text ? *parsed.timestamp_text
+                                                 : *single_value(headers, scheme.timestamp_header);
         auto ts = util::parse_unix_seconds(text);
         if (!ts) {
             std::string where = parsed.timestamp_text ? std::string(scheme.signature_header) + " t="
@@ -284,6 +351,18 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
     return done(Outcome::no_match, "no signature matched (" +
                                        plural(verdict.signatures, "signature") + ", " +
                                        plural(keys.size(), "secret") + ")");
+}
+
+std::optional<Verdict> check_headers(const VerifyRequest& request,
+                                     const util::HeaderList& headers) {
+    // verify() with no keys and no body runs every check up to the signature comparison, which
+    // then finds nothing to match: no_match means the headers passed.
+    util::MemorySource empty(std::string_view{});
+    auto verdict = verify(request, headers, {}, empty);
+    if (!verdict || verdict->outcome == Outcome::no_match) {
+        return std::nullopt;
+    }
+    return std::move(*verdict);
 }
 
 } // namespace hookctl::sig

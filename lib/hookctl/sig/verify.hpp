@@ -50,7 +50,17 @@ struct Verdict {
 // `keys`: the signature over the raw bytes, compared in constant time, and the timestamp
 // within the tolerance in both directions. An invalid request is a Verdict, not an error;
 // the error is for a body that cannot be read.
+// A signature header field that appears several times is one list: in the schemes that carry
+// several signatures (mailparse, standard, svix, stripe) its values count together, as if they
+// were one field; in the others a repeated signature field is malformed. A repeated timestamp or
+// id header is malformed when its values differ.
 Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& headers,
                        const std::vector<keys::Key>& keys, util::ByteSource& body);
+
+// What verify() can tell from the headers alone, before the body is read: the headers the
+// scheme needs are there and readable and the timestamp is inside the tolerance. Returns the
+// rejecting Verdict (missing_header, malformed_header, stale_timestamp), or nothing when the
+// headers pass (the signature itself is checked once the body is in).
+std::optional<Verdict> check_headers(const VerifyRequest& request, const util::HeaderList& headers);
 
 } // namespace hookctl::sig

@@ -88,6 +88,33 @@ public:
         return out;
     }
 
+    // TLS: how the endpoint treats a client without a certificate and a TLS 1.0/1.1 offer.
+    bool requires_client_cert = false;
+    probe::LegacyTls::Outcome legacy = probe::LegacyTls::Outcome::refused;
+    int anonymous_posts = 0;
+
+    probe::Exchange post_without_client_cert(const std::string& url,
+                                             const util::HeaderList& headers,
+                                             const std::string& body,
+                                             std::chrono::milliseconds timeout) override {
+        ++anonymous_posts;
+        if (requires_client_cert) {
+            probe::Exchange out;
+            out.tls_failed = true;
+            out.error = "TLS: the server requires a client certificate";
+            return out;
+        }
+        return post(url, headers, body, timeout);
+    }
+
+    probe::LegacyTls offer_legacy_tls(const std::string&, std::chrono::milliseconds) override {
+        probe::LegacyTls out;
+        out.outcome = legacy;
+        out.version = legacy == probe::LegacyTls::Outcome::accepted ? "TLSv1.1" : "";
+        out.detail = "tlsv1 alert protocol version";
+        return out;
+    }
+
 private:
     sig::Scheme m_scheme;
     keys::Key m_key;
@@ -130,7 +157,8 @@ TEST_CASE("probe::run passes every check against a correct receiver, in every sc
         REQUIRE(report);
         CHECK(report->failed == 0);
         CHECK(report->ok());
-        CHECK(report->checks.size() == probe::check_names().size());
+        // The TLS checks are not listed for an http:// endpoint.
+        CHECK(report->checks.size() == probe::check_names().size() - 2);
         if (info.has_timestamp) {
             CHECK(report->passed == 10);
         } else {
@@ -291,4 +319,92 @@ TEST_CASE("probe::to_junit escapes what the endpoint answered and counts the res
     auto json = probe::to_json(report);
     CHECK(json["checks"][1]["status"] == "fail");
     CHECK(json["failed"] == 1);
+}
+
+TEST_CASE("probe::run checks an https endpoint's TLS versions and, when asked, mutual TLS") {
+    auto options = options_for(sig::Scheme::mailparse);
+    options.url = "https://127.0.0.1:1/hooks";
+    SUBCASE("a correct endpoint") {
+        FakeReceiver receiver(sig::Scheme::mailparse);
+        receiver.requires_client_cert = true;
+        options.expect_mtls = true;
+        auto report = probe::run(options, receiver);
+        REQUIRE(report);
+        CHECK(report->ok());
+        CHECK(report->checks.size() == probe::check_names().size());
+        CHECK(check(*report, "tls-version").status == probe::Status::pass);
+        CHECK(check(*report, "mtls-required").status == probe::Status::pass);
+        CHECK(check(*report, "mtls-required").got == "refused in the TLS handshake");
+        CHECK(receiver.anonymous_posts == 1);
+    }
+    SUBCASE("an endpoint that still speaks TLS 1.1 fails tls-version") {
+        FakeReceiver receiver(sig::Scheme::mailparse);
+        receiver.legacy = probe::LegacyTls::Outcome::accepted;
+        auto report = probe::run(options, receiver);
+        REQUIRE(report);
+        CHECK(with_status(*report, probe::Status::fail) == std::vector<std::string>{"tls-version"});
+        CHECK(check(*report, "tls-version").got == "accepted TLSv1.1");
+        // Without --expect-mtls the mutual TLS check is not listed, nor sent.
+        CHECK(std::ranges::find(report->checks, "mtls-required", &probe::CheckResult::name) ==
+              report->checks.end());
+        CHECK(receiver.anonymous_posts == 0);
+    }
+    SUBCASE("an endpoint that accepts a client without a certificate fails mtls-required") {
+        FakeReceiver receiver(sig::Scheme::mailparse);
+        options.expect_mtls = true;
+        auto report = probe::run(options, receiver);
+        REQUIRE(report);
+        CHECK(with_status(*report, probe::Status::fail) ==
+              std::vector<std::string>{"mtls-required"});
+        CHECK(check(*report, "mtls-required")
+                  .detail.starts_with("accepted a request from a client "
+                                      "without a certificate"));
+        CHECK_FALSE(report->ok());
+    }
+    SUBCASE("this machine cannot offer TLS 1.1: skipped, not passed") {
+        FakeReceiver receiver(sig::Scheme::mailparse);
+        receiver.legacy = probe::LegacyTls::Outcome::not_offered;
+        auto report = probe::run(options, receiver);
+        REQUIRE(report);
+        CHECK(check(*report, "tls-version").status == probe::Status::skip);
+    }
+    SUBCASE("--expect-mtls on an http:// URL fails; --only tls-version there is skipped") {
+        FakeReceiver receiver(sig::Scheme::mailparse);
+        options.url = "http://127.0.0.1:1/hooks";
+        options.expect_mtls = true;
+        options.only = {"mtls-required", "tls-version"};
+        auto report = probe::run(options, receiver);
+        REQUIRE(report);
+        CHECK(check(*report, "mtls-required").status == probe::Status::fail);
+        CHECK(check(*report, "tls-version").status == probe::Status::skip);
+        CHECK(receiver.anonymous_posts == 0);
+    }
+}
+
+TEST_CASE("probe::run stops with the TLS problem when the first request fails in TLS") {
+    class Untrusted final : public probe::Transport {
+    public:
+        probe::Exchange post(const std::string&, const util::HeaderList&, const std::string&,
+                             std::chrono::milliseconds) override {
+            probe::Exchange out;
+            out.tls_failed = true;
+            out.error = "TLS: the server's certificate is not trusted by the system trust store "
+                        "(self-signed certificate); if a private CA signed it, pass --cacert FILE";
+            return out;
+        }
+        probe::Exchange post_without_client_cert(const std::string& u, const util::HeaderList& h,
+                                                 const std::string& b,
+                                                 std::chrono::milliseconds t) override {
+            return post(u, h, b, t);
+        }
+        probe::LegacyTls offer_legacy_tls(const std::string&, std::chrono::milliseconds) override {
+            return {};
+        }
+    } transport;
+    auto options = options_for(sig::Scheme::mailparse);
+    options.url = "https://127.0.0.1:1/hooks";
+    auto report = probe::run(options, transport);
+    REQUIRE_FALSE(report);
+    CHECK(report.error().code == ExitCode::environment);
+    CHECK(report.error().message.find("--cacert FILE") != std::string::npos);
 }

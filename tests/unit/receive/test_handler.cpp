@@ -42,7 +42,7 @@ TEST_CASE("receive::check_request accepts a valid request and takes event_id fro
     CHECK(c.event.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
-TEST_CASE("receive::check_request rejects before parsing: 401 no match, 400 stale/missing") {
+TEST_CASE("receive::check_request rejects before parsing: 401 for every failed verification") {
     auto keys = keyset(sig::Scheme::mailparse);
     std::string body = R"({"event_id":"evt_1"})";
     auto headers = signed_headers(sig::Scheme::mailparse, keys, body, k_now);
@@ -51,11 +51,65 @@ TEST_CASE("receive::check_request rejects before parsing: 401 no match, 400 stal
     CHECK(tampered.reason_code == "no_match");
     CHECK(tampered.event.event_id.empty());
     auto stale = check_request({}, keys, headers, body, (k_now + 301) * 1000);
-    CHECK(stale.status == 400);
+    CHECK(stale.status == 401);
     CHECK(stale.reason_code == "stale_timestamp");
     auto missing = check_request({}, keys, util::HeaderList{}, body, k_now * 1000);
-    CHECK(missing.status == 400);
+    CHECK(missing.status == 401);
     CHECK(missing.reason_code == "missing_header");
+    util::HeaderList garbled;
+    garbled.add("X-Signature", "not hex");
+    garbled.add("X-Signature-Timestamp", std::to_string(k_now));
+    auto malformed = check_request({}, keys, garbled, body, k_now * 1000);
+    CHECK(malformed.status == 401);
+    CHECK(malformed.reason_code == "malformed_header");
+    CheckOptions automatic;
+    automatic.scheme.reset();
+    auto unknown = check_request(automatic, keys, util::HeaderList{}, body, k_now * 1000);
+    CHECK(unknown.status == 401);
+    CHECK(unknown.reason_code == "missing_header");
+}
+
+TEST_CASE("receive::check_request_headers refuses from the headers alone what check_request "
+          "would") {
+    auto keys = keyset(sig::Scheme::mailparse);
+    std::string body = R"({"event_id":"evt_1"})";
+    auto headers = signed_headers(sig::Scheme::mailparse, keys, body, k_now);
+    CHECK_FALSE(check_request_headers({}, headers, k_now * 1000).has_value());
+    // A wrong signature passes this stage: only the body can tell.
+    auto other = keyset(sig::Scheme::mailparse);
+    auto wrong = signed_headers(sig::Scheme::mailparse, other, "something else", k_now);
+    CHECK_FALSE(check_request_headers({}, wrong, k_now * 1000).has_value());
+    for (auto [h, now, code] : {std::tuple{headers, k_now + 301, "stale_timestamp"},
+                                std::tuple{headers, k_now - 301, "stale_timestamp"},
+                                std::tuple{util::HeaderList{}, k_now, "missing_header"}}) {
+        auto early = check_request_headers({}, h, now * 1000);
+        REQUIRE(early.has_value());
+        auto late = check_request({}, keys, h, body, now * 1000);
+        CHECK(early->status == 401);
+        CHECK(early->reason_code == code);
+        CHECK(early->status == late.status);
+        CHECK(early->reason_code == late.reason_code);
+        CHECK(early->reason == late.reason);
+    }
+}
+
+TEST_CASE("receive::check_request names the key that verified the event, never the secret") {
+    std::vector<keys::SecretText> texts;
+    texts.push_back({keys::SecretBytes("old-secret-0123456789"), "old"});
+    texts.push_back({keys::SecretBytes("new-secret-0123456789"), "new"});
+    auto both = make_key_set(texts, sig::Scheme::mailparse);
+    REQUIRE(both.has_value());
+    std::vector<keys::SecretText> only_new{{keys::SecretBytes("new-secret-0123456789"), "new"}};
+    auto signer = make_key_set(only_new, sig::Scheme::mailparse);
+    REQUIRE(signer.has_value());
+    std::string body = R"({"event_id":"evt_key"})";
+    auto headers = signed_headers(sig::Scheme::mailparse, *signer, body, k_now);
+    auto c = check_request({}, *both, headers, body, k_now * 1000);
+    REQUIRE(c.status == 0);
+    CHECK(c.event.verified_by == both->raw[1].fingerprint);
+    CHECK(c.event.verified_by != both->raw[0].fingerprint);
+    CHECK(c.event.verified_by.size() == 8);
+    CHECK(c.event.verified_by.find("secret") == std::string::npos);
 }
 
 TEST_CASE("receive::check_request prefers the scheme's id header, then message_id, then a hash") {

@@ -36,3 +36,23 @@ TEST_CASE("receive::Metrics renders counters and histograms in Prometheus text f
     CHECK(m.requests(202) == 2);
     CHECK(m.requests_total() == 3);
 }
+
+TEST_CASE("receive::Metrics counts verifications per key, the body budget and failed accepts") {
+    Metrics m;
+    CHECK(m.render().find("hookctl_buffered_bytes") == std::string::npos); // no budget watched
+    BodyBudget budget(4096);
+    m.watch_budget(&budget);
+    BodyReservation r(budget);
+    REQUIRE(r.hold(1000));
+    m.record_verified("ab12cd34");
+    m.record_verified("ab12cd34");
+    m.record_verified("0f0f0f0f");
+    m.record_accept_failure();
+    auto text = m.render();
+    CHECK(text.find("hookctl_verified_total{key=\"ab12cd34\"} 2\n") != std::string::npos);
+    CHECK(text.find("hookctl_verified_total{key=\"0f0f0f0f\"} 1\n") != std::string::npos);
+    CHECK(text.find("hookctl_buffered_bytes 1000\n") != std::string::npos);
+    CHECK(text.find("hookctl_buffered_bytes_limit 4096\n") != std::string::npos);
+    CHECK(text.find("hookctl_accept_failures_total 1\n") != std::string::npos);
+    CHECK(m.verified_by_key().at("ab12cd34") == 2);
+}

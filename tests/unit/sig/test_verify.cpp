@@ -160,3 +160,103 @@ TEST_CASE("sig signs and verifies binary bodies byte for byte") {
         CHECK_FALSE(verify_ok(scheme.scheme, headers, keys, truncated, k_ts).ok());
     }
 }
+
+namespace {
+
+// `signed_headers` with its signature field replaced by one field per signer in `signers`, in
+// that order (every other header kept).
+util::HeaderList repeat_signature_field(Scheme scheme,
+                                        const std::vector<std::vector<keys::Key>>& signers,
+                                        std::string_view body) {
+    const auto& info = sig::info(scheme);
+    util::HeaderList out;
+    bool first = true;
+    for (const auto& signer : signers) {
+        auto headers = sign_ok(scheme, signer, body, k_ts);
+        for (const auto& [name, value] : headers.entries()) {
+            bool is_signature = util::iequals(name, info.signature_header);
+            if (is_signature || first) {
+                out.add(name, value);
+            }
+        }
+        first = false;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("sig::verify reads a repeated signature field as one list in multi-signature schemes") {
+    for (const auto& scheme : sig::all_schemes()) {
+        CAPTURE(scheme.name);
+        auto wrong = keys_for(scheme.scheme, {secret_for(scheme.scheme, 7)});
+        auto right = keys_for(scheme.scheme, {secret_for(scheme.scheme, 8)});
+        // The matching signature is in the second field only.
+        auto headers = repeat_signature_field(scheme.scheme, {wrong, right}, "{}");
+        auto v = verify_ok(scheme.scheme, headers, right, "{}", k_ts);
+        if (scheme.multi_signature) {
+            CHECK(v.ok());
+            CHECK(v.signatures == 2);
+            CHECK(v.fingerprint.value() == right[0].fingerprint);
+            // Either order, and neither field alone decides.
+            auto reversed = repeat_signature_field(scheme.scheme, {right, wrong}, "{}");
+            CHECK(verify_ok(scheme.scheme, reversed, right, "{}", k_ts).ok());
+            auto both_wrong = repeat_signature_field(scheme.scheme, {wrong, wrong}, "{}");
+            CHECK(verify_ok(scheme.scheme, both_wrong, right, "{}", k_ts).outcome ==
+                  Outcome::no_match);
+        } else {
+            CHECK(v.outcome == Outcome::malformed_header);
+            CHECK(v.reason.find("appears 2 times") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("sig::verify refuses repeated timestamp or id fields that disagree") {
+    auto keys = keys_for(Scheme::mailparse, {"s"});
+    auto headers = sign_ok(Scheme::mailparse, keys, "{}", k_ts);
+    auto same = headers;
+    same.add("X-Signature-Timestamp", std::to_string(k_ts));
+    CHECK(verify_ok(Scheme::mailparse, same, keys, "{}", k_ts).ok());
+    auto differ = headers;
+    differ.add("X-Signature-Timestamp", std::to_string(k_ts + 1));
+    auto v = verify_ok(Scheme::mailparse, differ, keys, "{}", k_ts);
+    CHECK(v.outcome == Outcome::malformed_header);
+    CHECK(v.reason ==
+          "malformed header X-Signature-Timestamp: it appears several times with different values");
+    // Stripe: two fields with different t= values.
+    auto stripe_keys = keys_for(Scheme::stripe, {"s"});
+    util::HeaderList stripe;
+    stripe.add("Stripe-Signature", "t=1700000000,v1=" + std::string(64, 'a'));
+    stripe.add("Stripe-Signature", "t=1700000001,v1=" + std::string(64, 'b'));
+    auto sv = verify_ok(Scheme::stripe, stripe, stripe_keys, "{}", k_ts);
+    CHECK(sv.outcome == Outcome::malformed_header);
+    CHECK(sv.reason.find("two different t= timestamps") != std::string::npos);
+    // Standard Webhooks: two different webhook-id values.
+    auto sw = keys_for(Scheme::standard, {secret_for(Scheme::standard, 1)});
+    auto sw_headers = sign_ok(Scheme::standard, sw, "{}", k_ts);
+    sw_headers.add("webhook-id", "msg_other");
+    CHECK(verify_ok(Scheme::standard, sw_headers, sw, "{}", k_ts).outcome ==
+          Outcome::malformed_header);
+}
+
+TEST_CASE("sig::check_headers judges what the headers alone can tell, without the body") {
+    auto keys = keys_for(Scheme::mailparse, {"s"});
+    auto headers = sign_ok(Scheme::mailparse, keys, "{}", k_ts);
+    CHECK_FALSE(sig::check_headers({Scheme::mailparse, std::chrono::seconds(300), k_ts}, headers)
+                    .has_value());
+    auto stale =
+        sig::check_headers({Scheme::mailparse, std::chrono::seconds(300), k_ts + 301}, headers);
+    REQUIRE(stale.has_value());
+    CHECK(stale->outcome == Outcome::stale_timestamp);
+    util::HeaderList none;
+    auto missing = sig::check_headers({Scheme::mailparse, std::chrono::seconds(300), k_ts}, none);
+    REQUIRE(missing.has_value());
+    CHECK(missing->outcome == Outcome::missing_header);
+    util::HeaderList garbled;
+    garbled.add("X-Signature", "zz");
+    garbled.add("X-Signature-Timestamp", std::to_string(k_ts));
+    auto malformed =
+        sig::check_headers({Scheme::mailparse, std::chrono::seconds(300), k_ts}, garbled);
+    REQUIRE(malformed.has_value());
+    CHECK(malformed->outcome == Outcome::malformed_header);
+}
