@@ -128,6 +128,15 @@ class AtRestTest(TempDirTestCase):
             payload = e["payload"]
             self.assertEqual(payload if isinstance(payload, str) else json.dumps(payload),
                              sent[e["event_id"]].decode())
+        # A redacted export of what listen stored (bodies as received, exported as text)
+        # redacts inside them.
+        proc = run(["events", "export", "--archive", db, "--archive-key", key, "--redact"],
+                   check=0)
+        for plain in (b"Kestrel", b"quill.harrow", b"marmoset"):
+            self.assertNotIn(plain, proc.stdout)
+        for e in ndjson(proc.stdout):
+            self.assertTrue(e["payload"]["subject"].startswith("subject_"), e["payload"])
+            self.assertEqual(e["payload"]["event_id"], e["event_id"])
         # Without the key: a clear error, exit 4, never garbage.
         proc = run(["events", "show", "--archive", db, "evt_1"], check=4)
         self.assertIn(b"--archive-key", proc.stderr)

@@ -135,6 +135,14 @@ void Redactor::redact_export(ojson& exported) const {
     if (payload == exported.end()) {
         return;
     }
+    if (payload->is_string()) {
+        // JSON kept as text because re-encoding would change its bytes (spacing, escapes): the
+        // redacted copy changes them anyway, so it is redacted as the object it holds.
+        auto parsed = ojson::parse(payload->get_ref<const std::string&>(), nullptr, false);
+        if (parsed.is_object()) {
+            *payload = std::move(parsed);
+        }
+    }
     if (payload->is_object()) {
         redact_payload(*payload);
     } else if (payload->is_string()) {

@@ -42,9 +42,10 @@ public:
     std::string address_token(std::string_view address) const;
 
     // Redacts one exported event (hookctl::archive::event_to_json's object) in place:
-    // `raw_mime_base64` is dropped, the payload redacted (redact_payload), a body that is not
-    // a JSON object (a string, `body_base64`) replaced whole by a token. Event id, times,
-    // org, status, attempts and the request headers are kept.
+    // `raw_mime_base64` is dropped, the payload redacted (redact_payload; a payload exported
+    // as a string because its bytes are not canonical JSON is redacted as the object it holds),
+    // a body that is not a JSON object (other text, `body_base64`) replaced whole by a token. Event
+    // id, times, org, status, attempts and the request headers are kept.
     void redact_export(nlohmann::ordered_json& exported) const;
 
     // Redacts an event payload in place. With `email`: from, sender, to, cc, bcc, reply_to

@@ -73,3 +73,18 @@ TEST_CASE("archive::parse_field_paths splits commas and dots and refuses empty n
     CHECK_FALSE(parse_field_paths("a,"));
     CHECK(parse_field_paths("").error().code == ExitCode::usage);
 }
+
+TEST_CASE("archive::Redactor redacts a JSON payload exported as text like an object") {
+    auto r = redactor();
+    ojson e = exported();
+    ojson as_text = exported();
+    as_text["payload"] = as_text["payload"].dump(2); // not canonical: exported as a string
+    r.redact_export(e);
+    r.redact_export(as_text);
+    CHECK(as_text["payload"].is_object());
+    CHECK(as_text == e);
+    ojson plain = ojson::parse(R"({"event_id": "evt_2", "payload": "Dear Ann, hello"})");
+    r.redact_export(plain);
+    CHECK(plain["payload"].get<std::string>().starts_with("payload_"));
+    CHECK(plain["payload"].get<std::string>().find("Ann") == std::string::npos);
+}
