@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "common.hpp"
+
 namespace hookctl::cli {
 
 void build_app(CLI::App& app, Context& context) {
@@ -39,6 +41,10 @@ void build_app(CLI::App& app, Context& context) {
     register_rotate(app, context);
     register_listen(app, context);
     register_events(app, context);
+
+    // Values are checked as their names say (N, CODE, HOST:PORT) before any command runs, so
+    // integer flags say "must be a whole number ≥ 0" rather than CLI11's conversion errors.
+    check_value_names(app);
 }
 
 } // namespace hookctl::cli

@@ -1,13 +1,20 @@
 #include "common.hpp"
 
+#include <arpa/inet.h>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <mutex>
+#include <netinet/in.h>
+#include <set>
 #include <unistd.h>
 
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/util/clock.hpp>
+#include <hookctl/util/headers.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::cli {
@@ -78,6 +85,118 @@ Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags
         now = *clock;
     }
     return keys::load_secrets(sources, *now);
+}
+
+namespace {
+
+constexpr const char* k_whole_number = "whole-number";
+
+// "≥ 1", "from 1 to 256": the range a whole_number check states.
+std::string range_text(std::int64_t min, std::int64_t max) {
+    if (max == std::numeric_limits<std::int64_t>::max()) {
+        return "≥ " + std::to_string(min);
+    }
+    return "from " + std::to_string(min) + " to " + std::to_string(max);
+}
+
+} // namespace
+
+CLI::Validator whole_number(std::int64_t min, std::int64_t max) {
+    return CLI::Validator(
+        [min, max](std::string& value) -> std::string {
+            std::string_view text = util::trim(value);
+            std::int64_t n = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            bool whole = !text.empty() && end == text.data() + text.size() &&
+                         ec != std::errc::invalid_argument;
+            if (whole && ec == std::errc() && n >= min && n <= max) {
+                value = std::string(text);
+                return {};
+            }
+            return "must be a whole number " + range_text(min, max) + ", not '" + value + "'";
+        },
+        "", k_whole_number);
+}
+
+bool has_whole_number_check(const CLI::Option& option) {
+    try {
+        (void)const_cast<CLI::Option&>(option).get_validator(k_whole_number);
+        return true;
+    } catch (const CLI::OptionNotFound&) {
+        return false;
+    }
+}
+
+CLI::Validator host_port() {
+    return CLI::Validator(
+        [](std::string& value) -> std::string {
+            std::string host;
+            std::string_view port;
+            if (value.starts_with('[')) {
+                auto close = value.find("]:");
+                if (close != std::string::npos) {
+                    host = value.substr(1, close - 1);
+                    port = std::string_view(value).substr(close + 2);
+                }
+            } else if (auto colon = value.rfind(':'); colon != std::string::npos) {
+                host = value.substr(0, colon);
+                port = std::string_view(value).substr(colon + 1);
+            }
+            unsigned char address[sizeof(in6_addr)];
+            bool ip = host == "localhost" || ::inet_pton(AF_INET, host.c_str(), address) == 1 ||
+                      ::inet_pton(AF_INET6, host.c_str(), address) == 1;
+            unsigned number = 0;
+            auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+            if (ip && !port.empty() && ec == std::errc() && end == port.data() + port.size() &&
+                number <= 65535) {
+                return {};
+            }
+            return "must be HOST:PORT with an IP address and a port up to 65535 "
+                   "(127.0.0.1:8080, [::1]:8080; port 0 picks a free one), not '" +
+                   value + "'";
+        },
+        "", "host-port");
+}
+
+void check_value_names(CLI::App& app) {
+    for (CLI::Option* option : app.get_options()) {
+        if (option->get_items_expected_max() == 0) {
+            continue;
+        }
+        std::string type_name = option->get_type_name();
+        if (has_whole_number_check(*option)) {
+            continue;
+        }
+        if (type_name == "N") {
+            option->check(whole_number(0));
+        } else if (type_name == "CODE") {
+            option->check(whole_number(100, 599));
+        } else if (type_name == "HOST:PORT") {
+            option->check(host_port());
+        }
+    }
+    std::function<bool(CLI::App*)> every = [](CLI::App*) { return true; };
+    for (CLI::App* sub : app.get_subcommands(every)) {
+        check_value_names(*sub); // option groups are unnamed subcommands: walked too
+    }
+}
+
+void report_warning(const Context& context, const std::string& message) {
+    static std::mutex mutex;
+    static std::set<std::string> printed;
+    std::lock_guard lock(mutex);
+    if (!printed.insert(message).second) {
+        return;
+    }
+    std::string line;
+    if (context.global.json) {
+        line = nlohmann::json{{"warning", {{"message", message}}}}.dump();
+    } else if (context.global.log_format == "json") {
+        line = nlohmann::json{{"level", "warn"}, {"msg", message}}.dump();
+    } else {
+        line = "hookctl: warning: " + message;
+    }
+    std::cerr << line << '\n';
 }
 
 int report_error(const Context& context, const Error& error) {

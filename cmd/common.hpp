@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -34,6 +36,28 @@ void add_secret_options(CLI::App& cmd, SecretFlags& flags);
 // Keyring entries are chosen by their validity at `now` (default: keyring_now()).
 Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
                                                         std::optional<std::int64_t> now = {});
+
+// A check for an integer flag: its value must be a whole number from `min` to `max`, else it is
+// refused with "must be a whole number ≥ 1" (or "from 1 to 256") and the value given, in place
+// of CLI11's conversion error and its range of 300 digits.
+CLI::Validator whole_number(std::int64_t min,
+                            std::int64_t max = std::numeric_limits<std::int64_t>::max());
+
+// A check for a HOST:PORT flag: an IPv4 address, an IPv6 address in brackets or `localhost`,
+// a colon and a port from 0 to 65535; anything else is refused before the command runs.
+CLI::Validator host_port();
+
+// Gives every flag of `app`'s tree the check its value name promises, unless it has one of its
+// own: N (a count) a whole number ≥ 0, CODE (an HTTP status) one from 100 to 599, HOST:PORT an
+// address to bind or reach. Commands narrow a range with their own whole_number check.
+void check_value_names(CLI::App& app);
+
+// True when `option` carries a whole_number check.
+bool has_whole_number_check(const CLI::Option& option);
+
+// Prints a warning on stderr (`hookctl: warning: ...`, or a JSON object with --json, or a JSON
+// log line with --log-format json), once per message for the life of the process.
+void report_warning(const Context& context, const std::string& message);
 
 // Prints `error` on stderr (`hookctl: error: ...`, or a JSON object with --json) and returns
 // its exit code.

@@ -10,13 +10,17 @@
 #include <string>
 #include <vector>
 
+#include <hookctl/archive/archive.hpp>
+#include <hookctl/http/config.hpp>
+
 #include "common.hpp"
 
 namespace hookctl::cli {
 namespace {
 
-// What the value of an option or a positional argument completes to.
-enum class ValueKind { none, file, directory };
+// What the value of an option or a positional argument completes to: nothing, a path, one
+// of the option's choices, or a target name from the config file (read when completing).
+enum class ValueKind { none, file, directory, target };
 
 struct OptionSpec {
     std::vector<std::string> names; // as typed: "-H", "--header"
@@ -24,6 +28,7 @@ struct OptionSpec {
     bool takes_value = false;
     std::string value_name; // FILE, SCHEME, ... (for zsh's message)
     std::vector<std::string> choices;
+    bool list = false; // choices may be joined with commas: --status failed,dead
     ValueKind kind = ValueKind::none;
     bool repeatable = false;
 };
@@ -84,7 +89,7 @@ ValueKind kind_from_type_name(const std::string& type_name) {
     if (upper.find("DIR") != std::string::npos) {
         return ValueKind::directory;
     }
-    for (std::string_view word : {"FILE", "PATH", "DB", "ARCHIVE", "KEYRING", "EML"}) {
+    for (std::string_view word : {"FILE", "PATH", "DB", "ARCHIVE", "KEYRING", "EML", "SOURCE"}) {
         if (upper.find(word) != std::string::npos) {
             return ValueKind::file;
         }
@@ -124,7 +129,19 @@ void collect_options(CLI::App& app, std::vector<OptionSpec>& options,
         if (spec.takes_value) {
             spec.value_name = type_name.substr(0, type_name.find(':'));
             spec.choices = choices_from_type_name(type_name);
+            spec.list = opt->get_delimiter() == ',';
             spec.kind = spec.choices.empty() ? kind_from_type_name(type_name) : ValueKind::none;
+            // Two flags mean the same thing in every command: --target names a target of the
+            // config file, --status one or more archive statuses (comma-separated).
+            if (opt->check_lname("target")) {
+                spec.kind = ValueKind::target;
+            } else if (opt->check_lname("status") && spec.choices.empty()) {
+                for (auto status : {archive::EventStatus::received, archive::EventStatus::delivered,
+                                    archive::EventStatus::failed, archive::EventStatus::dead}) {
+                    spec.choices.emplace_back(archive::to_string(status));
+                }
+                spec.list = true;
+            }
         }
         spec.repeatable = opt->get_expected_max() > 1 ||
                           opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
@@ -242,16 +259,26 @@ std::string bash_script(const CommandSpec& root) {
     });
     out << "    esac\n}\n\n";
 
-    out << "# What the value of option $2 of command path $1 completes to: 'words W...', 'file',\n"
-           "# 'directory' or 'any'; nothing when the option takes no value.\n"
+    out << "# What the value of option $2 of command path $1 completes to: 'words W...', 'list\n"
+           "# W...' (words joined by commas), 'file', 'directory', 'target' or 'any'; nothing\n"
+           "# when the option takes no value.\n"
            "_hookctl_value() {\n    case \"$1|$2\" in\n";
-    auto value_of = [](const std::vector<std::string>& choices, ValueKind kind) -> std::string {
+    auto value_of = [](const std::vector<std::string>& choices, bool list,
+                       ValueKind kind) -> std::string {
         if (!choices.empty()) {
-            return "words " + join(choices, " ");
+            return (list ? "list " : "words ") + join(choices, " ");
         }
-        return kind == ValueKind::file        ? "file"
-               : kind == ValueKind::directory ? "directory"
-                                              : "any";
+        switch (kind) {
+        case ValueKind::file:
+            return "file";
+        case ValueKind::directory:
+            return "directory";
+        case ValueKind::target:
+            return "target";
+        case ValueKind::none:
+            break;
+        }
+        return "any";
     };
     walk(root, [&](const CommandSpec& c) {
         for (const auto& o : c.options) {
@@ -263,7 +290,7 @@ std::string bash_script(const CommandSpec& root) {
                 keys.push_back(single_quote(c.joined(" ") + "|" + name, "bash"));
             }
             out << "        " << join(keys, "|") << ") echo "
-                << single_quote(value_of(o.choices, o.kind), "bash") << " ;;\n";
+                << single_quote(value_of(o.choices, o.list, o.kind), "bash") << " ;;\n";
         }
     });
     out << "    esac\n}\n\n";
@@ -274,15 +301,38 @@ std::string bash_script(const CommandSpec& root) {
         if (!c.positionals.empty()) {
             const auto& p = c.positionals.front();
             out << "        " << single_quote(c.joined(" "), "bash") << ") echo "
-                << single_quote(value_of(p.choices, p.kind), "bash") << " ;;\n";
+                << single_quote(value_of(p.choices, false, p.kind), "bash") << " ;;\n";
         }
     });
     out << "    esac\n}\n\n";
 
-    out << R"BASH(_hookctl_complete_value() {
-    local what="$1" cur="$2"
+    out << R"BASH(# The target names of the config file: hookctl reads it (--config as typed, if any).
+_hookctl_targets() {
+    local command="${COMP_WORDS[0]/#\~/$HOME}" config="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --config)
+                config="${COMP_WORDS[i + 1]}"
+                [[ "$config" == "=" ]] && config="${COMP_WORDS[i + 2]}"
+                ;;
+            --config=*) config="${COMP_WORDS[i]#--config=}" ;;
+        esac
+    done
+    config="${config/#\~/$HOME}"
+    "$command" ${config:+--config "$config"} completion --list-targets 2>/dev/null
+}
+
+_hookctl_complete_value() {
+    local what="$1" cur="$2" done
     case "$what" in
         words\ *) COMPREPLY=($(compgen -W "${what#words }" -- "$cur")) ;;
+        list\ *)
+            # The word after the last comma; the ones before it stay as typed.
+            done=""
+            [[ "$cur" == *,* ]] && done="${cur%,*},"
+            COMPREPLY=($(compgen -P "$done" -W "${what#list }" -- "${cur##*,}"))
+            ;;
+        target) COMPREPLY=($(compgen -W "$(_hookctl_targets)" -- "$cur")) ;;
         file)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur"))
@@ -367,11 +417,21 @@ std::string zsh_escape_description(std::string_view s) {
     return out;
 }
 
-std::string zsh_action(const std::vector<std::string>& choices, ValueKind kind) {
+std::string zsh_action(const std::vector<std::string>& choices, bool list, ValueKind kind) {
     if (!choices.empty()) {
-        return "(" + join(choices, " ") + ")";
+        return list ? "_values -s , value " + join(choices, " ") : "(" + join(choices, " ") + ")";
     }
-    return kind == ValueKind::file ? "_files" : kind == ValueKind::directory ? "_files -/" : " ";
+    switch (kind) {
+    case ValueKind::file:
+        return "_files";
+    case ValueKind::directory:
+        return "_files -/";
+    case ValueKind::target:
+        return "__hookctl_targets";
+    case ValueKind::none:
+        break;
+    }
+    return " ";
 }
 
 std::string zsh_function_name(const CommandSpec& c) {
@@ -396,7 +456,8 @@ void zsh_function(std::ostream& out, const CommandSpec& c) {
             spec += "[" + zsh_escape_description(o.description) + "]";
             if (o.takes_value) {
                 std::string message = o.value_name.empty() ? "VALUE" : o.value_name;
-                spec += ":" + zsh_escape_description(message) + ":" + zsh_action(o.choices, o.kind);
+                spec += ":" + zsh_escape_description(message) + ":" +
+                        zsh_action(o.choices, o.list, o.kind);
             }
             out << " \\\n        '" << spec << "'";
         }
@@ -422,10 +483,11 @@ void zsh_function(std::ostream& out, const CommandSpec& c) {
         for (const auto& p : c.positionals) {
             std::string message = zsh_escape_description(p.name);
             if (p.many) {
-                out << " \\\n        '*:" << message << ":" << zsh_action(p.choices, p.kind) << "'";
+                out << " \\\n        '*:" << message << ":" << zsh_action(p.choices, false, p.kind)
+                    << "'";
             } else {
                 out << " \\\n        '" << index << ":" << message << ":"
-                    << zsh_action(p.choices, p.kind) << "'";
+                    << zsh_action(p.choices, false, p.kind) << "'";
             }
             ++index;
         }
@@ -437,6 +499,22 @@ void zsh_function(std::ostream& out, const CommandSpec& c) {
 std::string zsh_script(const CommandSpec& root) {
     std::ostringstream out;
     out << "#compdef hookctl\n" << generated_note("zsh") << "\n";
+    out << R"ZSH(# The target names of the config file: hookctl reads it (--config as typed, if any).
+__hookctl_targets() {
+    local -a line targets config
+    local i
+    line=(${(z)BUFFER})
+    for ((i = 2; i <= $#line; i++)); do
+        case $line[i] in
+            --config) config=(--config ${~line[i+1]}) ;;
+            --config=*) config=(--config ${~line[i]#--config=}) ;;
+        esac
+    done
+    targets=(${(f)"$(${~line[1]} $config completion --list-targets 2>/dev/null)"})
+    _describe -t targets target targets
+}
+
+)ZSH";
     walk(root, [&](const CommandSpec& c) { zsh_function(out, c); });
     out << "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then\n"
            "    _hookctl \"$@\"\nelse\n    compdef _hookctl hookctl\nfi\n";
@@ -496,6 +574,26 @@ function __hookctl_path
     echo $path
 end
 
+# The target names of the config file: hookctl reads it (--config as typed, if any).
+function __hookctl_targets
+    set -l words (commandline -opc)
+    set -l config
+    for i in (seq 2 (count $words))
+        if test "$words[$i]" = --config; and test $i -lt (count $words)
+            set config --config $words[(math $i + 1)]
+        else if string match -q -- '--config=*' $words[$i]
+            set config --config (string replace -- '--config=' '' $words[$i])
+        end
+    end
+    $words[1] $config completion --list-targets 2>/dev/null
+end
+
+# Each of the words in $argv after the commas already typed: --status failed,d -> failed,dead.
+function __hookctl_list
+    set -l done (string replace -r -- '[^,]*$' '' (commandline -ct))
+    printf "$done%s\n" $argv
+end
+
 complete -c hookctl -f
 )FISH";
     walk(root, [&](const CommandSpec& c) {
@@ -520,8 +618,13 @@ complete -c hookctl -f
             }
             if (o.takes_value) {
                 out << " -r";
-                if (!o.choices.empty()) {
+                if (!o.choices.empty() && o.list) {
+                    out << " -f -a "
+                        << single_quote("(__hookctl_list " + join(o.choices, " ") + ")", "fish");
+                } else if (!o.choices.empty()) {
                     out << " -f -a " << single_quote(join(o.choices, " "), "fish");
+                } else if (o.kind == ValueKind::target) {
+                    out << " -f -a '(__hookctl_targets)'";
                 } else if (o.kind == ValueKind::directory) {
                     out << " -f -a '(__fish_complete_directories)'";
                 } else if (o.kind == ValueKind::file) {
@@ -547,13 +650,29 @@ complete -c hookctl -f
 
 void register_completion(CLI::App& app, Context& context) {
     auto shell = std::make_shared<std::string>();
+    auto list_targets = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand(
         "completion", "Print a shell completion script generated from the command tree");
-    cmd->add_option("SHELL", *shell, "The shell: bash, zsh or fish")
-        ->required()
-        ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+    auto* shell_option = cmd->add_option("SHELL", *shell, "The shell: bash, zsh or fish")
+                             ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+    // Hidden, for the scripts: the target names of the config file, one a line; nothing (and
+    // success) when there is no config file or it cannot be read, as a completion must not fail.
+    cmd->add_flag("--list-targets", *list_targets)->group("")->excludes(shell_option);
     // The tree is walked when the command runs, so every command registered is included.
-    cmd->callback([shell, &app, &context] {
+    cmd->callback([shell, list_targets, &app, &context] {
+        if (*list_targets) {
+            if (auto config = http::load_config_or_default(context.global.config)) {
+                for (const auto& target : config->targets) {
+                    std::cout << target.name << '\n';
+                }
+            }
+            return;
+        }
+        if (shell->empty()) {
+            context.exit_code = report_error(
+                context, Error{ExitCode::usage, "give a shell: hookctl completion bash|zsh|fish"});
+            return;
+        }
         CommandSpec root = describe(app, {"hookctl"}, {});
         if (*shell == "bash") {
             std::cout << bash_script(root);

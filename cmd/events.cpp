@@ -130,7 +130,7 @@ void add_filter_options(CLI::App& cmd, FilterFlags& flags, bool with_limit) {
     if (with_limit) {
         cmd.add_option("--limit", flags.limit, "At most N events (default: all)")
             ->type_name("N")
-            ->check(CLI::NonNegativeNumber);
+            ->check(whole_number(1));
     }
 }
 
@@ -453,8 +453,9 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
         std::string partial = opt.output + ".partial";
         std::ofstream out(partial, std::ios::binary | std::ios::trunc);
         if (!out) {
-            return fail(ExitCode::usage,
-                        "--output: cannot write " + partial + ": " + std::strerror(errno));
+            // The folder is missing or not writable: the environment, not the request (exit 4).
+            return fail(ExitCode::environment, "--output: cannot write " + partial + ": " +
+                                                   std::strerror(errno) + " (check the folder)");
         }
         written = archive::export_ndjson(*archive, *filter, out, redacting);
         out.close();
@@ -491,12 +492,20 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
         return fail(ExitCode::usage, "import reads NDJSON from stdin, which is a terminal: give "
                                      "a file, or pipe the events in");
     }
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(opt.archive, ec) || ec;
     auto archive = open_archive(opt, archive::Mode::create);
     if (!archive) {
         return std::unexpected(archive.error());
     }
     auto summary = archive::import_ndjson(*archive, *in, name, now_ms());
     if (!summary) {
+        // Nothing was imported (one transaction): an archive this run created goes too, so a
+        // failed import leaves no empty archive behind.
+        if (!existed) {
+            archive = std::unexpected(summary.error()); // closed: its -wal and -shm go with it
+            std::filesystem::remove(opt.archive, ec);
+        }
         return std::unexpected(summary.error());
     }
     if (context.global.json) {

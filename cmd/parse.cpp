@@ -310,7 +310,7 @@ void register_parse(CLI::App& app, Context& context) {
                     "Parse a folder, Maildir or mbox on N threads, printed in input order "
                     "(default: one per CPU)")
         ->type_name("N")
-        ->check(CLI::Range(1, 256));
+        ->check(whole_number(1, 256));
     cmd->callback([opt, &context] {
         auto r = run_parse(*opt, context);
         context.exit_code = r ? *r : report_error(context, r.error());

@@ -27,6 +27,8 @@ struct SecretOptions {
     std::string secret_env;
     std::string secret_file;
     std::string refused;
+    std::string out; // new: write the secret to this file (0600) instead of stdout
+    bool force = false;
     bool reveal = false;
     bool history = false;
     bool public_only = false;
@@ -175,11 +177,40 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
         return std::unexpected(secret.error());
     }
     if (!opt.keyring.empty()) {
+        if (!opt.out.empty()) {
+            return fail(ExitCode::usage, "give --keyring or --out, not both: a keyring already "
+                                         "keeps the secret in a 0600 file");
+        }
         return add_to_keyring(
             opt, context, *secret,
             {.state = std::nullopt, .not_after = std::nullopt, .what = "secret new"}, *now);
     }
-    // No keyring: printing the fresh secret is the point.
+    if (!opt.out.empty() && opt.out != "-") {
+        // The secret goes only to the file; the public part of a pair is no secret.
+        if (auto written = keys::write_secret_file(opt.out, secret->secret, opt.force); !written) {
+            return std::unexpected(written.error());
+        }
+        if (context.global.json) {
+            nlohmann::json doc = {{"family", keys::family_name(secret->family)},
+                                  {"fingerprint", secret->fingerprint},
+                                  {"file", opt.out}};
+            if (!secret->public_key.empty()) {
+                doc["public_key"] = secret->public_key;
+            }
+            print_json(doc);
+            return {};
+        }
+        if (!secret->public_key.empty()) {
+            std::cout << secret->public_key << '\n';
+        }
+        if (!context.global.quiet) {
+            std::cerr << "hookctl: wrote a new " << keys::family_name(secret->family)
+                      << " secret to " << opt.out << " (mode 0600), fingerprint "
+                      << secret->fingerprint << '\n';
+        }
+        return {};
+    }
+    // No keyring, no file: printing the fresh secret is the point.
     if (context.global.json) {
         nlohmann::json doc = {{"family", keys::family_name(secret->family)},
                               {"fingerprint", secret->fingerprint},
@@ -364,6 +395,14 @@ void register_secret(CLI::App& app, Context& context) {
         ->add_option("--format", new_opt->format,
                      "How an HMAC secret is written: whsec (whsec_ + base64, default) or hex")
         ->check(CLI::IsMember({"whsec", "hex"}));
+    auto* out = cmd_new
+                    ->add_option("--out", new_opt->out,
+                                 "Write the secret to FILE, created mode 0600, instead of stdout "
+                                 "(an ed25519 public key is still printed); refuses an existing "
+                                 "FILE")
+                    ->type_name("FILE");
+    cmd_new->add_flag("--force", new_opt->force, "With --out: replace an existing FILE")
+        ->needs(out);
     cmd_new->add_flag("--reveal", new_opt->reveal, "With --keyring: print the secret too");
     bind(cmd_new, new_opt, context, run_new);
 

@@ -47,7 +47,7 @@ Result<void> run_sign(const SignOptions& opt, const Context& context) {
     request.scheme = *scheme;
     request.timestamp = unix_now();
     if (!opt.timestamp.empty()) {
-        auto ts = util::parse_unix_seconds(opt.timestamp);
+        auto ts = sig::parse_timestamp(opt.timestamp);
         if (!ts) {
             return fail(ExitCode::usage, "--timestamp: " + ts.error().message);
         }

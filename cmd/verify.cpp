@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include <hookctl/sig/sign.hpp>
 #include <hookctl/sig/verify.hpp>
 #include <hookctl/util/units.hpp>
 
@@ -78,9 +79,10 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
     }
     request.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
     request.now = unix_now();
+    request.match_when_stale = true;          // to say "genuine, but outside the tolerance"
     std::optional<std::int64_t> keyring_time; // keyrings follow --now; else keyring_now()
     if (!opt.now.empty()) {
-        auto now = util::parse_unix_seconds(opt.now);
+        auto now = sig::parse_timestamp(opt.now);
         if (!now) {
             return fail(ExitCode::usage, "--now: " + now.error().message);
         }
@@ -108,16 +110,25 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
         return fail(ExitCode::usage, verdict->reason);
     }
     std::string_view scheme_name = sig::info(verdict->scheme).name;
+    std::string reason = verdict->reason;
+    if (verdict->outcome == sig::Outcome::stale_timestamp && verdict->fingerprint) {
+        // Genuine but outside the tolerance: a capture from an old incident, or a skewed clock.
+        reason += "; to check it as of then, pass --now " + std::to_string(*verdict->timestamp);
+    }
     if (context.global.json) {
         nlohmann::json doc = {{"valid", verdict->ok()},
                               {"scheme", scheme_name},
                               {"outcome", sig::outcome_code(verdict->outcome)},
-                              {"reason", verdict->reason},
+                              {"reason", reason},
                               {"signatures", verdict->signatures},
                               {"secrets", verdict->keys},
-                              {"fingerprint", nullptr}};
+                              {"fingerprint", nullptr},
+                              {"signature_matches", nullptr}};
         if (verdict->fingerprint) {
             doc["fingerprint"] = *verdict->fingerprint;
+        }
+        if (verdict->signature_matches) {
+            doc["signature_matches"] = *verdict->signature_matches;
         }
         if (verdict->timestamp) {
             doc["timestamp"] = *verdict->timestamp;
@@ -131,7 +142,7 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
         std::cout << "valid (scheme " << scheme_name << ", secret " << *verdict->fingerprint
                   << ")\n";
     } else {
-        std::cout << "invalid: " << verdict->reason << " (scheme " << scheme_name << ")\n";
+        std::cout << "invalid: " << reason << " (scheme " << scheme_name << ")\n";
     }
     return verdict->ok() ? 0 : 1;
 }

@@ -17,7 +17,7 @@ def may_print_secret(args):
     if "--reveal" in args:
         return True
     # `secret new` without a keyring prints the fresh secret: that is what it is for.
-    return args[:2] == ["secret", "new"] and "--keyring" not in args
+    return args[:2] == ["secret", "new"] and "--keyring" not in args and "--out" not in args
 
 
 class KeyringTestCase(TempDirTestCase):

@@ -1,5 +1,6 @@
 """hookctl completion: the scripts are generated from the command tree, the checked-in copies in
 completions/ are current, every shell accepts them, and they complete what --help lists."""
+import functools
 import os
 import re
 import shutil
@@ -12,12 +13,45 @@ sys.path.insert(0, os.path.dirname(__file__))
 from hookctl_test import HOOKCTL, SOURCE, run  # noqa: E402
 
 CHECKED_IN = {"bash": "hookctl.bash", "zsh": "_hookctl", "fish": "hookctl.fish"}
+
+# Completes a line in an interactive zsh run in a pseudo-terminal (zsh/zpty): compinit with the
+# folder of _hookctl first in fpath, compadd wrapped to print "<hit>MATCH" for every match, the
+# line typed and Tab pressed. Arguments: the folder, the line.
+ZSH_CAPTURE = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT='' RPROMPT=''; unsetopt zle_bracketed_paste; fpath=($1 \$fpath)"
+zpty -w z "autoload -U compinit; compinit -u -d $1/.zcompdump"
+zpty -w z 'compadd () {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a hits
+  builtin compadd -A hits "$@"
+  local status_=$?
+  (( $#hits )) && print -rl -- "<hit>"${^hits}
+  return status_
+}'
+zpty -w z "bindkey '^I' complete-word; print -r -- '<ready>'"
+zpty -r z line '*<ready>*'
+zpty -r z line '*<ready>*'
+zpty -w -n z "$2"$'\t'
+zpty -w -n z $'\C-a'"print -r -- '<done>' #"$'\n'
+while zpty -r z line; do
+  print -rn -- "$line"
+  [[ $line == *'<done>'* ]] && break
+done
+zpty -d z
+"""
 REGEN = "cmake --build BUILD --target regen-completions"
 
 
-def help_of(path):
-    """The --help text of command `path` (a list of subcommand names)."""
+@functools.lru_cache(maxsize=None)
+def _help_of(path):
     return run(list(path) + ["--help"], check=0).stdout.decode()
+
+
+def help_of(path):
+    """The --help text of command `path` (a list of subcommand names), read once."""
+    return _help_of(tuple(path))
 
 
 def help_sections(text):
@@ -148,6 +182,131 @@ class CompletionTest(unittest.TestCase):
             self.assertEqual(self.bash_complete("verify", "bo", cwd=tmp), ["body.json"])
             # A value without a known set of values offers nothing, not files.
             self.assertEqual(self.bash_complete("verify", "--tolerance", "", cwd=tmp), [])
+
+    # --- values: paths, fixed words, config targets (every shell) -------------------------
+
+    PATH_FLAGS = [("replay", "--from"), ("replay", "--archive"), ("listen", "--archive"),
+                  ("events list", "--archive"), ("events export", "-o"),
+                  ("verify", "--headers-file"), ("sign", "--secret-file"),
+                  ("verify", "--keyring"), ("probe", "--junit"), ("listen", "--ready-file"),
+                  ("", "--config"), ("secret new", "--out")]
+    WORD_FLAGS = [("events list", "--status", ["received", "delivered", "failed", "dead"]),
+                  ("replay", "--status", ["received", "delivered", "failed", "dead"]),
+                  ("", "--log-format", ["text", "json"]),
+                  ("listen", "--log-format", ["text", "json"]),
+                  ("send", "--scheme", ["mailparse", "standard", "svix", "stripe", "github",
+                                        "slack", "shopify"]),
+                  ("secret new", "--family", ["hmac", "ed25519"])]
+    CONFIG = ('[targets.staging]\nurl = "https://staging.example.com/hooks"\nsecret_env = "S"\n'
+              '[targets.production]\nurl = "https://api.example.com/hooks"\nsecret_env = "S"\n'
+              'production = true\n')
+
+    def sandbox(self):
+        """A folder with one file and one folder, and an XDG config naming two targets."""
+        top = tempfile.mkdtemp(prefix="hookctl-completion-", dir=self.tmp.name)
+        tmp = os.path.join(top, "work")
+        os.makedirs(os.path.join(tmp, "secrets"))
+        open(os.path.join(tmp, "events.db"), "w").close()
+        os.makedirs(os.path.join(top, "xdg", "hookctl"))
+        with open(os.path.join(top, "xdg", "hookctl", "config.toml"), "w") as f:
+            f.write(self.CONFIG)
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(top, "xdg"),
+                   PATH=os.path.dirname(os.path.abspath(HOOKCTL)) + os.pathsep +
+                   os.environ.get("PATH", ""))
+        return tmp, env
+
+    def bash_in(self, tmp, env, *words):
+        script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
+                  'COMPREPLY=(); _hookctl; printf "%s\\n" "${COMPREPLY[@]}"')
+        proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script, "complete",
+                               self.paths["bash"], "hookctl"] + list(words),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, cwd=tmp,
+                              env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        self.assertEqual(proc.stderr, b"")
+        return [w for w in proc.stdout.decode().split("\n") if w]
+
+    def test_bash_completes_paths_words_and_targets(self):
+        tmp, env = self.sandbox()
+        for command, flag in self.PATH_FLAGS:
+            with self.subTest(command=command, flag=flag):
+                words = command.split() + [flag, ""]
+                self.assertEqual(sorted(self.bash_in(tmp, env, *words)), ["events.db", "secrets"])
+        # Every flag whose value is a FILE, PATH, DIR or SOURCE in --help completes paths.
+        for path in self.tree:
+            for title, entries in help_sections(help_of(path)).items():
+                for entry in entries:
+                    parts = entry.split(" ")
+                    names = [n for n in parts[0].split(",") if n.startswith("-")]
+                    if names and len(parts) > 1 and \
+                            parts[1].split("=")[0] in ("FILE", "PATH", "SOURCE"):
+                        flag = names[-1]
+                        with self.subTest(path=path, flag=flag):
+                            self.assertIn("events.db", self.bash_in(tmp, env, *path, flag, "ev"))
+        for command, flag, words in self.WORD_FLAGS:
+            with self.subTest(command=command, flag=flag):
+                self.assertEqual(self.bash_in(tmp, env, *command.split(), flag, ""), words)
+        # Statuses join with commas: the word after the last comma is completed.
+        self.assertEqual(self.bash_in(tmp, env, "events", "list", "--status", "failed,d"),
+                         ["failed,delivered", "failed,dead"])
+        self.assertEqual(self.bash_in(tmp, env, "probe", "--only", "tampered-body,wro"),
+                         ["tampered-body,wrong-secret"])
+        # Targets come from the config file: the default one, or --config as typed.
+        for command in ("send", "replay", "probe"):
+            with self.subTest(command=command):
+                self.assertEqual(sorted(self.bash_in(tmp, env, command, "--target", "")),
+                                 ["production", "staging"])
+        self.assertEqual(self.bash_in(tmp, env, "send", "--target", "st"), ["staging"])
+        other = os.path.join(tmp, "other.toml")
+        with open(other, "w") as f:
+            f.write('[targets.local]\nurl = "http://127.0.0.1:8080/webhooks/email"\n')
+        self.assertEqual(self.bash_in(tmp, env, "--config", other, "send", "--target", ""),
+                         ["local"])
+        # No config file, or a broken one: nothing offered, nothing printed.
+        self.assertEqual(self.bash_in(tmp, dict(env, XDG_CONFIG_HOME=os.path.join(tmp, "none")),
+                                      "send", "--target", ""), [])
+        self.assertEqual(self.bash_in(tmp, env, "--config", os.path.join(tmp, "events.db"),
+                                      "send", "--target", ""), [])
+
+    def test_fish_completes_paths_words_and_targets(self):
+        tmp, env = self.sandbox()
+
+        def fish(line):
+            proc = subprocess.run(["fish", "--no-config", "-c",
+                                   f"source {self.paths['fish']}; complete -C'{line}'"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                                  cwd=tmp, env=env)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            return sorted(line.split("\t")[0] for line in proc.stdout.decode().splitlines())
+
+        self.assertEqual(fish("hookctl send --target "), ["production", "staging"])
+        self.assertEqual(fish("hookctl replay --from "), ["events.db", "secrets/"])
+        self.assertEqual(fish("hookctl events list --status failed,d"),
+                         ["failed,dead", "failed,delivered"])
+        self.assertEqual(fish("hookctl listen --log-format "), ["json", "text"])
+
+    def test_zsh_completes_paths_words_and_targets(self):
+        tmp, env = self.sandbox()
+        zdir = os.path.join(os.path.dirname(tmp), "zfunc")
+        os.mkdir(zdir)
+        shutil.copy(self.paths["zsh"], zdir)
+        # A real interactive zsh in a pseudo-terminal: type the line, press Tab, and record
+        # every match compadd is given.
+        harness = os.path.join(zdir, "capture.zsh")
+        with open(harness, "w") as f:
+            f.write(ZSH_CAPTURE)
+
+        def zsh(line):
+            proc = subprocess.run(["zsh", "-f", harness, zdir, line], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=30, cwd=tmp, env=env)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            return sorted(set(re.findall(r"<hit>([^\r\n]*)", proc.stdout.decode("utf-8", "replace"))))
+
+        self.assertEqual(zsh("hookctl send --target "), ["production", "staging"])
+        self.assertEqual(zsh("hookctl replay --from "), ["events.db", "secrets"])
+        self.assertEqual(zsh("hookctl events list --status "),
+                         ["dead", "delivered", "failed", "received"])
+        self.assertEqual(zsh("hookctl listen --log-format "), ["json", "text"])
 
     def test_fish_completes_commands_and_values(self):
         def fish_complete(line):

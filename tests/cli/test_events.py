@@ -132,8 +132,32 @@ class EventsTest(TempDirTestCase):
             self.assertEqual(len(f.read().splitlines()), 3)
         self.assertFalse(os.path.exists(out + ".partial"))
 
+    def test_export_to_an_unwritable_place_is_an_environment_error(self):
+        path = self.imported()
+        for out in (os.path.join(self.tmp, "no-such-folder", "out.ndjson"),
+                    os.path.join(self.tmp, "a-folder")):
+            os.makedirs(os.path.join(self.tmp, "a-folder"), exist_ok=True)
+            with self.subTest(out=out):
+                proc = run(["events", "export", "--archive", path, "-o", out])
+                self.assertEqual(proc.returncode, 4, proc.stderr)
+                self.assertIn(b"--output: cannot write", proc.stderr)
+                self.assertEqual(proc.stdout, b"")
+
+    def test_failed_import_leaves_no_new_archive_behind(self):
+        path = self.archive("new.db")
+        proc = run(["events", "import", "--archive", path, "-"], input='{"event_id":"x"}\n')
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(sorted(os.listdir(self.tmp)), [])
+        # An archive that was there before stays, with what it held.
+        existing = self.imported("old.db")
+        before = self.ids(["--archive", existing])
+        proc = run(["events", "import", "--archive", existing, "-"], input="{broken\n")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(self.ids(["--archive", existing]), before)
+
     def test_bad_import_line_names_the_line_and_imports_nothing(self):
         path = self.archive()
+        run(["events", "import", "--archive", path, "-"], input="", check=0)  # an empty archive
         good = '{"event_id":"g1","payload":{}}'
         cases = [
             ("{broken", b"not valid JSON"),

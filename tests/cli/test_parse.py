@@ -138,6 +138,20 @@ class ParseCli(TempDirTestCase):
         self.assertIn(b"blocker", proc.stderr)
         self.assertIn(b"--jobs", self.parse(folder, "--jobs", "0", check=2).stderr)
 
+    def test_empty_input_is_an_input_error(self):
+        # Nothing to parse is exit 2 (input error), like a missing file, not 1 (check failed).
+        for args, input in ((["-"], b""), ([self.write("empty.eml", b"")], None)):
+            with self.subTest(args=args):
+                proc = run(["parse"] + args, input=input)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(proc.stdout, b"")
+                self.assertIn(b"the input is empty: no message to parse", proc.stderr)
+        # In a folder an empty file is one failed message among others: an error line, exit 1.
+        os.makedirs(os.path.join(self.tmp, "d"))
+        self.write("d/a.eml", SIMPLE)
+        self.write("d/b.eml", b"")
+        self.parse(os.path.join(self.tmp, "d"), check=1)
+
     def test_missing_file_is_usage_error(self):
         proc = self.parse(os.path.join(self.tmp, "nope.eml"), check=2)
         self.assertIn(b"nope.eml", proc.stderr)

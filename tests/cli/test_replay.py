@@ -337,7 +337,7 @@ class ReplayTest(TempDirTestCase):
     def test_target_from_config_with_rate_and_scheme(self):
         db = os.path.join(self.tmp, "a.db")
         make_archive(db, sample_events(4))
-        secret = self.write("secret.txt", "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n")
+        secret = self.write("secret.txt", "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n", mode=0o600)
         config = self.write("config.toml", '[targets.staging]\nurl = "%s"\nscheme = "standard"\n'
                             'secret_file = "secret.txt"\nrate = "max"\nconcurrency = 2\n'
                             % self.receiver.url)

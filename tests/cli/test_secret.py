@@ -6,6 +6,7 @@ import re
 import stat
 import unittest
 
+from hookctl_test import SOURCE
 from keyring_test import KeyringTestCase, assert_no_secret_leaked
 
 
@@ -55,6 +56,50 @@ class SecretTest(KeyringTestCase):
         revealed = self.hk(["secret", "new", "--keyring", ring, "--reveal"], check=0)
         secret = revealed.stdout.decode().splitlines()[1]
         self.assertEqual(self.keyring_doc(ring)["keys"][2]["secret"], secret)
+
+    def test_new_out_writes_a_0600_file_and_never_overwrites_without_force(self):
+        path = os.path.join(self.tmp, "hook.secret")
+        proc = self.hk(["secret", "new", "--out", path], check=0)
+        self.assertEqual(proc.stdout, b"")
+        self.assertRegex(proc.stderr.decode(), rf"wrote a new hmac secret to {re.escape(path)} "
+                                               r"\(mode 0600\), fingerprint [0-9a-f]{8}\n$")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path) as f:
+            secret = f.read()
+        self.assertRegex(secret, r"^whsec_[A-Za-z0-9+/]{43}=\n$")
+        self.assertNotIn(secret.strip().encode(), proc.stdout + proc.stderr)
+        # The file works as it is with every command that reads a secret file.
+        body = self.write("b.json", b"{}")
+        headers = self.write("headers.txt", self.hk(["sign", body, "--secret-file", path],
+                                                    check=0).stdout)
+        self.hk(["verify", body, "--headers-file", headers, "--secret-file", path], check=0)
+        # Never overwritten by accident: its secret may be in use.
+        again = self.hk(["secret", "new", "--out", path], check=2)
+        self.assertIn(b"already exists", again.stderr)
+        self.assertIn(b"--force", again.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), secret)
+        os.chmod(path, 0o644)
+        self.hk(["secret", "new", "--out", path, "--force"], check=0)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path) as f:
+            self.assertNotEqual(f.read(), secret)
+        # --json names the file and the fingerprint, not the secret; ed25519 prints the public key.
+        pair = os.path.join(self.tmp, "pair.secret")
+        proc, doc = self.hk_json(["secret", "new", "--family", "ed25519", "--out", pair])
+        self.assertEqual(sorted(doc), ["family", "file", "fingerprint", "public_key"])
+        with open(pair) as f:
+            self.assertTrue(f.read().startswith("whsk_"))
+        self.assertTrue(self.hk(["secret", "new", "--family", "ed25519", "--out",
+                                 pair + "2"], check=0).stdout.startswith(b"whpk_"))
+        # Usage errors: --force alone, --out with --keyring, a folder that does not exist.
+        self.assertIn(b"--force requires --out",
+                      self.hk(["secret", "new", "--force"], check=2).stderr)
+        self.hk(["secret", "new", "--out", path + "3", "--keyring", path + ".ring"], check=2)
+        self.hk(["secret", "new", "--out", os.path.join(self.tmp, "no", "such")], check=4)
+        # The man page's example no longer redirects the secret into a world-readable file.
+        with open(os.path.join(SOURCE, "man", "hookctl.1")) as f:
+            self.assertNotIn("hookctl secret new > ", f.read())
 
     def test_show_lists_states_and_reveals_only_on_request(self):
         ring = os.path.join(self.tmp, "ring.json")

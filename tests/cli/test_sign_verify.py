@@ -1,4 +1,5 @@
 """Black-box tests of `hookctl sign` and `hookctl verify` on the built binary."""
+import base64
 import json
 import os
 import resource
@@ -12,8 +13,10 @@ SW_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 SW_TS = "1614265330"
 SW_BODY = b'{"test": 2432232314}'
 SCHEMES = ["mailparse", "standard", "svix", "stripe", "github", "slack", "shopify"]
-SECRET_ENV = {"S1": "first-secret", "S2": "second-secret",
-              "W1": "whsec_Zmlyc3Qtc2VjcmV0", "W2": "whsec_c2Vjb25kLXNlY3JldA=="}
+# At least 16 bytes each: shorter secrets draw a warning on stderr (tested on their own).
+SECRET_ENV = {"S1": "first-secret-0123456789", "S2": "second-secret-0123456789",
+              "W1": "whsec_" + base64.b64encode(b"first-secret-0123456789").decode(),
+              "W2": "whsec_" + base64.b64encode(b"second-secret-0123456789").decode()}
 
 
 def secret_env(scheme, n):
@@ -85,27 +88,85 @@ class SignVerifyTest(TempDirTestCase):
         cases = [
             (["--now", "1700000300"], 0, "valid", None),
             (["--now", "1700000301"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew 301s > 300s)"),
+             "timestamp outside tolerance: 301 s (5m1s) in the past, beyond the 300 s tolerance; "
+             "the signature matches at that timestamp (secret %s); to check it as of then, pass "
+             "--now 1700000000"),
             (["--now", "1699999699"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew -301s > 300s)"),
+             "timestamp outside tolerance: 301 s (5m1s) in the future, beyond the 300 s "
+             "tolerance (is the sender's clock ahead?); the signature matches at that timestamp "
+             "(secret %s); to check it as of then, pass --now 1700000000"),
             (["--now", "1700000412", "--tolerance", "300s"], 1, "stale_timestamp",
-             "timestamp outside tolerance (skew 412s > 300s)"),
+             "timestamp outside tolerance: 412 s (6m52s) in the past, beyond the 300 s tolerance; "
+             "the signature matches at that timestamp (secret %s); to check it as of then, pass "
+             "--now 1700000000"),
             (["--now", "1700000412", "--tolerance", "10m"], 0, "valid", None),
         ]
+        fingerprint = run_json(["verify", body, "--secret-env", "S1", "--now", "1700000000"] +
+                               hdrs, env=SECRET_ENV)[1]["fingerprint"]
         for extra, code, outcome, reason in cases:
             with self.subTest(extra=extra):
                 proc, doc = run_json(["verify", body, "--secret-env", "S1"] + hdrs + extra,
                                      env=SECRET_ENV)
                 self.assertEqual(proc.returncode, code, proc.stderr)
                 self.assertEqual(doc["outcome"], outcome)
+                self.assertTrue(doc["signature_matches"])
                 if reason:
-                    self.assertEqual(doc["reason"], reason)
+                    self.assertEqual(doc["reason"], reason % fingerprint)
         # Missing header: the signature without its timestamp (hdrs[1] is X-Signature).
         self.assertTrue(hdrs[1].startswith("X-Signature: "))
         proc, doc = run_json(["verify", body, "--secret-env", "S1", "--scheme", "mailparse",
                               "-H", hdrs[1]], env=SECRET_ENV)
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(doc["reason"], "missing header X-Signature-Timestamp")
+
+    def test_stale_timestamp_says_how_far_which_way_and_whether_the_signature_matches(self):
+        body = self.write("body.json", b'{"a":1}')
+        signed = run(["sign", "--secret-env", "S1", "--timestamp", "1700000000", body],
+                     env=SECRET_ENV, check=0)
+        hdrs = header_args(signed.stdout)
+        # Two hours ahead of the verifier's clock: the size and the direction, not "-7200s".
+        out = run(["verify", body, "--secret-env", "S1", "--now", "1699992800"] + hdrs,
+                  env=SECRET_ENV, check=1)
+        line = out.stdout.decode()
+        self.assertIn("7200 s (2h) in the future", line)
+        self.assertNotIn("-7200", line)
+        # Genuine but late: says the signature matches then, and how to check it as of then.
+        self.assertIn("the signature matches at that timestamp", line)
+        self.assertIn("pass --now 1700000000", line)
+        late = run(["verify", body, "--secret-env", "S1", "--now", "1700086400"] + hdrs,
+                   env=SECRET_ENV, check=1).stdout.decode()
+        self.assertIn("86400 s (24h) in the past", late)
+        # Following the advice passes.
+        run(["verify", body, "--secret-env", "S1", "--now", "1700000000"] + hdrs,
+            env=SECRET_ENV, check=0)
+        # The wrong secret at a stale timestamp is a forgery: no --now advice.
+        proc, doc = run_json(["verify", body, "--secret-env", "S2", "--now", "1700086400"] +
+                             hdrs, env=SECRET_ENV)
+        self.assertEqual(proc.returncode, 1)
+        self.assertFalse(doc["signature_matches"])
+        self.assertIsNone(doc["fingerprint"])
+        self.assertIn("no signature matches either", doc["reason"])
+        self.assertNotIn("--now", doc["reason"])
+
+    def test_sign_refuses_millisecond_and_negative_timestamps(self):
+        body = self.write("body.json", b"{}")
+        for flag, value, fragment in (
+                ("--timestamp", "1700000000123", "looks like milliseconds: give Unix seconds, "
+                                                 "e.g. 1700000000"),
+                ("--timestamp", "-1", "is negative"),
+                ("--now", "1700000000123", "looks like milliseconds")):
+            with self.subTest(flag=flag, value=value):
+                args = (["sign", "--secret-env", "S1", flag, value, body] if flag == "--timestamp"
+                        else ["verify", body, "--secret-env", "S1", "-H", "X-Signature: ab",
+                              "-H", "X-Signature-Timestamp: 5", flag, value])
+                out = run(args, env=SECRET_ENV)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertEqual(out.stdout, b"")
+                self.assertIn(fragment.encode(), out.stderr)
+        # Twelve digits are still seconds (the year 33658), and 0 is the epoch.
+        run(["sign", "--secret-env", "S1", "--timestamp", "999999999999", body], env=SECRET_ENV,
+            check=0)
+        run(["sign", "--secret-env", "S1", "--timestamp", "0", body], env=SECRET_ENV, check=0)
 
     def test_global_flags_before_or_after_the_command(self):
         body = self.write("body.json", b"{}")
@@ -188,14 +249,66 @@ class BadInputTest(TempDirTestCase):
 
     def test_empty_secret(self):
         body = self.write("b", b"{}")
-        secret = self.write("secret", b"\n")
+        secret = self.write("secret", b"\n", mode=0o600)
         self.assert_input_error(["sign", "--secret-file", secret, body], "is empty")
+        for blank in (b"   \n", b"\t \r\n", b" "):
+            with self.subTest(blank=blank):
+                secret = self.write("secret", blank, mode=0o600)
+                self.assert_input_error(["sign", "--secret-file", secret, body],
+                                        "is only whitespace")
+                self.assert_input_error(["verify", body, "-H", "X-Signature: ab",
+                                         "--secret-env", "BLANK"], "is only whitespace",
+                                        env={"BLANK": blank.decode()})
+
+    def test_short_secret_is_used_with_a_warning_that_never_shows_it(self):
+        body = self.write("b", b"{}")
+        secret = self.write("short.secret", b"hunter2\n", mode=0o600)
+        out = run(["sign", "--secret-file", secret, body], check=0)
+        self.assertIn(b"X-Signature: ", out.stdout)
+        self.assertEqual(out.stderr.decode(),
+                         f"hookctl: warning: secret from file {secret} is only 7 bytes long: a "
+                         "short secret can be guessed offline from one signed request; use at "
+                         "least 16 random bytes ('hookctl secret new' makes 32)\n")
+        proc, doc = run_json(["sign", "--secret-env", "SHORT", body], env={"SHORT": "hunter2"})
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("only 7 bytes", json.loads(proc.stderr)["warning"]["message"])
+        self.assertNotIn(b"hunter2", proc.stdout + proc.stderr)
+        # Long enough: nothing on stderr.
+        self.assertEqual(run(["sign", "--secret-env", "S1", body], env=SECRET_ENV,
+                             check=0).stderr, b"")
+
+    def test_secret_file_readable_by_others_is_refused_like_a_keyring(self):
+        body = self.write("b", b"{}")
+        for mode in (0o644, 0o640, 0o604, 0o660, 0o620):
+            with self.subTest(mode=oct(mode)):
+                secret = self.write("hook.secret", b"a-long-enough-webhook-secret\n", mode=mode)
+                for args in (["sign", "--secret-file", secret, body],
+                             ["verify", body, "-H", "X-Signature: ab", "--secret-file", secret],
+                             ["send", body, "--to", "http://127.0.0.1:9/", "--secret-file",
+                              secret]):
+                    out = self.assert_input_error(args, f"permissions {mode:04o} are too open")
+                    self.assertIn(f"chmod 600 {secret}".encode(), out.stderr)
+                    self.assertNotIn(b"a-long-enough", out.stderr)
+        os.chmod(secret, 0o600)
+        run(["sign", "--secret-file", secret, body], check=0)
+        os.chmod(secret, 0o400)
+        run(["sign", "--secret-file", secret, body], check=0)
+        # A target's secret_file in the config file follows the same rule.
+        os.chmod(secret, 0o644)
+        config = self.write("config.toml", '[targets.t]\nurl = "http://127.0.0.1:9/"\n'
+                                           f'secret_file = "{secret}"\n')
+        self.assert_input_error(["send", body, "--config", config, "--target", "t"],
+                                "are too open")
+        # A pipe (process substitution, a secret manager's output) has no mode to judge.
+        proc = subprocess.run(["bash", "-c", f'"$0" sign --secret-file <(echo piped-secret-0123456789) {body}',
+                               HOOKCTL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def test_malformed_whsec(self):
         body = self.write("b", b"{}")
         out = self.assert_input_error(["sign", "--scheme", "standard", "--secret-env", "BAD",
                                        body], "malformed whsec_ secret",
-                                      env={"BAD": "whsec_abc$def!"})
+                                      env={"BAD": "whsec_abc$def!-not-base64-at-all"})
         self.assertNotIn(b"abc$def", out.stderr)
 
     def test_bad_timestamps(self):

@@ -51,12 +51,12 @@ Result<void> examine(const Event& e, const ReparseOptions& options, ReparseResul
     if (!e.trace_id.empty()) {
         parse.trace_id = e.trace_id;
     }
+    if (e.raw_mime->empty()) {
+        result.tally.skip("raw MIME is empty");
+        return {};
+    }
     auto parsed = mime::parse_message(*e.raw_mime, parse);
     if (!parsed) {
-        if (parsed.error().code == ExitCode::check_failed) { // empty raw MIME
-            result.tally.skip("raw MIME is empty");
-            return {};
-        }
         return fail(parsed.error().code,
                     "re-parsing event " + e.event_id + ": " + parsed.error().message);
     }

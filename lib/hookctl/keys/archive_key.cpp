@@ -130,29 +130,6 @@ SecretBytes generate_archive_key_text() {
     return out;
 }
 
-Result<void> check_key_file_mode(int fd, const std::string& path, std::string_view what) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        return fail(ExitCode::usage,
-                    "cannot stat " + std::string(what) + " " + path + ": " + std::strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return fail(ExitCode::usage, std::string(what) + " " + path + " is not a regular file");
-    }
-    if ((st.st_mode & 077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return fail(ExitCode::usage,
-                    std::string(what) + " " + path + ": permissions " + mode +
-                        " are too open: others may read or change the key in it, so hookctl "
-                        "refuses it. Run 'chmod 600 " +
-                        path +
-                        "', and re-encrypt the archive under a new key (`hookctl events "
-                        "rekey`) if others may have read it");
-    }
-    return {};
-}
-
 Result<std::vector<ArchiveKey>> load_archive_keys(const std::string& path) {
     if (path.empty()) {
         return fail(ExitCode::usage, "--archive-key: give the path of an archive key file");
@@ -166,7 +143,7 @@ Result<std::vector<ArchiveKey>> load_archive_keys(const std::string& path) {
                                          "--keyring FILE`, or check the path)"
                                        : ""));
     }
-    if (auto safe = check_key_file_mode(fd.get(), path, "archive key"); !safe) {
+    if (auto safe = check_secret_file(fd.get(), path, "archive key"); !safe) {
         return std::unexpected(safe.error());
     }
     auto text = read_fd(fd.get(), path);

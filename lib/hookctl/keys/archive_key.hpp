@@ -38,13 +38,9 @@ SecretBytes generate_archive_key_text();
 
 // The archive keys in `path`: a key file (one key), or a hookctl keyring (its archive keys,
 // the primary first, then the others newest first: every one decrypts, the first encrypts).
-// Like every secret file, `path` must be a regular file that its group and others cannot
-// read or write (`chmod 600`). Fails (exit 2) naming the file and the fix when it is missing,
+// Like every secret file (keys::check_secret_file), `path` must not be open to its group or
+// others (`chmod 600`); a pipe (`--archive-key <(vault read ...)`) passes. Fails (exit 2) naming the file and the fix when it is missing,
 // too open, malformed, or a keyring without an archive key.
 Result<std::vector<ArchiveKey>> load_archive_keys(const std::string& path);
-
-// The 0600 rule for a secret file open on `fd`: refused (exit 2, naming `what` and `path`, with
-// the chmod to run) when it is not a regular file or its group or others have any permission.
-Result<void> check_key_file_mode(int fd, const std::string& path, std::string_view what);
 
 } // namespace hookctl::keys

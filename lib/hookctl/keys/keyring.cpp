@@ -36,12 +36,6 @@ void cleanse(std::string& s) {
     s.clear();
 }
 
-std::string mode_octal(mode_t mode) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-    return buf;
-}
-
 std::string errno_text(int err) {
     return std::strerror(err);
 }
@@ -411,19 +405,8 @@ Result<Keyring> read_keyring(const std::string& path) {
         }
         return fail(ExitCode::usage, "cannot open keyring " + path + ": " + errno_text(err));
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return fail(ExitCode::usage, "cannot stat keyring " + path + ": " + errno_text(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return fail(ExitCode::usage, "keyring " + path + " is not a regular file");
-    }
-    if ((st.st_mode & 077) != 0) {
-        return fail(ExitCode::usage,
-                    "keyring " + path + ": permissions " + mode_octal(st.st_mode) +
-                        " are too open: others can read or change the secrets it holds, so "
-                        "hookctl refuses it. Run 'chmod 600 " +
-                        path + "', and rotate its secrets if others may have read them");
+    if (auto safe = check_secret_file(fd.get(), path, "keyring", true); !safe) {
+        return std::unexpected(safe.error());
     }
     std::string text;
     {

@@ -1,6 +1,15 @@
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <memory>
+#include <mutex>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -68,6 +77,54 @@ void drop_trailing_newline(std::string& s) {
     }
 }
 
+// The secret bytes of `text` for the length rule: a `whsec_` secret's decoded key, else `text`.
+std::size_t key_length(std::string_view text) {
+    if (text.starts_with("whsec_")) {
+        if (auto decoded = util::base64_decode(text.substr(6)); decoded && !decoded->empty()) {
+            std::size_t n = decoded->size();
+            OPENSSL_cleanse(decoded->data(), decoded->size());
+            return n;
+        }
+    }
+    return text.size();
+}
+
+// Reads the secret file `path` ('-': stdin) whole, after check_secret_file.
+Result<std::string> read_secret_file(const std::string& path) {
+    auto source = util::FileSource::open(path);
+    if (!source) {
+        return std::unexpected(source.error());
+    }
+    if (path != "-") {
+        if (auto safe = check_secret_file(source->fd(), path, "secret file"); !safe) {
+            return std::unexpected(safe.error());
+        }
+    }
+    return util::read_all(*source);
+}
+
+std::mutex g_sink_mutex;
+WarningSink g_sink;
+
+void warn(const std::string& message) {
+    std::lock_guard lock(g_sink_mutex);
+    if (g_sink) {
+        g_sink(message);
+    }
+}
+
+// Applies check_secret_text to `secret`: the refusal, or the warning sent to the sink.
+Result<void> apply_text_rule(const SecretText& secret) {
+    auto checked = check_secret_text(secret.text.view(), secret.origin);
+    if (!checked) {
+        return std::unexpected(checked.error());
+    }
+    if (*checked) {
+        warn(**checked);
+    }
+    return {};
+}
+
 Result<SecretText> load_one(const SecretSource& source) {
     std::string text;
     switch (source.kind) {
@@ -81,7 +138,7 @@ Result<SecretText> load_one(const SecretSource& source) {
         break;
     }
     case SecretSource::Kind::file: {
-        auto content = util::read_file(source.where);
+        auto content = read_secret_file(source.where);
         if (!content) {
             return fail(ExitCode::usage, "secret: " + content.error().message);
         }
@@ -94,9 +151,8 @@ Result<SecretText> load_one(const SecretSource& source) {
     }
     drop_trailing_newline(text);
     SecretText secret{SecretBytes(std::move(text)), source.describe()};
-    if (secret.text.empty()) {
-        return fail(ExitCode::usage,
-                    "secret from " + secret.origin + " is empty: put the webhook secret there");
+    if (auto ok = apply_text_rule(secret); !ok) {
+        return std::unexpected(ok.error());
     }
     return secret;
 }
@@ -139,6 +195,9 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
                 return std::unexpected(secrets.error());
             }
             for (auto& secret : *secrets) {
+                if (auto ok = apply_text_rule(secret); !ok) {
+                    return std::unexpected(ok.error());
+                }
                 out.push_back(std::move(secret));
             }
             continue;
@@ -157,6 +216,99 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
         out.push_back(std::move(*secret));
     }
     return out;
+}
+
+Result<void> check_secret_file(int fd, const std::string& path, std::string_view what,
+                               bool regular_only) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        return fail(ExitCode::usage,
+                    "cannot stat " + std::string(what) + " " + path + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        if (regular_only) {
+            return fail(ExitCode::usage, std::string(what) + " " + path + " is not a regular file");
+        }
+        return {}; // a pipe or a device: no permissions of its own to judge
+    }
+    if ((st.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return fail(ExitCode::usage,
+                    std::string(what) + " " + path + ": permissions " + mode +
+                        " are too open: others may read or change the secret in it, so "
+                        "hookctl refuses it. Run 'chmod 600 " +
+                        path + "', and rotate the secret if others may have read it");
+    }
+    return {};
+}
+
+Result<std::optional<std::string>> check_secret_text(std::string_view text,
+                                                     const std::string& origin) {
+    bool blank = std::all_of(text.begin(), text.end(),
+                             [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+    if (blank) {
+        return fail(ExitCode::usage, "secret from " + origin +
+                                         (text.empty() ? " is empty" : " is only whitespace") +
+                                         ": put the webhook secret there");
+    }
+    constexpr std::size_t k_min_bytes = 16;
+    if (std::size_t n = key_length(text); n < k_min_bytes) {
+        return std::optional<std::string>(
+            "secret from " + origin + " is only " + std::to_string(n) +
+            (n == 1 ? " byte" : " bytes") +
+            " long: a short secret can be guessed offline from one signed request; use at least "
+            "16 random bytes ('hookctl secret new' makes 32)");
+    }
+    return std::optional<std::string>();
+}
+
+void set_warning_sink(WarningSink sink) {
+    std::lock_guard lock(g_sink_mutex);
+    g_sink = std::move(sink);
+}
+
+Result<void> write_secret_file(const std::string& path, const SecretBytes& secret, bool overwrite) {
+    std::string text = std::string(secret.view()) + "\n";
+    auto wipe = [&text] { OPENSSL_cleanse(text.data(), text.size()); };
+    if (overwrite) {
+        auto written = util::write_file_atomic(path, text, 0600);
+        wipe();
+        return written;
+    }
+    util::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) {
+        int err = errno;
+        wipe();
+        if (err == EEXIST) {
+            return fail(ExitCode::usage, path +
+                                             " already exists: hookctl does not overwrite a "
+                                             "secret file (its secret may be in use); give a new "
+                                             "path, or add --force to replace it");
+        }
+        return fail(ExitCode::environment,
+                    "cannot create " + path + ": " + std::strerror(err) + " (check the folder)");
+    }
+    // The umask may have taken the owner's bits: the file is the owner's, read-write.
+    bool ok = ::fchmod(fd.get(), 0600) == 0;
+    std::size_t done = 0;
+    while (ok && done < text.size()) {
+        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        ok = n > 0;
+        done += ok ? static_cast<std::size_t>(n) : 0;
+    }
+    ok = ok && ::fsync(fd.get()) == 0;
+    int err = errno;
+    wipe();
+    if (!ok) {
+        ::unlink(path.c_str());
+        return fail(ExitCode::environment,
+                    "cannot write " + path + ": " + std::strerror(err) + " (nothing was kept)");
+    }
+    return {};
 }
 
 std::string fingerprint(std::string_view key_bytes) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,9 +49,39 @@ struct SecretText {
     std::string origin; // SecretSource::describe(), for error messages
 };
 
+// The rule for every file a secret is read from (`--secret-file`, a target's `secret_file`, a
+// keyring), checked on the open file `fd` named `path`: a regular file that its group or others
+// may read, write or run is refused (exit 2) with the fix (`chmod 600 PATH`), as ssh refuses such
+// private keys: whoever can read the secret can forge webhooks, whoever can write it can swap it.
+// Pipes and other non-regular files (`--secret-file <(vault read ...)`, stdin) have no mode to
+// judge and pass, unless `regular_only` (keyrings, which are replaced atomically) refuses them.
+// `what` names the file in the message: "secret file", "keyring".
+Result<void> check_secret_file(int fd, const std::string& path, std::string_view what,
+                               bool regular_only = false);
+
+// The rule for a secret's text, wherever it came from (`origin` names it): empty or only
+// whitespace is refused (exit 2). Shorter than 16 bytes (for `whsec_...`, of the decoded key)
+// is allowed, and the returned warning says so; nothing when the secret is long enough. Neither
+// message holds the secret.
+Result<std::optional<std::string>> check_secret_text(std::string_view text,
+                                                     const std::string& origin);
+
+// Where load_secrets reports the warnings of check_secret_text: set once by the program (hookctl
+// prints them on stderr); without a sink they are dropped. May be called from any thread.
+using WarningSink = std::function<void(const std::string& message)>;
+void set_warning_sink(WarningSink sink);
+
+// Writes `secret` and a newline to the new file `path`, mode 0600 from the moment it exists
+// (whatever the umask), synced to disk. An existing file is refused (exit 2) unless `overwrite`,
+// which replaces it atomically. Fails (exit 4) when the folder cannot be written; a failed write
+// leaves no file behind.
+Result<void> write_secret_file(const std::string& path, const SecretBytes& secret, bool overwrite);
+
 // Loads every source in order. Fails (exit 2) naming the source when a variable is unset, a
-// file cannot be read, stdin is named twice, or a secret is empty. One trailing newline
-// (`\n` or `\r\n`) of a file or variable is dropped, as `echo` and editors add one.
+// file cannot be read or is too open (check_secret_file), stdin is named twice, or a secret is
+// empty or only whitespace (check_secret_text; a short one is reported to the warning sink).
+// One trailing newline (`\n` or `\r\n`) of a file or variable is dropped, as `echo` and
+// editors add one.
 // A keyring source yields the secrets valid at `at` (default: the system clock's now), in
 // signing order: its primary first, then its verify-only secrets whose window is open
 // (hookctl::keys::keyring_secrets); it fails when the keyring is unreadable, too open, corrupt

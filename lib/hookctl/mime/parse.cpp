@@ -801,7 +801,9 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     event["attachments"] = json::array();
 
     if (raw.size == 0) {
-        return fail(ExitCode::check_failed, "the input is empty: no message to parse");
+        // Nothing to parse is an input error (exit 2), as a missing file is.
+        return fail(ExitCode::usage, "the input is empty: no message to parse (give an .eml "
+                                     "file, or pipe a message in)");
     }
     if (!message) {
         collector.warn("unparseable", "GMime found no message structure in the input; only "

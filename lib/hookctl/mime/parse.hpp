@@ -27,8 +27,8 @@ struct ParseOptions {
 Result<void> check_options(const ParseOptions& options);
 
 // Parses one raw message into the event JSON. GMime reads anything, so this fails only when
-// the attachment store cannot be written (exit 4) or `received_at` is malformed (exit 2);
-// oddities in the message become entries of `warnings`.
+// the input is empty or `received_at` is malformed (exit 2), or the attachment store cannot be
+// written (exit 4); oddities in the message become entries of `warnings`.
 Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& options);
 
 // Like parse_message for a file on disk (`-` for stdin), streaming: the file is not held in

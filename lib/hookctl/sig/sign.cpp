@@ -1,6 +1,7 @@
 #include <hookctl/sig/crypto.hpp>
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/units.hpp>
 
 namespace hookctl::sig {
 
@@ -147,6 +148,26 @@ Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& ke
         break;
     }
     return out;
+}
+
+Result<std::int64_t> parse_timestamp(std::string_view text) {
+    auto seconds = util::parse_unix_seconds(text);
+    if (!seconds) {
+        return std::unexpected(seconds.error());
+    }
+    if (*seconds < 0) {
+        return fail(ExitCode::usage, "timestamp " + std::string(text) +
+                                         " is negative: give Unix seconds since 1970, e.g. "
+                                         "1700000000 (date +%s prints now)");
+    }
+    std::string digits = std::to_string(*seconds);
+    if (digits.size() >= 13) {
+        return fail(ExitCode::usage, "timestamp " + std::string(text) +
+                                         " looks like milliseconds: give Unix seconds, e.g. " +
+                                         digits.substr(0, digits.size() - 3) +
+                                         " (drop the last three digits)");
+    }
+    return *seconds;
 }
 
 } // namespace hookctl::sig

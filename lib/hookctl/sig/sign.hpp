@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <hookctl/keys/secret.hpp>
@@ -29,6 +30,12 @@ struct Signed {
 // signs one.
 Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& keys,
                     util::ByteSource& body);
+
+// Reads Unix seconds given for a signature's time (`sign --timestamp`, `verify --now`): a whole
+// number of seconds, 0 or more. Refuses (exit 2), saying why, a negative value and one of 13 or
+// more digits: that is milliseconds (JavaScript's Date.now()), which would date the signature
+// tens of thousands of years ahead.
+Result<std::int64_t> parse_timestamp(std::string_view text);
 
 // A fresh message id: `msg_` and 26 base32 characters of random.
 std::string new_message_id();

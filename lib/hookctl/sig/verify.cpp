@@ -199,6 +199,19 @@ std::string plural(std::size_t n, std::string_view word) {
     return std::to_string(n) + " " + std::string(word) + (n == 1 ? "" : "s");
 }
 
+// "7380 s (2h3m) in the past", "400 s (6m40s) in the future": how far `skew` (now - timestamp)
+// is, and which way; `magnitude` is its absolute value.
+std::string describe_skew(std::int64_t skew, std::uint64_t magnitude) {
+    std::string text = std::to_string(magnitude) + " s";
+    constexpr std::uint64_t k_century = 100ULL * 366 * 86400;
+    if (magnitude >= 60 && magnitude < k_century) {
+        text += " (" +
+                util::format_duration(std::chrono::seconds(static_cast<std::int64_t>(magnitude))) +
+                ")";
+    }
+    return text + (skew < 0 ? " in the future" : " in the past");
+}
+
 } // namespace
 
 std::string_view outcome_code(Outcome outcome) {
@@ -273,6 +286,7 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
 
     // 3. The timestamp is within the tolerance.
     std::int64_t timestamp = 0;
+    std::string stale; // why the timestamp is outside the tolerance
     if (scheme.has_timestamp) {
         std::string text = parsed.timestamp_text ? *parsed.timestamp_text
                                                  : *single_value(headers, scheme.timestamp_header);
@@ -294,9 +308,12 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
         std::uint64_t magnitude =
             skew < 0 ? 0 - static_cast<std::uint64_t>(skew) : static_cast<std::uint64_t>(skew);
         if (magnitude > static_cast<std::uint64_t>(request.tolerance.count())) {
-            return done(Outcome::stale_timestamp,
-                        "timestamp outside tolerance (skew " + std::to_string(*verdict.skew) +
-                            "s > " + std::to_string(request.tolerance.count()) + "s)");
+            stale = "timestamp outside tolerance: " + describe_skew(skew, magnitude) +
+                    ", beyond the " + std::to_string(request.tolerance.count()) + " s tolerance" +
+                    (skew < 0 ? " (is the sender's clock ahead?)" : "");
+            if (!request.match_when_stale) {
+                return done(Outcome::stale_timestamp, stale);
+            }
         }
     }
 
@@ -344,6 +361,14 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
         if (matched && !verdict.fingerprint) {
             verdict.fingerprint = key.fingerprint;
         }
+    }
+    verdict.signature_matches = verdict.fingerprint.has_value();
+    if (!stale.empty()) {
+        return done(Outcome::stale_timestamp,
+                    stale + (verdict.fingerprint ? "; the signature matches at that timestamp "
+                                                   "(secret " +
+                                                       *verdict.fingerprint + ")"
+                                                 : "; no signature matches either"));
     }
     if (verdict.fingerprint) {
         return done(Outcome::valid, "valid");

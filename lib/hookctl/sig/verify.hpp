@@ -30,13 +30,18 @@ struct VerifyRequest {
     Scheme scheme = Scheme::mailparse;
     std::chrono::seconds tolerance{300};
     std::int64_t now = 0; // Unix seconds
+    // Also check the signature when the timestamp is outside the tolerance, so the verdict can
+    // tell a genuine request that is too old (or from a clock ahead) from a forgery. Costs the
+    // HMAC over the body: a person's check wants it, a receiver under load does not.
+    bool match_when_stale = false;
 };
 
 struct Verdict {
     Outcome outcome = Outcome::no_match;
     Scheme scheme = Scheme::mailparse;
     std::string reason;                     // one line for a person: "timestamp outside ..."
-    std::optional<std::string> fingerprint; // the key that matched
+    std::optional<std::string> fingerprint; // the key that matched (also when stale)
+    std::optional<bool> signature_matches;  // whether one did, when signatures were checked
     std::size_t signatures = 0;             // signatures found in the header
     std::size_t keys = 0;                   // keys tried
     std::optional<std::int64_t> timestamp;

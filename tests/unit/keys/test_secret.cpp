@@ -2,10 +2,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include <hookctl/keys/secret.hpp>
+
+#include "../temp_dir.hpp"
 
 using namespace hookctl;
 using keys::SecretEncoding;
@@ -20,16 +24,114 @@ keys::SecretText text(std::string s) {
 } // namespace
 
 TEST_CASE("keys::load_secrets reads env and files, dropping one trailing newline") {
-    ::setenv("HOOKCTL_TEST_SECRET", "from-env\n", 1);
-    auto path = std::filesystem::temp_directory_path() / "hookctl-test-secret.txt";
-    std::ofstream(path) << "from-file\r\n";
-    auto secrets = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_SECRET"},
-                                       {SecretSource::Kind::file, path.string()}});
+    testing::TempDir dir;
+    ::setenv("HOOKCTL_TEST_SECRET", "from-env-0123456789\n", 1);
+    auto path = dir.file("secret.txt");
+    std::ofstream(path) << "from-file-0123456789\r\n";
+    ::chmod(path.c_str(), 0600);
+    auto secrets = keys::load_secrets(
+        {{SecretSource::Kind::env, "HOOKCTL_TEST_SECRET"}, {SecretSource::Kind::file, path}});
     REQUIRE(secrets.has_value());
-    CHECK(secrets->at(0).text.view() == "from-env");
-    CHECK(secrets->at(1).text.view() == "from-file");
-    CHECK(secrets->at(1).origin == "file " + path.string());
-    std::filesystem::remove(path);
+    CHECK(secrets->at(0).text.view() == "from-env-0123456789");
+    CHECK(secrets->at(1).text.view() == "from-file-0123456789");
+    CHECK(secrets->at(1).origin == "file " + path);
+}
+
+TEST_CASE("keys::check_secret_file refuses a secret file its group or others may use") {
+    testing::TempDir dir;
+    auto path = dir.file("hook.secret");
+    std::ofstream(path) << "a-webhook-secret-of-some-length\n";
+    for (unsigned mode : {0644u, 0640u, 0604u, 0660u, 0620u, 0601u}) {
+        CAPTURE(mode);
+        ::chmod(path.c_str(), mode);
+        auto loaded = keys::load_secrets({{SecretSource::Kind::file, path}});
+        REQUIRE_FALSE(loaded.has_value());
+        CHECK(loaded.error().code == ExitCode::usage);
+        CHECK(loaded.error().message.find("are too open") != std::string::npos);
+        CHECK(loaded.error().message.find("chmod 600 " + path) != std::string::npos);
+        CHECK(loaded.error().message.find("a-webhook-secret") == std::string::npos);
+    }
+    for (unsigned mode : {0600u, 0400u}) {
+        ::chmod(path.c_str(), mode);
+        CHECK(keys::load_secrets({{SecretSource::Kind::file, path}}).has_value());
+    }
+    // A pipe has no permissions of its own to judge; a keyring must be a regular file.
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    CHECK(keys::check_secret_file(fds[0], "pipe", "secret file").has_value());
+    auto keyring = keys::check_secret_file(fds[0], "pipe", "keyring", true);
+    REQUIRE_FALSE(keyring.has_value());
+    CHECK(keyring.error().message == "keyring pipe is not a regular file");
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST_CASE("keys::check_secret_text refuses blank secrets and warns on short ones") {
+    for (const char* blank : {"", " ", " \t \r\n  "}) {
+        auto r = keys::check_secret_text(blank, "file x");
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == ExitCode::usage);
+        CHECK(r.error().message.starts_with("secret from file x is "));
+    }
+    auto shorter = keys::check_secret_text("hunter2", "env PASSWORD");
+    REQUIRE(shorter.has_value());
+    REQUIRE(shorter->has_value());
+    CHECK(**shorter == "secret from env PASSWORD is only 7 bytes long: a short secret can be "
+                       "guessed offline from one signed request; use at least 16 random bytes "
+                       "('hookctl secret new' makes 32)");
+    CHECK((*keys::check_secret_text("0123456789abcdef", "x")) == std::nullopt);
+    // A whsec_ secret is judged by its key: 8 bytes of base64 are short, however long the text.
+    CHECK(keys::check_secret_text("whsec_c2VjcmV0LTg=", "x")->has_value());
+    CHECK_FALSE(keys::check_secret_text("whsec_MDEyMzQ1Njc4OWFiY2RlZg==", "x")->has_value());
+}
+
+TEST_CASE("keys::load_secrets reports short secrets to the warning sink, never the secret") {
+    std::vector<std::string> warnings;
+    keys::set_warning_sink([&](const std::string& m) { warnings.push_back(m); });
+    ::setenv("HOOKCTL_TEST_SHORT", "tiny\n", 1);
+    ::setenv("HOOKCTL_TEST_LONG", "long-enough-secret-text", 1);
+    auto loaded = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_SHORT"},
+                                      {SecretSource::Kind::env, "HOOKCTL_TEST_LONG"}});
+    keys::set_warning_sink(nullptr);
+    REQUIRE(loaded.has_value());
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].starts_with("secret from env HOOKCTL_TEST_SHORT is only 4 bytes long"));
+    CHECK(warnings[0].find("tiny") == std::string::npos);
+    ::setenv("HOOKCTL_TEST_BLANK", "   \n", 1);
+    auto blank = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_BLANK"}});
+    REQUIRE_FALSE(blank.has_value());
+    CHECK(blank.error().message.find("is only whitespace") != std::string::npos);
+}
+
+TEST_CASE("keys::write_secret_file creates 0600 whatever the umask, and never overwrites") {
+    testing::TempDir dir;
+    auto path = dir.file("hook.secret");
+    mode_t old_umask = ::umask(0);
+    auto written = keys::write_secret_file(path, keys::SecretBytes("whsec_abc"), false);
+    ::umask(old_umask);
+    REQUIRE(written.has_value());
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    std::ifstream in(path);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(content == "whsec_abc\n");
+
+    auto again = keys::write_secret_file(path, keys::SecretBytes("whsec_new"), false);
+    REQUIRE_FALSE(again.has_value());
+    CHECK(again.error().code == ExitCode::usage);
+    CHECK(again.error().message.find("already exists") != std::string::npos);
+    CHECK(again.error().message.find("--force") != std::string::npos);
+
+    ::chmod(path.c_str(), 0644);
+    REQUIRE(keys::write_secret_file(path, keys::SecretBytes("whsec_new"), true).has_value());
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+
+    auto nowhere = keys::write_secret_file(dir.file("missing/hook.secret"),
+                                           keys::SecretBytes("whsec_abc"), false);
+    REQUIRE_FALSE(nowhere.has_value());
+    CHECK(nowhere.error().code == ExitCode::environment);
 }
 
 TEST_CASE("keys::load_secrets fails clearly on unset, unreadable and empty secrets") {

@@ -121,14 +121,51 @@ TEST_CASE("sig::verify tolerance: 300 s accepted, 301 s rejected, in both direct
     CHECK(verify_ok(Scheme::stripe, headers, keys, "x", k_ts - 300).ok());
     auto late = verify_ok(Scheme::stripe, headers, keys, "x", k_ts + 301);
     CHECK(late.outcome == Outcome::stale_timestamp);
-    CHECK(late.reason == "timestamp outside tolerance (skew 301s > 300s)");
+    CHECK(late.reason ==
+          "timestamp outside tolerance: 301 s (5m1s) in the past, beyond the 300 s tolerance");
     auto early = verify_ok(Scheme::stripe, headers, keys, "x", k_ts - 301);
     CHECK(early.outcome == Outcome::stale_timestamp);
-    CHECK(early.reason == "timestamp outside tolerance (skew -301s > 300s)");
+    CHECK(early.reason == "timestamp outside tolerance: 301 s (5m1s) in the future, beyond the "
+                          "300 s tolerance (is the sender's clock ahead?)");
+    // By default a stale request's signature is not checked (a receiver saves the HMAC).
+    CHECK_FALSE(late.signature_matches.has_value());
+    CHECK_FALSE(late.fingerprint.has_value());
     // A far-off timestamp does not overflow the skew.
     util::HeaderList far;
     far.add("Stripe-Signature", "t=-9223372036854775808,v1=" + std::string(64, 'a'));
     CHECK(verify_ok(Scheme::stripe, far, keys, "x", INT64_MAX).outcome == Outcome::stale_timestamp);
+}
+
+TEST_CASE("sig::verify with match_when_stale tells a genuine old request from a forgery") {
+    auto keys = keys_for(Scheme::mailparse, {"s"});
+    auto headers = sign_ok(Scheme::mailparse, keys, "x", k_ts);
+    auto check = [&](const std::vector<keys::Key>& with, std::int64_t now) {
+        util::MemorySource source("x");
+        sig::VerifyRequest request{Scheme::mailparse, std::chrono::seconds(300), now};
+        request.match_when_stale = true;
+        auto v = sig::verify(request, headers, with, source);
+        REQUIRE(v.has_value());
+        return *v;
+    };
+    auto old = check(keys, k_ts + 7380);
+    CHECK(old.outcome == Outcome::stale_timestamp);
+    CHECK_FALSE(old.ok());
+    CHECK(old.signature_matches == true);
+    CHECK(old.fingerprint == keys[0].fingerprint);
+    CHECK(old.reason == "timestamp outside tolerance: 7380 s (2h3m) in the past, beyond the 300 s "
+                        "tolerance; the signature matches at that timestamp (secret " +
+                            keys[0].fingerprint + ")");
+    auto forged = check(keys_for(Scheme::mailparse, {"other"}), k_ts - 400);
+    CHECK(forged.outcome == Outcome::stale_timestamp);
+    CHECK(forged.signature_matches == false);
+    CHECK_FALSE(forged.fingerprint.has_value());
+    CHECK(forged.reason == "timestamp outside tolerance: 400 s (6m40s) in the future, beyond the "
+                           "300 s tolerance (is the sender's clock ahead?); no signature matches "
+                           "either");
+    // Inside the tolerance nothing changes: valid, and signature_matches says so.
+    auto fresh = check(keys, k_ts);
+    CHECK(fresh.ok());
+    CHECK(fresh.signature_matches == true);
 }
 
 TEST_CASE("sig::verify says how many signatures and secrets it tried") {
