@@ -13,7 +13,8 @@ local crypto = ffi.load("crypto")
 local secret = os.getenv("BENCH_SECRET") or "bench-secret-value"
 local md = ffi.new("unsigned char[32]")
 local mdlen = ffi.new("unsigned int[1]")
-local pad = string.rep("x", 2048 - 120)
+-- BENCH_BODY_BYTES: the body size (default 2048; bench/atrest.sh also uses other sizes).
+local pad = string.rep("x", (tonumber(os.getenv("BENCH_BODY_BYTES")) or 2048) - 120)
 local counter = 0
 local prefix = ""
 

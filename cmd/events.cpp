@@ -1,6 +1,9 @@
 // hookctl events: list, show, stats, export, import, mark (and migrate) events in an archive.
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,10 +17,14 @@
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/har.hpp>
 #include <hookctl/archive/ndjson.hpp>
+#include <hookctl/archive/rekey.hpp>
+#include <hookctl/archive/reparse.hpp>
 #include <hookctl/replay/plan.hpp>
 #include <hookctl/replay/replay.hpp>
+#include <hookctl/util/encoding.hpp>
 #include <hookctl/util/units.hpp>
 
+#include "archive_key.hpp"
 #include "common.hpp"
 
 namespace hookctl::cli {
@@ -45,8 +52,17 @@ struct EventsOptions {
     std::string status;
     std::string reason;
     std::string run;
-    bool archive_given = false;    // runs: --archive was given (else: every indexed run)
-    std::string format = "ndjson"; // export: ndjson, curl or har
+    bool archive_given = false;        // runs: --archive was given (else: every indexed run)
+    std::string archive_key;           // --archive-key FILE
+    std::vector<std::string> old_keys; // rekey: --old-key FILE
+    std::size_t batch = 256;           // rekey: rows per transaction
+    bool redact = false;               // export --redact
+    std::string redact_fields;         // export --redact-fields a.b,c
+    std::string redact_key;            // export --redact-key FILE
+    bool compare = false;              // reparse --compare
+    bool write = false;                // reparse --write
+    std::string max_divergence = "0";  // reparse --max-divergence P
+    std::string format = "ndjson";     // export: ndjson, curl or har
 };
 
 std::int64_t now_ms() {
@@ -126,9 +142,14 @@ void add_archive_option(CLI::App& cmd, EventsOptions& opt) {
 }
 
 Result<archive::Archive> open_archive(const EventsOptions& opt, archive::Mode mode) {
-    return archive::Archive::open(
-        opt.archive,
-        {.mode = mode, .busy_timeout = std::chrono::milliseconds(5000), .synchronous_full = true});
+    auto cipher = load_archive_cipher(opt.archive_key, opt.old_keys);
+    if (!cipher) {
+        return std::unexpected(cipher.error());
+    }
+    return archive::Archive::open(opt.archive, {.mode = mode,
+                                                .busy_timeout = std::chrono::milliseconds(5000),
+                                                .synchronous_full = true,
+                                                .cipher = *cipher});
 }
 
 bool printable_text(const std::string& body) {
@@ -221,8 +242,22 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
     if (!attempts) {
         return std::unexpected(attempts.error());
     }
+    auto reparses = archive->reparses_of(id, context.global.json);
+    if (!reparses) {
+        return std::unexpected(reparses.error());
+    }
     if (context.global.json) {
         auto doc = archive::event_to_json(e, true);
+        ojson versions = ojson::array();
+        for (const auto& r : *reparses) {
+            auto payload = ojson::parse(r.body, nullptr, false);
+            versions.push_back({{"version", r.version},
+                                {"parser", r.parser},
+                                {"created_at", archive::format_time_ms(r.created_at_ms)},
+                                {"divergent", r.divergent},
+                                {"payload", payload.is_discarded() ? ojson(r.body) : payload}});
+        }
+        doc["reparses"] = std::move(versions);
         ojson list = ojson::array();
         for (const auto& a : *attempts) {
             list.push_back({{"run_id", a.run_id},
@@ -261,6 +296,19 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
         std::cout << e.body << (e.body.empty() || e.body.back() != '\n' ? "\n" : "");
     } else {
         std::cout << "  (binary; `--json` shows it as body_base64)\n";
+    }
+    if (!reparses->empty()) {
+        std::cout << "\nre-parses (" << reparses->size() << "; the body above is version 0, "
+                  << "`--json` shows each):\n";
+        for (const auto& r : *reparses) {
+            std::string fields;
+            for (const auto& f : r.divergent) {
+                fields += (fields.empty() ? "" : ", ") + f;
+            }
+            std::cout << "  v" << r.version << "  " << archive::format_time_ms(r.created_at_ms)
+                      << "  " << r.parser << "  differs in: " << (fields.empty() ? "-" : fields)
+                      << '\n';
+        }
     }
     std::cout << "\ndelivery attempts (" << attempts->size() << "):\n";
     for (const auto& a : *attempts) {
@@ -359,21 +407,61 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
 
 Result<int> run_export_as(const EventsOptions& opt, const Context& context);
 
+// The redactor --redact, --redact-fields and --redact-key ask for; none when neither is given.
+Result<std::optional<archive::Redactor>> make_redactor(const EventsOptions& opt) {
+    if (!opt.redact && opt.redact_fields.empty()) {
+        if (!opt.redact_key.empty()) {
+            return fail(ExitCode::usage, "--redact-key needs --redact or --redact-fields");
+        }
+        return std::optional<archive::Redactor>();
+    }
+    std::vector<archive::FieldPath> fields;
+    if (!opt.redact_fields.empty()) {
+        auto parsed = archive::parse_field_paths(opt.redact_fields);
+        if (!parsed) {
+            return std::unexpected(parsed.error());
+        }
+        fields = std::move(*parsed);
+    }
+    keys::SecretBytes key(util::random_bytes(32)); // one export's pseudonyms, unlinkable
+    if (!opt.redact_key.empty()) {
+        auto loaded = keys::load_secrets({{keys::SecretSource::Kind::file, opt.redact_key}});
+        if (!loaded) {
+            return fail(loaded.error().code, "--redact-key: " + loaded.error().message);
+        }
+        key = std::move(loaded->front().text);
+    }
+    return std::optional<archive::Redactor>(std::in_place, std::move(key), opt.redact,
+                                            std::move(fields));
+}
+
 Result<int> run_export(const EventsOptions& opt, const Context& context) {
     if (opt.format != "ndjson") {
+        if (opt.redact || !opt.redact_fields.empty()) {
+            return fail(ExitCode::usage,
+                        "--redact and --redact-fields write NDJSON only: drop --format " +
+                            opt.format +
+                            " (a curl script or HAR of redacted mail could not "
+                            "be sent as the original was)");
+        }
         return run_export_as(opt, context);
     }
     auto filter = make_filter(opt.filter);
     if (!filter) {
         return std::unexpected(filter.error());
     }
+    auto redactor = make_redactor(opt);
+    if (!redactor) {
+        return std::unexpected(redactor.error());
+    }
+    const archive::Redactor* redacting = *redactor ? &**redactor : nullptr;
     auto archive = open_archive(opt, archive::Mode::read_only);
     if (!archive) {
         return std::unexpected(archive.error());
     }
     Result<std::uint64_t> written = 0;
     if (opt.output == "-") {
-        written = archive::export_ndjson(*archive, *filter, std::cout);
+        written = archive::export_ndjson(*archive, *filter, std::cout, redacting);
     } else {
         // Written next to the destination and renamed, so a failed export leaves no half file.
         std::string partial = opt.output + ".partial";
@@ -383,7 +471,7 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
             return fail(ExitCode::environment, "--output: cannot write " + partial + ": " +
                                                    std::strerror(errno) + " (check the folder)");
         }
-        written = archive::export_ndjson(*archive, *filter, out);
+        written = archive::export_ndjson(*archive, *filter, out, redacting);
         out.close();
         if (written && (!out || std::rename(partial.c_str(), opt.output.c_str()) != 0)) {
             written = fail(ExitCode::environment,
@@ -397,7 +485,8 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
         return std::unexpected(written.error());
     }
     if (!context.global.quiet) {
-        std::cerr << "exported " << *written << " event(s) from " << opt.archive << '\n';
+        std::cerr << "exported " << *written << " event(s) from " << opt.archive
+                  << (redacting == nullptr ? "" : " (redacted; raw MIME left out)") << '\n';
     }
     return 0;
 }
@@ -548,6 +637,215 @@ Result<int> run_mark(const EventsOptions& opt, const Context& context) {
         std::cerr << "marked " << opt.ids.size() << " event(s) " << to_string(*status) << '\n';
     }
     return 0;
+}
+
+// --- rekey, reparse ---------------------------------------------------------------------------
+
+std::atomic<int> g_rekey_stop{0};
+
+void on_rekey_signal(int) {
+    g_rekey_stop.store(1);
+}
+
+Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
+    if (opt.archive_key.empty()) {
+        return fail(ExitCode::usage, "events rekey needs --archive-key FILE: the key to move "
+                                     "the archive to (--old-key FILE for the key it is under)");
+    }
+    auto archive = open_archive(opt, archive::Mode::read_write);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    struct sigaction action = {};
+    action.sa_handler = on_rekey_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    LogSink logs(context);
+    auto last = std::chrono::steady_clock::now();
+    archive::RekeyOptions options;
+    options.batch_rows = opt.batch;
+    options.progress = [&](const archive::RekeyProgress& p) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - last >= std::chrono::seconds(1)) {
+            last = now;
+            logs.write(false,
+                       "rekey to " + p.to + ": " + std::to_string(p.resealed) +
+                           " value(s) re-encrypted, about " + std::to_string(p.rows_left) +
+                           " row(s) left",
+                       {{"resealed", p.resealed}, {"rows_left", p.rows_left}});
+        }
+        return g_rekey_stop.load() == 0;
+    };
+    auto done = archive::rekey(*archive, options);
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    const auto& p = *done;
+    if (context.global.json) {
+        print_json({{"archive", opt.archive},
+                    {"key", p.to},
+                    {"finished", p.finished},
+                    {"resumed", p.resumed},
+                    {"encrypted_clear_archive", p.encrypting},
+                    {"resealed", p.resealed},
+                    {"unchanged", p.unchanged},
+                    {"retired_keys", p.retired}});
+    }
+    if (!p.finished) {
+        return fail(ExitCode::aborted,
+                    "rekey of " + opt.archive + " interrupted after " + std::to_string(p.resealed) +
+                        " value(s); the archive is readable with the old and the new key together: "
+                        "run the same command again to finish");
+    }
+    if (!context.global.json && !context.global.quiet) {
+        std::string retired;
+        for (const auto& id : p.retired) {
+            retired += (retired.empty() ? "" : ", ") + id;
+        }
+        std::cerr << opt.archive << ": " << (p.encrypting ? "encrypted " : "re-encrypted ")
+                  << p.resealed << " value(s) under archive key " << p.to << " (" << p.unchanged
+                  << " already under it)"
+                  << (retired.empty() ? "" : "; key " + retired + " no longer used")
+                  << (p.resumed ? "; resumed an unfinished rekey" : "") << '\n';
+    }
+    return 0;
+}
+
+// A share such as 0.05 or 5% (0 to 1, 0 allowed), for --max-divergence.
+Result<double> parse_divergence(const std::string& text) {
+    std::string number = text;
+    bool percent = number.ends_with("%");
+    if (percent) {
+        number.pop_back();
+    }
+    char* end = nullptr;
+    double value = std::strtod(number.c_str(), &end);
+    if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value)) {
+        return fail(ExitCode::usage,
+                    "--max-divergence " + text + ": expected a share such as 0.01 or 1%");
+    }
+    value = percent ? value / 100.0 : value;
+    if (value < 0 || value > 1) {
+        return fail(ExitCode::usage,
+                    "--max-divergence " + text + ": must be from 0 to 1 (0%-100%)");
+    }
+    return value;
+}
+
+std::string percent(double share) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f%%", share * 100.0);
+    return buf;
+}
+
+Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
+    if (!opt.compare && !opt.write) {
+        return fail(ExitCode::usage, "events reparse needs --compare (report how today's parser "
+                                     "diverges from the stored events) or --write (store the "
+                                     "new parses beside them), or both");
+    }
+    auto max = parse_divergence(opt.max_divergence);
+    if (!max) {
+        return std::unexpected(max.error());
+    }
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    auto archive =
+        open_archive(opt, opt.write ? archive::Mode::read_write : archive::Mode::read_only);
+    if (!archive) {
+        return std::unexpected(archive.error());
+    }
+    archive::ReparseOptions options;
+    options.filter = *filter;
+    options.write = opt.write;
+    options.parser = std::string("hookctl ") + HOOKCTL_VERSION;
+    auto done = archive::reparse_events(*archive, options);
+    if (!done) {
+        return std::unexpected(done.error());
+    }
+    const auto& tally = done->tally;
+    const bool exceeded = opt.compare && tally.exceeds(*max);
+    if (context.global.json) {
+        ojson fields = ojson::object();
+        for (const auto& f : tally.fields()) {
+            fields[f.field] = {{"divergent", f.divergent}, {"rate", tally.rate(f)}};
+        }
+        ojson skipped = ojson::object();
+        for (const auto& [reason, n] : tally.skipped()) {
+            skipped[reason] = n;
+        }
+        ojson events = ojson::array();
+        for (const auto& e : tally.events()) {
+            ojson diffs = ojson::array();
+            for (const auto& d : e.diffs) {
+                diffs.push_back(
+                    {{"field", d.field}, {"stored", d.stored}, {"reparsed", d.reparsed}});
+            }
+            events.push_back({{"event_id", e.event_id}, {"fields", e.fields}, {"diffs", diffs}});
+        }
+        ojson doc = {{"archive", opt.archive},     {"parser", options.parser},
+                     {"examined", done->examined}, {"compared", tally.compared()},
+                     {"skipped", skipped},         {"divergent", tally.divergent()},
+                     {"divergence", tally.rate()}, {"max_divergence", *max},
+                     {"exceeded", exceeded},       {"fields", fields},
+                     {"events", events},           {"written", done->written}};
+        std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
+        return exceeded ? 1 : 0;
+    }
+    std::cout << "re-parsed " << tally.compared() << " event(s) of " << opt.archive << " with "
+              << options.parser;
+    std::uint64_t skipped = 0;
+    std::string reasons;
+    for (const auto& [reason, n] : tally.skipped()) {
+        skipped += n;
+        reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+    }
+    if (skipped > 0) {
+        std::cout << " (skipped " << skipped << ": " << reasons << ")";
+    }
+    std::cout << "\n\n";
+    if (opt.compare) {
+        std::printf("%-12s %10s %9s\n", "FIELD", "DIVERGENT", "RATE");
+        for (const auto& f : tally.fields()) {
+            std::printf("%-12s %10llu %9s\n", f.field.c_str(),
+                        static_cast<unsigned long long>(f.divergent),
+                        percent(tally.rate(f)).c_str());
+        }
+        std::printf("%-12s %10llu %9s  (max %s)\n", "any",
+                    static_cast<unsigned long long>(tally.divergent()),
+                    percent(tally.rate()).c_str(), percent(*max).c_str());
+        constexpr std::size_t k_listed = 20;
+        if (!tally.events().empty()) {
+            std::cout << "\ndivergent events:\n";
+        }
+        std::size_t listed = 0;
+        for (const auto& e : tally.events()) {
+            if (listed++ == k_listed) {
+                std::cout << "  ... and " << tally.events().size() - k_listed
+                          << " more (--json lists every one)\n";
+                break;
+            }
+            std::cout << "  " << e.event_id << '\n';
+            for (const auto& d : e.diffs) {
+                std::cout << "    " << d.field << ": " << cell(d.stored, 200) << "\n"
+                          << "    " << std::string(d.field.size(), ' ') << "  "
+                          << cell(d.reparsed, 200) << '\n';
+            }
+        }
+    }
+    if (opt.write) {
+        std::cout << (opt.compare ? "\n" : "") << "stored " << done->written
+                  << " new parse(s) as new version(s) beside the stored events (`hookctl events "
+                     "show ID` lists them)\n";
+    }
+    if (exceeded && !context.global.quiet) {
+        std::cerr << "hookctl: divergence " << percent(tally.rate())
+                  << " is above --max-divergence " << percent(*max) << '\n';
+    }
+    return exceeded ? 1 : 0;
 }
 
 Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
@@ -750,7 +1048,8 @@ void bind(CLI::App* cmd, std::shared_ptr<EventsOptions> opt, Context& context, R
 
 void register_events(CLI::App& app, Context& context) {
     auto* events = app.add_subcommand(
-        "events", "List, show, count, export, import and mark events in an archive");
+        "events", "List, show, count, export, import, mark, re-parse and re-key events in an "
+                  "archive");
     events->require_subcommand(1);
     register_events_tail(*events, context);
 
@@ -766,8 +1065,9 @@ void register_events(CLI::App& app, Context& context) {
     {
         auto opt = std::make_shared<EventsOptions>();
         auto* cmd = events->add_subcommand(
-            "show", "Show one event: fields, headers, body and delivery attempts");
+            "show", "Show one event: fields, headers, body, re-parses and delivery attempts");
         add_archive_option(*cmd, *opt);
+        add_archive_key_option(*cmd, opt->archive_key);
         cmd->add_option("id", opt->ids, "Event id")->required()->expected(1)->type_name("ID");
         bind(cmd, opt, context, run_show);
     }
@@ -786,7 +1086,19 @@ void register_events(CLI::App& app, Context& context) {
         auto* cmd = events->add_subcommand(
             "export", "Write events as NDJSON (the import format, bodies included)");
         add_archive_option(*cmd, *opt);
+        add_archive_key_option(*cmd, opt->archive_key);
         add_filter_options(*cmd, opt->filter, true);
+        cmd->add_flag("--redact", opt->redact,
+                      "Replace addresses, names, subjects, bodies, attachment filenames and "
+                      "header values with stable pseudonyms; drop raw MIME (for a vendor)");
+        cmd->add_option("--redact-fields", opt->redact_fields,
+                        "Also replace these payload fields (a.b,c: commas between fields, dots "
+                        "into objects)")
+            ->type_name("FIELDS");
+        cmd->add_option("--redact-key", opt->redact_key,
+                        "Pseudonym key FILE (mode 0600), so several exports share tokens "
+                        "(default: a random key per export)")
+            ->type_name("FILE");
         cmd->add_option("-o,--output", opt->output, "Write to FILE instead of stdout")
             ->type_name("FILE");
         add_export_format_option(*cmd, opt->format);
@@ -798,6 +1110,7 @@ void register_events(CLI::App& app, Context& context) {
             "import", "Store NDJSON events (one object per line) in one transaction; a bad "
                       "line stores nothing and names its line number");
         add_archive_option(*cmd, *opt);
+        add_archive_key_option(*cmd, opt->archive_key);
         cmd->add_option("file", opt->input, "NDJSON file ('-' for stdin, the default)")
             ->type_name("FILE");
         bind(cmd, opt, context, run_import);
@@ -845,6 +1158,43 @@ void register_events(CLI::App& app, Context& context) {
             auto r = run_runs(*opt, context);
             context.exit_code = r ? *r : report_error(context, r.error());
         });
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "reparse", "Parse each stored raw MIME again with this hookctl: --compare reports "
+                       "divergence from the stored events field by field, --write stores the "
+                       "new parses beside them");
+        add_archive_option(*cmd, *opt);
+        add_archive_key_option(*cmd, opt->archive_key);
+        add_filter_options(*cmd, opt->filter, true);
+        cmd->add_flag("--compare", opt->compare,
+                      "Report divergence per field (subject, from, to, cc, date, text, html, "
+                      "attachments) and the events that differ; exit 1 above --max-divergence");
+        cmd->add_option("--max-divergence", opt->max_divergence,
+                        "Share of compared events allowed to differ, such as 0.01 or 1% "
+                        "(default 0: any divergence exits 1)")
+            ->type_name("P");
+        cmd->add_flag("--write", opt->write,
+                      "Store each new parse that differs as the event's next version (the "
+                      "stored event is never replaced)");
+        bind(cmd, opt, context, run_reparse);
+    }
+    {
+        auto opt = std::make_shared<EventsOptions>();
+        auto* cmd = events->add_subcommand(
+            "rekey", "Encrypt an archive's bodies under --archive-key, or move them from the "
+                     "--old-key keys to it, in batches; run again to resume");
+        add_archive_option(*cmd, *opt);
+        add_archive_key_option(*cmd, opt->archive_key);
+        cmd->add_option("--old-key", opt->old_keys,
+                        "A key FILE the bodies are under now (repeat for several)")
+            ->type_name("FILE")
+            ->allow_extra_args(false);
+        cmd->add_option("--batch", opt->batch, "Rows re-encrypted per transaction (default 256)")
+            ->type_name("N")
+            ->check(CLI::PositiveNumber);
+        bind(cmd, opt, context, run_rekey);
     }
     {
         auto opt = std::make_shared<EventsOptions>();

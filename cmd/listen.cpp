@@ -16,6 +16,7 @@
 #include <hookctl/util/units.hpp>
 #include <hookctl/util/watch.hpp>
 
+#include "archive_key.hpp"
 #include "common.hpp"
 #include "listen_tls.hpp"
 
@@ -50,6 +51,7 @@ struct ListenFlags {
     std::string drain_timeout = "10s";
     std::string forward_to;
     std::string synchronous = "full";
+    std::string archive_key; // --archive-key FILE: bodies stored encrypted
     SecretFlags secrets;
     ListenTlsFlags tls; // --tls-client-ca, --allow-from, --trust-proxy, --cacert (listen_tls.cpp)
 };
@@ -302,6 +304,12 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     };
     receive::KeyStore keys(loader, std::move(*initial));
 
+    // Read before the address is bound: a bad key file is an input error (exit 2).
+    auto cipher = load_archive_cipher(flags.archive_key);
+    if (!cipher) {
+        return std::unexpected(cipher.error());
+    }
+
     bool json_logs = context.global.log_format == "json" ||
                      (context.global.log_format.empty() && !is_tty(STDERR_FILENO));
     bool color = !json_logs && !context.global.no_color && is_tty(STDERR_FILENO);
@@ -439,7 +447,8 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     }
     std::unique_ptr<receive::Forwarder> forwarder;
     auto open_store = [&]() -> Result<receive::EventStore*> {
-        auto opened = receive::open_archive_store(flags.archive, flags.synchronous == "full");
+        auto opened = receive::open_archive_store(flags.archive, flags.synchronous == "full",
+                                                  receive::k_archive_lock_wait, *cipher);
         if (!opened) {
             return std::unexpected(opened.error());
         }
@@ -543,6 +552,7 @@ void register_listen(CLI::App& app, Context& context) {
         ->type_name("DURATION");
     cmd->add_option("--archive", f->archive, "SQLite archive file (default ./hookctl.db)")
         ->type_name("FILE");
+    add_archive_key_option(*cmd, f->archive_key);
     cmd->add_option("--max-body", f->max_body, "Largest body accepted; larger gets 413")
         ->type_name("SIZE")
         ->default_str("25MiB");

@@ -14,6 +14,7 @@
 #include <hookctl/replay/replay.hpp>
 #include <hookctl/util/clock.hpp>
 
+#include "archive_key.hpp"
 #include "common.hpp"
 
 namespace hookctl::cli {
@@ -43,6 +44,7 @@ struct ReplayFlags {
     std::string max_error_rate;
     int systemic_failures = 10;
     std::string archive;
+    std::string archive_key; // --archive-key FILE: reads an encrypted archive's bodies
     std::string resume;
     bool dry_run = false;
     bool no_progress = false;
@@ -266,9 +268,11 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
 
 // The run's archive, opened once: the source archive itself for an archive source, else
 // --archive or hookctl's own archive of runs. A resume finds it through the run index.
-Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Plan* plan) {
+Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Plan* plan,
+                                          std::shared_ptr<const archive::BodyCipher> cipher) {
     archive::OpenOptions options;
     options.mode = archive::Mode::read_write;
+    options.cipher = std::move(cipher);
     std::error_code ec;
     if (plan == nullptr) {
         std::string path = f.archive;
@@ -292,11 +296,14 @@ Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Pl
                                              "recorded in that archive (its events' "
                                              "statuses follow the run); drop --archive");
         }
-        auto opened = archive::Archive::open(plan->source.path, options);
+        archive::OpenOptions unkeyed = options;
+        unkeyed.cipher = nullptr;
+        auto opened = archive::Archive::open(plan->source.path, unkeyed);
         if (!opened) {
             return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
         }
-        return opened;
+        // A key that does not open it fails as in every command (exit 4).
+        return options.cipher ? opened->another(options) : std::move(opened);
     }
     // Never the foreign file itself: runs of foreign sources go to an archive of hookctl's.
     std::string path = f.archive.empty() ? replay::default_run_archive() : f.archive;
@@ -556,6 +563,10 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
     }
     how.keyring_time = *now;
 
+    auto cipher = load_archive_cipher(f.archive_key);
+    if (!cipher) {
+        return std::unexpected(cipher.error());
+    }
     std::optional<replay::Plan> plan;
     replay::PlanChanges changes;
     if (f.resume.empty()) {
@@ -564,6 +575,7 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
             return std::unexpected(built.error());
         }
         plan = std::move(*built);
+        plan->source.cipher = *cipher;
         if (f.dry_run) {
             return run_dry(f, *plan, context, how);
         }
@@ -574,7 +586,7 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
         }
         changes = std::move(*built);
     }
-    auto store = open_run_archive(f, plan ? &*plan : nullptr);
+    auto store = open_run_archive(f, plan ? &*plan : nullptr, *cipher);
     if (!store) {
         return std::unexpected(store.error());
     }
@@ -759,6 +771,7 @@ void register_replay(CLI::App& app, Context& context) {
                     "Archive recording the run of a foreign or MIME source (default: "
                     "$XDG_STATE_HOME/hookctl/runs.db); with --resume, the run's archive")
         ->type_name("FILE");
+    add_archive_key_option(*cmd, f->archive_key);
     cmd->add_option("--resume", f->resume,
                     "Finish a run's pending events (its selection and target as recorded; "
                     "pacing, retry and breaker flags may change)")

@@ -162,11 +162,13 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
     if (!now) {
         return std::unexpected(now.error());
     }
-    auto family = opt.family == "ed25519" ? keys::KeyFamily::ed25519 : keys::KeyFamily::hmac;
+    auto family = opt.family == "ed25519"   ? keys::KeyFamily::ed25519
+                  : opt.family == "archive" ? keys::KeyFamily::archive
+                                            : keys::KeyFamily::hmac;
     auto format = opt.format == "hex" ? keys::SecretFormat::hex : keys::SecretFormat::whsec;
-    if (family == keys::KeyFamily::ed25519 && opt.format == "hex") {
+    if (family != keys::KeyFamily::hmac && opt.format == "hex") {
         return fail(ExitCode::usage, "--format hex is for HMAC secrets; ed25519 keys are "
-                                     "written whsk_/whpk_");
+                                     "written whsk_/whpk_, archive keys hkak_");
     }
     auto secret = keys::generate_secret(family, format);
     if (!secret) {
@@ -382,8 +384,11 @@ void register_secret(CLI::App& app, Context& context) {
                      "Add the secret to keyring FILE (created mode 0600 if absent); the "
                      "secret is then not printed unless --reveal")
         ->type_name("FILE");
-    cmd_new->add_option("--family", new_opt->family, "hmac (default) or ed25519 (whsk_/whpk_)")
-        ->check(CLI::IsMember({"hmac", "ed25519"}));
+    cmd_new
+        ->add_option("--kind,--family", new_opt->family,
+                     "hmac (default), ed25519 (whsk_/whpk_) or archive (hkak_: an archive key "
+                     "for --archive-key, encrypts archive bodies)")
+        ->check(CLI::IsMember({"hmac", "ed25519", "archive"}));
     cmd_new
         ->add_option("--format", new_opt->format,
                      "How an HMAC secret is written: whsec (whsec_ + base64, default) or hex")

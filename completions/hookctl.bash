@@ -8,7 +8,7 @@ _hookctl_subcommands() {
         'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events trigger' ;;
         'hookctl secret') echo 'new show export import' ;;
         'hookctl rotate') echo 'begin status finish abort' ;;
-        'hookctl events') echo 'tail list show stats export import mark runs migrate' ;;
+        'hookctl events') echo 'tail list show stats export import mark runs reparse rekey migrate' ;;
         'hookctl events runs') echo 'show' ;;
     esac
 }
@@ -20,12 +20,12 @@ _hookctl_options() {
         'hookctl sign') echo '-h --help --scheme --timestamp --id --format --url --content-type --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl verify') echo '-h --help -H --header --headers-file --scheme --tolerance --now --explain --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl send') echo '-h --help --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl replay') echo '-h --help --from --query --status --since --until --org --event --limit --reparse --mime-org --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --ordered --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --dry-run --no-progress --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl parse') echo '-h --help --org --received-at --attachments-dir --inline-attachments --pretty --jobs --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl probe') echo '-h --help --target --scheme --secret-env --secret-file --keyring --only --skip --max-body --latency-budget --timeout --junit --insecure --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --expect-mtls --yes --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl completion') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl secret new') echo '-h --help --keyring --family --format --out --force --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl secret new') echo '-h --help --keyring --kind --family --format --out --force --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret show') echo '-h --help --keyring --reveal --history --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret export') echo '-h --help --keyring --id --format --name --reveal --public --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl secret import') echo '-h --help --keyring --secret-env --secret-file --state --not-after --window --reveal --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -34,17 +34,19 @@ _hookctl_options() {
         'hookctl rotate status') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate finish') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl rotate abort') echo '-h --help --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --archive-key --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events tail') echo '-h --help --archive -f --follow -n --lines --status --org --since --grep --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl events show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events show') echo '-h --help --archive --archive-key --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events stats') echo '-h --help --archive --status --since --until --org --run --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl events export') echo '-h --help --archive --status --since --until --org --limit -o --output --format --config --json -q --quiet -v --verbose --no-color --log-format' ;;
-        'hookctl events import') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events export') echo '-h --help --archive --archive-key --status --since --until --org --limit --redact --redact-fields --redact-key -o --output --format --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events import') echo '-h --help --archive --archive-key --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events mark') echo '-h --help --archive --status --reason --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events runs') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events runs show') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events reparse') echo '-h --help --archive --archive-key --status --since --until --org --limit --compare --max-divergence --write --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events rekey') echo '-h --help --archive --archive-key --old-key --batch --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events migrate') echo '-h --help --archive --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl trigger') echo '-h --help --list --set --count --size --org --dry-run --to --target --scheme --yes --insecure --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --secret-env --secret-file --keyring --config --json -q --quiet -v --verbose --no-color --log-format' ;;
     esac
@@ -135,6 +137,7 @@ _hookctl_value() {
         'hookctl replay|--max-error-rate') echo 'any' ;;
         'hookctl replay|--systemic-failures') echo 'any' ;;
         'hookctl replay|--archive') echo 'file' ;;
+        'hookctl replay|--archive-key') echo 'file' ;;
         'hookctl replay|--resume') echo 'any' ;;
         'hookctl replay|--secret-env') echo 'any' ;;
         'hookctl replay|--secret-file') echo 'file' ;;
@@ -172,7 +175,7 @@ _hookctl_value() {
         'hookctl secret|--config') echo 'file' ;;
         'hookctl secret|--log-format') echo 'words text json' ;;
         'hookctl secret new|--keyring') echo 'file' ;;
-        'hookctl secret new|--family') echo 'words hmac ed25519' ;;
+        'hookctl secret new|--kind'|'hookctl secret new|--family') echo 'words hmac ed25519 archive' ;;
         'hookctl secret new|--format') echo 'words whsec hex' ;;
         'hookctl secret new|--out') echo 'file' ;;
         'hookctl secret new|--config') echo 'file' ;;
@@ -218,6 +221,7 @@ _hookctl_value() {
         'hookctl listen|--scheme') echo 'words auto mailparse standard svix stripe github slack shopify' ;;
         'hookctl listen|--tolerance') echo 'any' ;;
         'hookctl listen|--archive') echo 'file' ;;
+        'hookctl listen|--archive-key') echo 'file' ;;
         'hookctl listen|--max-body') echo 'any' ;;
         'hookctl listen|--max-buffered') echo 'any' ;;
         'hookctl listen|--max-inflight') echo 'any' ;;
@@ -270,6 +274,7 @@ _hookctl_value() {
         'hookctl events list|--config') echo 'file' ;;
         'hookctl events list|--log-format') echo 'words text json' ;;
         'hookctl events show|--archive') echo 'file' ;;
+        'hookctl events show|--archive-key') echo 'file' ;;
         'hookctl events show|--config') echo 'file' ;;
         'hookctl events show|--log-format') echo 'words text json' ;;
         'hookctl events stats|--archive') echo 'file' ;;
@@ -281,16 +286,20 @@ _hookctl_value() {
         'hookctl events stats|--config') echo 'file' ;;
         'hookctl events stats|--log-format') echo 'words text json' ;;
         'hookctl events export|--archive') echo 'file' ;;
+        'hookctl events export|--archive-key') echo 'file' ;;
         'hookctl events export|--status') echo 'list received delivered failed dead' ;;
         'hookctl events export|--since') echo 'any' ;;
         'hookctl events export|--until') echo 'any' ;;
         'hookctl events export|--org') echo 'any' ;;
         'hookctl events export|--limit') echo 'any' ;;
+        'hookctl events export|--redact-fields') echo 'any' ;;
+        'hookctl events export|--redact-key') echo 'file' ;;
         'hookctl events export|-o'|'hookctl events export|--output') echo 'file' ;;
         'hookctl events export|--format') echo 'words ndjson curl har' ;;
         'hookctl events export|--config') echo 'file' ;;
         'hookctl events export|--log-format') echo 'words text json' ;;
         'hookctl events import|--archive') echo 'file' ;;
+        'hookctl events import|--archive-key') echo 'file' ;;
         'hookctl events import|--config') echo 'file' ;;
         'hookctl events import|--log-format') echo 'words text json' ;;
         'hookctl events mark|--archive') echo 'file' ;;
@@ -304,6 +313,22 @@ _hookctl_value() {
         'hookctl events runs show|--archive') echo 'file' ;;
         'hookctl events runs show|--config') echo 'file' ;;
         'hookctl events runs show|--log-format') echo 'words text json' ;;
+        'hookctl events reparse|--archive') echo 'file' ;;
+        'hookctl events reparse|--archive-key') echo 'file' ;;
+        'hookctl events reparse|--status') echo 'list received delivered failed dead' ;;
+        'hookctl events reparse|--since') echo 'any' ;;
+        'hookctl events reparse|--until') echo 'any' ;;
+        'hookctl events reparse|--org') echo 'any' ;;
+        'hookctl events reparse|--limit') echo 'any' ;;
+        'hookctl events reparse|--max-divergence') echo 'any' ;;
+        'hookctl events reparse|--config') echo 'file' ;;
+        'hookctl events reparse|--log-format') echo 'words text json' ;;
+        'hookctl events rekey|--archive') echo 'file' ;;
+        'hookctl events rekey|--archive-key') echo 'file' ;;
+        'hookctl events rekey|--old-key') echo 'file' ;;
+        'hookctl events rekey|--batch') echo 'any' ;;
+        'hookctl events rekey|--config') echo 'file' ;;
+        'hookctl events rekey|--log-format') echo 'words text json' ;;
         'hookctl events migrate|--archive') echo 'file' ;;
         'hookctl events migrate|--config') echo 'file' ;;
         'hookctl events migrate|--log-format') echo 'words text json' ;;

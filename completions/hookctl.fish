@@ -12,7 +12,7 @@ function __hookctl_subcommands
         case 'hookctl rotate'
             printf '%s\n' begin status finish abort
         case 'hookctl events'
-            printf '%s\n' tail list show stats export import mark runs migrate
+            printf '%s\n' tail list show stats export import mark runs reparse rekey migrate
         case 'hookctl events runs'
             printf '%s\n' show
     end
@@ -30,7 +30,7 @@ function __hookctl_value_options
         case 'hookctl send'
             printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --log-format
         case 'hookctl replay'
-            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --resume --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
             printf '%s\n' --org --received-at --attachments-dir --inline-attachments --jobs --config --log-format
         case 'hookctl probe'
@@ -40,7 +40,7 @@ function __hookctl_value_options
         case 'hookctl secret'
             printf '%s\n' --config --log-format
         case 'hookctl secret new'
-            printf '%s\n' --keyring --family --format --out --config --log-format
+            printf '%s\n' --keyring --kind --family --format --out --config --log-format
         case 'hookctl secret show'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl secret export'
@@ -58,7 +58,7 @@ function __hookctl_value_options
         case 'hookctl rotate abort'
             printf '%s\n' --keyring --config --log-format
         case 'hookctl listen'
-            printf '%s\n' --bind --path --scheme --tolerance --archive --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --log-format
+            printf '%s\n' --bind --path --scheme --tolerance --archive --archive-key --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --log-format
         case 'hookctl events'
             printf '%s\n' --config --log-format
         case 'hookctl events tail'
@@ -66,19 +66,23 @@ function __hookctl_value_options
         case 'hookctl events list'
             printf '%s\n' --archive --status --since --until --org --limit --config --log-format
         case 'hookctl events show'
-            printf '%s\n' --archive --config --log-format
+            printf '%s\n' --archive --archive-key --config --log-format
         case 'hookctl events stats'
             printf '%s\n' --archive --status --since --until --org --run --config --log-format
         case 'hookctl events export'
-            printf '%s\n' --archive --status --since --until --org --limit -o --output --format --config --log-format
+            printf '%s\n' --archive --archive-key --status --since --until --org --limit --redact-fields --redact-key -o --output --format --config --log-format
         case 'hookctl events import'
-            printf '%s\n' --archive --config --log-format
+            printf '%s\n' --archive --archive-key --config --log-format
         case 'hookctl events mark'
             printf '%s\n' --archive --status --reason --config --log-format
         case 'hookctl events runs'
             printf '%s\n' --archive --config --log-format
         case 'hookctl events runs show'
             printf '%s\n' --archive --config --log-format
+        case 'hookctl events reparse'
+            printf '%s\n' --archive --archive-key --status --since --until --org --limit --max-divergence --config --log-format
+        case 'hookctl events rekey'
+            printf '%s\n' --archive --archive-key --old-key --batch --config --log-format
         case 'hookctl events migrate'
             printf '%s\n' --archive --config --log-format
         case 'hookctl trigger'
@@ -143,7 +147,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a completion -d 'P
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a secret -d 'New, show, export and import secrets and keyrings (see hookctl-secret(1))'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a rotate -d 'Begin, check, finish or abort a secret rotation with a dual-verify window (runbook: hookctl-rotate(1))'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a listen -d 'Local test receiver: verify, deduplicate, archive durably, inject faults'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import and mark events in an archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import, mark, re-parse and re-key events in an archive'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a trigger -d 'Send a built-in inbound-email scenario (bounce, auto-reply, malformed MIME, stale timestamp, ...) and check the receiver\'s answer'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l version -d 'Display program version information and exit'
@@ -265,6 +269,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-failu
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-error-rate -r -d 'Stop the run (exit 3, resumable) when more than P of the last 10 s of attempts failed (0.5 or 50%)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l systemic-failures -r -d 'Stop the run (exit 3, resumable, nothing dead-lettered) when N attempts in a row fail with the same 401/403/404/405/410/TLS/DNS error; 3 before the first delivery; 0: off (default 10)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive recording the run of a foreign or MIME source (default: $XDG_STATE_HOME/hookctl/runs.db); with --resume, the run\'s archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Finish a run\'s pending events (its selection and target as recorded; pacing, retry and breaker flags may change)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'Check every option, list what would be sent (count, first events, target, rate, duration) and send nothing'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l no-progress -d 'No progress bar on a TTY'
@@ -349,7 +354,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret\'' -l log-forma
 # hookctl secret new
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l keyring -r -F -d 'Add the secret to keyring FILE (created mode 0600 if absent); the secret is then not printed unless --reveal'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l family -r -f -a 'hmac ed25519' -d 'hmac (default) or ed25519 (whsk_/whpk_)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l kind -l family -r -f -a 'hmac ed25519 archive' -d 'hmac (default), ed25519 (whsk_/whpk_) or archive (hkak_: an archive key for --archive-key, encrypts archive bodies)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l format -r -f -a 'whsec hex' -d 'How an HMAC secret is written: whsec (whsec_ + base64, default) or hex'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l out -r -F -d 'Write the secret to FILE, created mode 0600, instead of stdout (an ed25519 public key is still printed); refuses an existing FILE'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl secret new\'' -l force -d 'With --out: replace an existing FILE'
@@ -470,6 +475,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l path -r -
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l scheme -r -f -a 'auto mailparse standard svix stripe github slack shopify' -d 'Signature scheme, or auto (from the headers)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tolerance -r -d 'Allowed timestamp skew, both directions (default 5m)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'SQLite archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-body -r -d 'Largest body accepted; larger gets 413'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-buffered -r -d 'Body bytes held for requests whose signature is not checked yet, at most; beyond: 503 + Retry-After before the body is read'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-inflight -r -d 'Events accepted but not yet committed, at most; beyond: 429 + Retry-After'
@@ -511,12 +517,14 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l log-forma
 # hookctl events
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a tail -d 'Print the last events and delivery attempts; with -f, follow new ones as they are stored (while listen or replay writes the archive)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a list -d 'List events in storage order: a table on a TTY, NDJSON with --json or when stdout is not a terminal (bodies left out; see export)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a show -d 'Show one event: fields, headers, body and delivery attempts'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a show -d 'Show one event: fields, headers, body, re-parses and delivery attempts'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a stats -d 'Counts by status, org and day; delivery latency percentiles'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a export -d 'Write events as NDJSON (the import format, bodies included)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a import -d 'Store NDJSON events (one object per line) in one transaction; a bad line stores nothing and names its line number'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a mark -d 'Set the status of events (all or none: an unknown id marks nothing)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a runs -d 'List replay runs: state, ledger (selected = delivered + dead + pending), who started them; `runs show RUN_ID` for one run\'s plan and attempts'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a reparse -d 'Parse each stored raw MIME again with this hookctl: --compare reports divergence from the stored events field by field, --write stores the new parses beside them'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a rekey -d 'Encrypt an archive\'s bodies under --archive-key, or move them from the --old-key keys to it, in batches; run again to resume'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a migrate -d 'Bring an archive to this hookctl\'s schema version (every writer does this on open; needed once before read-only use of an old archive)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -560,6 +568,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l log-
 # hookctl events show
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s q -l quiet -d 'Print only data and errors'
@@ -585,11 +594,15 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l log
 # hookctl events export
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l until -r -d 'Only events received before TIME (same forms)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l org -r -d 'Only events of this org_id (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l limit -r -d 'At most N events (default: all)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l redact -d 'Replace addresses, names, subjects, bodies, attachment filenames and header values with stable pseudonyms; drop raw MIME (for a vendor)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l redact-fields -r -d 'Also replace these payload fields (a.b,c: commas between fields, dots into objects)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l redact-key -r -F -d 'Pseudonym key FILE (mode 0600), so several exports share tokens (default: a random key per export)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s o -l output -r -F -d 'Write to FILE instead of stdout'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l format -r -f -a 'ndjson curl har' -d 'ndjson (default), curl (a script of signed curl commands, signed when it runs) or har (HAR 1.2 with the last response)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -602,6 +615,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l lo
 # hookctl events import
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s q -l quiet -d 'Print only data and errors'
@@ -642,6 +656,38 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -s
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events reparse
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l until -r -d 'Only events received before TIME (same forms)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l org -r -d 'Only events of this org_id (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l limit -r -d 'At most N events (default: all)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l compare -d 'Report divergence per field (subject, from, to, cc, date, text, html, attachments) and the events that differ; exit 1 above --max-divergence'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l max-divergence -r -d 'Share of compared events allowed to differ, such as 0.01 or 1% (default 0: any divergence exits 1)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l write -d 'Store each new parse that differs as the event\'s next version (the stored event is never replaced)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events rekey
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l old-key -r -F -d 'A key FILE the bodies are under now (repeat for several)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l batch -r -d 'Rows re-encrypted per transaction (default 256)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl events migrate
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s h -l help -d 'Print this help message and exit'

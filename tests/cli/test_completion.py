@@ -196,7 +196,7 @@ class CompletionTest(unittest.TestCase):
                   ("listen", "--log-format", ["text", "json"]),
                   ("send", "--scheme", ["mailparse", "standard", "svix", "stripe", "github",
                                         "slack", "shopify"]),
-                  ("secret new", "--family", ["hmac", "ed25519"])]
+                  ("secret new", "--family", ["hmac", "ed25519", "archive"])]
     CONFIG = ('[targets.staging]\nurl = "https://staging.example.com/hooks"\nsecret_env = "S"\n'
               '[targets.production]\nurl = "https://api.example.com/hooks"\nsecret_env = "S"\n'
               'production = true\n')

@@ -316,7 +316,7 @@ class EventsTest(TempDirTestCase):
         self.assertIn(b"hookctl events migrate", proc.stderr)
         run(["events", "migrate", "--archive", path], check=0)
         with sqlite3.connect(path) as db:
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 4)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
             columns = [r[1] for r in db.execute("PRAGMA table_info(events)")]
             self.assertIn("trace_id", columns)
             self.assertNotIn("body", columns)  # version 3 keeps the bytes in event_bodies
@@ -340,7 +340,7 @@ class EventsTest(TempDirTestCase):
         path = self.imported()
         with sqlite3.connect(path) as db:
             self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 4)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
             self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x686B6374)
         db.close()
 

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <sqlite3.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -261,6 +262,99 @@ Run read_run(SQLite::Statement& stmt) {
     return r;
 }
 
+// Reads archive_meta into `codec`'s state. Fails (exit 4) on rows this hookctl cannot read.
+Result<void> refresh_encryption(SQLite::Database& db, BodyCodec& codec, const std::string& path) {
+    std::map<std::string, std::string> meta;
+    SQLite::Statement stmt(db, "SELECT key, value FROM archive_meta");
+    while (stmt.executeStep()) {
+        meta[column_text(stmt.getColumn(0))] = column_text(stmt.getColumn(1));
+    }
+    auto state = encryption_from_meta(meta);
+    if (!state) {
+        return fail(state.error().code, "archive " + path + ": " + state.error().message);
+    }
+    codec.set_state(std::move(*state));
+    return {};
+}
+
+Result<void> write_encryption(SQLite::Database& db, const EncryptionState& state) {
+    SQLite::Statement upsert(db, "INSERT INTO archive_meta (key, value) VALUES (?1, ?2) "
+                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    SQLite::Statement remove(db, "DELETE FROM archive_meta WHERE key = ?1");
+    for (const auto& [key, value] : encryption_to_meta(state)) {
+        auto& stmt = value.empty() ? remove : upsert;
+        stmt.reset();
+        stmt.bind(1, key);
+        if (!value.empty()) {
+            stmt.bind(2, value);
+        }
+        stmt.exec();
+    }
+    return {};
+}
+
+// With the write lock held: the state read again, and whether this handle may store values
+// (an empty archive given a key is recorded as encrypted). See BodyCodec::check_write.
+Result<void> prepare_writes(SQLite::Database& db, BodyCodec& codec, const std::string& path) {
+    if (auto fresh = refresh_encryption(db, codec, path); !fresh) {
+        return fresh;
+    }
+    bool has_values = false;
+    if (!codec.state().encrypted && codec.cipher()) {
+        has_values = db.execAndGet("SELECT EXISTS (SELECT 1 FROM event_bodies) OR "
+                                   "EXISTS (SELECT 1 FROM event_reparses)")
+                         .getInt() != 0;
+    }
+    auto checked = codec.check_write(has_values);
+    if (!checked) {
+        return std::unexpected(checked.error());
+    }
+    if (*checked) {
+        if (auto written = write_encryption(db, **checked); !written) {
+            return written;
+        }
+        codec.set_state(std::move(**checked));
+    }
+    return {};
+}
+
+// The stored value `stored` of `field` of `event_id` as bytes (see BodyCodec::decode), the
+// state read again first when it may be stale.
+Result<std::string> open_value(SQLite::Database& db, BodyCodec& codec, const std::string& path,
+                               std::string stored, std::string_view field,
+                               std::string_view event_id, StoredTable table, std::int64_t row) {
+    if (codec.stale_for(stored)) {
+        if (auto fresh = refresh_encryption(db, codec, path); !fresh) {
+            return std::unexpected(fresh.error());
+        }
+    }
+    return codec.decode(std::move(stored), field, event_id, table, row);
+}
+
+// Opens the body and raw MIME of `e` as read by read_event.
+Result<void> open_values(SQLite::Database& db, BodyCodec& codec, const std::string& path,
+                         Event& e) {
+    if (!codec.state().encrypted && !codec.stale_for(e.body) &&
+        !(e.raw_mime && codec.stale_for(*e.raw_mime))) {
+        return {}; // an archive in clear: the bytes are the values
+    }
+    auto body = open_value(db, codec, path, std::move(e.body), k_field_body, e.event_id,
+                           StoredTable::bodies, e.seq);
+    if (!body) {
+        return std::unexpected(body.error());
+    }
+    e.body = std::move(*body);
+    if (e.raw_mime) {
+        auto mime = open_value(db, codec, path, std::move(*e.raw_mime), k_field_raw_mime,
+                               e.event_id, StoredTable::bodies, e.seq);
+        if (!mime) {
+            return std::unexpected(mime.error());
+        }
+        e.raw_mime = std::move(*mime);
+    }
+    return {};
+}
+
 } // namespace
 
 std::string_view to_string(EventStatus status) {
@@ -334,6 +428,7 @@ struct Archive::Impl {
     SQLite::Database db; // declared before the statements: destroyed after them
     int version = 0;
     bool in_transaction = false;
+    BodyCodec codec; // encryption at rest: the keys given and the state last read
     std::optional<SQLite::Statement> insert_event;
     std::optional<SQLite::Statement> insert_body;
     std::optional<SQLite::Statement> mark_event;
@@ -436,7 +531,12 @@ const std::string& Archive::path() const {
 }
 
 Result<Archive> Archive::another(const OpenOptions& options) const {
-    return open(m_impl->path, options);
+    if (options.cipher || !m_impl->codec.cipher()) {
+        return open(m_impl->path, options);
+    }
+    OpenOptions same_keys = options;
+    same_keys.cipher = m_impl->codec.cipher();
+    return open(m_impl->path, same_keys);
 }
 
 int Archive::schema_version() const {
@@ -560,6 +660,18 @@ Result<Archive> Archive::open(const std::string& path, const OpenOptions& option
                 }
             }
             impl->version = version;
+            impl->codec = BodyCodec(options.cipher, path);
+            if (auto read = refresh_encryption(db, impl->codec, path); !read) {
+                return std::unexpected(read.error());
+            }
+            if (auto key = impl->codec.check_key(); !key) {
+                return std::unexpected(key.error());
+            }
+            if (options.cipher && writing) {
+                // Pages freed by this handle are zeroed: a body in clear replaced by its sealed
+                // form (events rekey) leaves no copy in the file's free pages.
+                db.exec("PRAGMA secure_delete=ON");
+            }
             return Archive(std::move(impl));
         } catch (const SQLite::Exception& e) {
             int code = e.getErrorCode() & 0xff;
@@ -633,6 +745,12 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
         std::string headers;
         const std::int64_t now = now_ms();
         WriteScope write(impl.db, impl.in_transaction);
+        if (auto ready = prepare_writes(impl.db, impl.codec, impl.path); !ready) {
+            return std::unexpected(ready.error());
+        }
+        const bool sealing = impl.codec.state().encrypted;
+        std::string sealed_body;
+        std::optional<std::string> sealed_mime;
         for (const auto& e : events) {
             auto& stmt = impl.prepared(
                 impl.insert_event,
@@ -657,13 +775,30 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
             stmt.bindNoCopy(13, e.client_identity);
             int changed = stmt.exec();
             if (changed == 1) {
+                if (sealing) {
+                    auto b = impl.codec.encode(e.body, k_field_body, e.event_id);
+                    if (!b) {
+                        return std::unexpected(b.error());
+                    }
+                    sealed_body = std::move(*b);
+                    sealed_mime.reset();
+                    if (e.raw_mime) {
+                        auto m = impl.codec.encode(*e.raw_mime, k_field_raw_mime, e.event_id);
+                        if (!m) {
+                            return std::unexpected(m.error());
+                        }
+                        sealed_mime = std::move(*m);
+                    }
+                }
+                const std::string& body_bytes = sealing ? sealed_body : e.body;
+                const std::optional<std::string>& mime_bytes = sealing ? sealed_mime : e.raw_mime;
                 auto& body = impl.prepared(
                     impl.insert_body,
                     "INSERT INTO event_bodies (seq, body, raw_mime) VALUES (?1, ?2, ?3)");
                 body.bind(1, impl.db.getLastInsertRowid());
-                bind_blob(body, 2, e.body);
-                if (e.raw_mime) {
-                    bind_blob(body, 3, *e.raw_mime);
+                bind_blob(body, 2, body_bytes);
+                if (mime_bytes) {
+                    bind_blob(body, 3, *mime_bytes);
                 } else {
                     body.bind(3);
                 }
@@ -714,7 +849,13 @@ Result<std::uint64_t> Archive::for_each_event(const EventFilter& filter,
         std::uint64_t visited = 0;
         while (stmt.executeStep()) {
             ++visited;
-            if (!visit(read_event(stmt))) {
+            Event event = read_event(stmt);
+            if (filter.with_body) {
+                if (auto opened = open_values(impl.db, impl.codec, impl.path, event); !opened) {
+                    return std::unexpected(opened.error());
+                }
+            }
+            if (!visit(event)) {
                 break;
             }
         }
@@ -743,7 +884,11 @@ Result<std::optional<Event>> Archive::get_event(std::string_view event_id) {
         if (!stmt.executeStep()) {
             return std::nullopt;
         }
-        return read_event(stmt);
+        Event event = read_event(stmt);
+        if (auto opened = open_values(impl.db, impl.codec, impl.path, event); !opened) {
+            return std::unexpected(opened.error());
+        }
+        return event;
     });
 }
 
@@ -1067,6 +1212,9 @@ Archive::for_each_pending_event(std::string_view run_id, std::int64_t after_item
             Event event;
             if (!stmt.getColumn(1).isNull()) {
                 event = read_event(stmt);
+                if (auto opened = open_values(impl.db, impl.codec, impl.path, event); !opened) {
+                    return std::unexpected(opened.error());
+                }
             }
             if (!visit(item, event)) {
                 break;
@@ -1352,6 +1500,206 @@ Result<std::uint64_t> Archive::for_each_attempt(
             }
         }
         return visited;
+    });
+}
+
+// --- re-parses ------------------------------------------------------------------------------
+
+Result<std::vector<std::int64_t>> Archive::add_reparses(std::span<const NewReparse> reparses) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "store re-parses", [&]() -> Result<std::vector<std::int64_t>> {
+        WriteScope write(impl.db, impl.in_transaction);
+        if (auto ready = prepare_writes(impl.db, impl.codec, impl.path); !ready) {
+            return std::unexpected(ready.error());
+        }
+        SQLite::Statement find(impl.db,
+                               "SELECT e.seq, coalesce((SELECT max(version) FROM event_reparses r "
+                               "WHERE r.seq = e.seq), 0) FROM events e WHERE e.event_id = ?1");
+        SQLite::Statement insert(impl.db,
+                                 "INSERT INTO event_reparses (seq, version, parser, created_at_ms, "
+                                 "divergent, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        const std::int64_t now = now_ms();
+        std::vector<std::int64_t> versions;
+        for (const auto& r : reparses) {
+            find.reset();
+            find.bind(1, r.event_id);
+            if (!find.executeStep()) {
+                return fail(ExitCode::usage, "archive " + impl.path + ": no event with id '" +
+                                                 r.event_id + "' to store a re-parse of");
+            }
+            const std::int64_t seq = find.getColumn(0).getInt64();
+            const std::int64_t version = find.getColumn(1).getInt64() + 1;
+            auto body = impl.codec.encode(r.body, reparse_field(version), r.event_id);
+            if (!body) {
+                return std::unexpected(body.error());
+            }
+            insert.reset();
+            insert.bind(1, seq);
+            insert.bind(2, version);
+            insert.bind(3, r.parser);
+            insert.bind(4, now);
+            insert.bind(5, json(r.divergent).dump());
+            bind_blob(insert, 6, *body);
+            insert.exec();
+            versions.push_back(version);
+        }
+        write.commit();
+        return versions;
+    });
+}
+
+Result<std::vector<Reparse>> Archive::reparses_of(std::string_view event_id, bool with_body) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read re-parses", [&]() -> Result<std::vector<Reparse>> {
+        SQLite::Statement stmt(impl.db,
+                               std::string("SELECT r.id, r.version, r.parser, r.created_at_ms, "
+                                           "r.divergent, ") +
+                                   (with_body ? "r.body" : "NULL") +
+                                   " FROM event_reparses r JOIN events e ON e.seq = r.seq "
+                                   "WHERE e.event_id = ?1 ORDER BY r.version");
+        stmt.bind(1, std::string(event_id));
+        std::vector<Reparse> out;
+        while (stmt.executeStep()) {
+            Reparse r;
+            r.version = stmt.getColumn(1).getInt64();
+            r.parser = column_text(stmt.getColumn(2));
+            r.created_at_ms = stmt.getColumn(3).getInt64();
+            auto divergent = json::parse(column_text(stmt.getColumn(4)), nullptr, false);
+            if (divergent.is_array()) {
+                for (const auto& field : divergent) {
+                    if (field.is_string()) {
+                        r.divergent.push_back(field.get<std::string>());
+                    }
+                }
+            }
+            if (with_body) {
+                auto body =
+                    open_value(impl.db, impl.codec, impl.path, column_bytes(stmt.getColumn(5)),
+                               reparse_field(r.version), event_id, StoredTable::reparses,
+                               stmt.getColumn(0).getInt64());
+                if (!body) {
+                    return std::unexpected(body.error());
+                }
+                r.body = std::move(*body);
+            }
+            out.push_back(std::move(r));
+        }
+        return out;
+    });
+}
+
+// --- encryption at rest ----------------------------------------------------------------------
+
+const EncryptionState& Archive::encryption() const {
+    return m_impl->codec.state();
+}
+
+const BodyCodec& Archive::codec() const {
+    return m_impl->codec;
+}
+
+Result<std::string> Archive::prepare_body_writes() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "check the archive key", [&]() -> Result<std::string> {
+        WriteScope write(impl.db, impl.in_transaction);
+        if (auto ready = prepare_writes(impl.db, impl.codec, impl.path); !ready) {
+            return std::unexpected(ready.error());
+        }
+        write.commit();
+        return impl.codec.state().encrypted ? impl.codec.cipher()->write_key_id() : std::string();
+    });
+}
+
+Result<EncryptionState> Archive::reload_encryption() {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read archive_meta", [&]() -> Result<EncryptionState> {
+        if (auto read = refresh_encryption(impl.db, impl.codec, impl.path); !read) {
+            return std::unexpected(read.error());
+        }
+        return impl.codec.state();
+    });
+}
+
+Result<void> Archive::record_encryption(const EncryptionState& state) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "write archive_meta", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        if (auto written = write_encryption(impl.db, state); !written) {
+            return written;
+        }
+        write.commit();
+        impl.codec.set_state(state);
+        return {};
+    });
+}
+
+Result<std::vector<StoredValue>> Archive::stored_values(StoredTable table, std::int64_t after_row,
+                                                        std::size_t limit) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read stored values", [&]() -> Result<std::vector<StoredValue>> {
+        const char* sql =
+            table == StoredTable::bodies
+                ? "SELECT b.seq, e.event_id, b.body, b.raw_mime, 0 FROM event_bodies b "
+                  "JOIN events e ON e.seq = b.seq WHERE b.seq > ?1 ORDER BY b.seq LIMIT ?2"
+                : "SELECT r.id, e.event_id, r.body, NULL, r.version FROM event_reparses r "
+                  "JOIN events e ON e.seq = r.seq WHERE r.id > ?1 ORDER BY r.id LIMIT ?2";
+        SQLite::Statement stmt(impl.db, sql);
+        stmt.bind(1, static_cast<std::int64_t>(after_row));
+        stmt.bind(2,
+                  static_cast<std::int64_t>(std::min<std::size_t>(
+                      limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()))));
+        std::vector<StoredValue> out;
+        while (stmt.executeStep()) {
+            StoredValue v;
+            v.table = table;
+            v.row = stmt.getColumn(0).getInt64();
+            v.event_id = column_text(stmt.getColumn(1));
+            v.field = table == StoredTable::bodies ? std::string(k_field_body)
+                                                   : reparse_field(stmt.getColumn(4).getInt64());
+            v.bytes = column_bytes(stmt.getColumn(2));
+            const bool has_mime = table == StoredTable::bodies && !stmt.getColumn(3).isNull();
+            std::string mime = has_mime ? column_bytes(stmt.getColumn(3)) : std::string();
+            out.push_back(std::move(v));
+            if (has_mime) {
+                StoredValue m = out.back();
+                m.field = std::string(k_field_raw_mime);
+                m.bytes = std::move(mime);
+                out.push_back(std::move(m));
+            }
+        }
+        return out;
+    });
+}
+
+Result<void> Archive::replace_stored_values(std::span<const StoredValue> values) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "rewrite stored values", [&]() -> Result<void> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement body(impl.db, "UPDATE event_bodies SET body = ?1 WHERE seq = ?2");
+        SQLite::Statement mime(impl.db, "UPDATE event_bodies SET raw_mime = ?1 WHERE seq = ?2");
+        SQLite::Statement reparse(impl.db, "UPDATE event_reparses SET body = ?1 WHERE id = ?2");
+        for (const auto& v : values) {
+            auto& stmt = v.table == StoredTable::reparses ? reparse
+                         : v.field == k_field_raw_mime    ? mime
+                                                          : body;
+            stmt.reset();
+            bind_blob(stmt, 1, v.bytes);
+            stmt.bind(2, static_cast<std::int64_t>(v.row));
+            stmt.exec();
+        }
+        write.commit();
+        return {};
+    });
+}
+
+Result<std::int64_t> Archive::last_stored_row(StoredTable table) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read the last stored row", [&]() -> Result<std::int64_t> {
+        return impl.db
+            .execAndGet(table == StoredTable::bodies
+                            ? "SELECT coalesce(max(seq), 0) FROM event_bodies"
+                            : "SELECT coalesce(max(id), 0) FROM event_reparses")
+            .getInt64();
     });
 }
 

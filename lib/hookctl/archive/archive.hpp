@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include <hookctl/archive/encryption.hpp>
 #include <hookctl/util/error.hpp>
 #include <hookctl/util/headers.hpp>
 
@@ -38,7 +39,10 @@ namespace hookctl::archive {
 //      (why an attempt failed: a response excerpt or the transport error), runs.started_by and
 //      runs.paused_until_ms,
 //      the `run_items` table (a run's selection and each item's state), index events_org.
-inline constexpr int k_schema_version = 4;
+//   5: the `archive_meta` table (encryption at rest: whether bodies are encrypted, under which
+//      keys, an unfinished rekey) and the `event_reparses` table (new parses of an event's raw
+//      MIME stored beside its body by `events reparse --write`).
+inline constexpr int k_schema_version = 5;
 
 // `PRAGMA application_id` of a hookctl archive ("hkct"); a file with another id is refused.
 inline constexpr std::int32_t k_application_id = 0x686b6374;
@@ -55,6 +59,11 @@ struct OpenOptions {
     // `PRAGMA synchronous`: true = FULL (a committed transaction survives power loss),
     // false = NORMAL (survives a process crash, the WAL default). The receiver wants true.
     bool synchronous_full = true;
+    // The archive keys (hookctl-events(1), ENCRYPTION): bodies, raw MIME and re-parses are
+    // sealed under the cipher's first key when stored and opened when read. Null: no key; an
+    // encrypted archive's metadata still reads and updates, its bodies do not. Archive::another
+    // keeps the cipher of the archive it is called on unless `options` gives one.
+    std::shared_ptr<const BodyCipher> cipher = nullptr;
 };
 
 // Event status. `received` is the state of a stored event nobody delivered yet.
@@ -153,6 +162,32 @@ struct ItemVerdict {
     ItemState state = ItemState::dead;
     std::optional<EventStatus> event_status;
     std::string reason;
+};
+
+// A new parse of an event's raw MIME, stored beside its body (`events reparse --write`).
+struct NewReparse {
+    std::string event_id;
+    std::string parser;                 // what parsed it, e.g. `hookctl 0.1.0`
+    std::vector<std::string> divergent; // the fields that differ from the stored body
+    std::string body;                   // the new event JSON
+};
+
+// A stored re-parse. The body an event was stored with is its version 0; re-parses count up.
+struct Reparse {
+    std::int64_t version = 0;
+    std::string parser;
+    std::int64_t created_at_ms = 0;
+    std::vector<std::string> divergent;
+    std::string body; // empty when read without bodies
+};
+
+// One value as stored in the file (sealed or in clear), for `events rekey`.
+struct StoredValue {
+    StoredTable table = StoredTable::bodies;
+    std::int64_t row = 0; // event_bodies.seq or event_reparses.id
+    std::string event_id; // the value is bound to it
+    std::string field;    // `body`, `raw_mime`, `reparse:N`
+    std::string bytes;
 };
 
 // The most bytes of a response body an attempt keeps as its detail.
@@ -404,6 +439,40 @@ public:
     Result<std::uint64_t>
     for_each_attempt(std::int64_t after_id, std::uint64_t limit,
                      const std::function<bool(const Attempt&, std::string_view org_id)>& visit);
+
+    // --- re-parses (hookctl-events(1), REPARSE) -------------------------------------------
+
+    // Stores each re-parse as the next version of its event, in one transaction (its body
+    // sealed like the event's). Returns the versions given. Fails (exit 2) naming an event id
+    // that is not in the archive; then nothing is stored.
+    Result<std::vector<std::int64_t>> add_reparses(std::span<const NewReparse> reparses);
+    // The re-parses of `event_id`, oldest first; bodies left empty unless `with_body`.
+    Result<std::vector<Reparse>> reparses_of(std::string_view event_id, bool with_body = true);
+
+    // --- encryption at rest (hookctl-events(1), ENCRYPTION; see encryption.hpp) -----------
+
+    // What the archive recorded about its encryption when it was last read by this handle.
+    const EncryptionState& encryption() const;
+    // The key id the bodies this handle stores go under; empty when it stores them in clear.
+    // Fails (exit 4) as an insert would: an encrypted archive and no key or another key, or a
+    // key for an archive that holds events in clear. An archive with no events yet that is
+    // given a key is recorded as encrypted under it. The receiver calls this before it listens.
+    Result<std::string> prepare_body_writes();
+
+    // For `events rekey` (rekey.cpp), inside begin()/commit(): the state read again from the
+    // file, and recorded.
+    Result<EncryptionState> reload_encryption();
+    Result<void> record_encryption(const EncryptionState& state);
+    // The values of `table` with row > `after_row`, in row order, up to `limit` rows (a body
+    // row gives its body and, when present, its raw MIME), as stored.
+    Result<std::vector<StoredValue>> stored_values(StoredTable table, std::int64_t after_row,
+                                                   std::size_t limit);
+    // Replaces the stored bytes of each value (matched by table, row and field).
+    Result<void> replace_stored_values(std::span<const StoredValue> values);
+    // The highest row of `table` (0 when empty).
+    Result<std::int64_t> last_stored_row(StoredTable table);
+    // The codec this handle seals and opens values with.
+    const BodyCodec& codec() const;
 
 private:
     struct Impl;

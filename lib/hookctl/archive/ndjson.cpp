@@ -320,13 +320,15 @@ Result<ImportSummary> import_ndjson(Archive& archive, std::istream& in,
     return summary;
 }
 
-Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter,
-                                    std::ostream& out) {
+Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter, std::ostream& out,
+                                    const Redactor* redactor) {
     bool write_failed = false;
     auto visited = archive.for_each_event(filter, [&](const Event& event) {
-        out << event_to_json(event, filter.with_body)
-                   .dump(-1, ' ', false, json::error_handler_t::replace)
-            << '\n';
+        json object = event_to_json(event, filter.with_body);
+        if (redactor != nullptr) {
+            redactor->redact_export(object);
+        }
+        out << object.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
         if (!out) {
             write_failed = true;
             return false;

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <hookctl/archive/archive.hpp>
+#include <hookctl/archive/redact.hpp>
 
 namespace hookctl::archive {
 
@@ -47,7 +48,9 @@ struct ImportSummary {
 Result<ImportSummary> import_ndjson(Archive& archive, std::istream& in,
                                     std::string_view source_name, std::int64_t now_ms);
 
-// Writes the events `filter` selects to `out`, one object per line; returns how many.
-Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter, std::ostream& out);
+// Writes the events `filter` selects to `out`, one object per line; returns how many. With a
+// `redactor`, each object is redacted first (Redactor::redact_export).
+Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter, std::ostream& out,
+                                    const Redactor* redactor = nullptr);
 
 } // namespace hookctl::archive

@@ -115,7 +115,30 @@ CREATE INDEX run_items_event ON run_items (run_id, event_id);
 CREATE INDEX events_org ON events (org_id, received_at_ms);
 )sql";
 
-constexpr std::array<std::string_view, 4> k_migrations{k_v1, k_v2, k_v3, k_v4};
+// Version 5: what the archive records about itself (archive_meta: encryption at rest, the
+// keys its bodies are under, an unfinished rekey), and new parses of an event's raw MIME kept
+// beside the body it was stored with (`events reparse --write` never replaces a body).
+constexpr std::string_view k_v5 = R"sql(
+CREATE TABLE archive_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE event_reparses (
+    id            INTEGER PRIMARY KEY,
+    seq           INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    parser        TEXT    NOT NULL DEFAULT '',
+    created_at_ms INTEGER NOT NULL,
+    divergent     TEXT    NOT NULL DEFAULT '[]',
+    body          BLOB    NOT NULL,
+    UNIQUE (seq, version)
+);
+CREATE TRIGGER events_delete_reparses AFTER DELETE ON events BEGIN
+    DELETE FROM event_reparses WHERE seq = old.seq;
+END;
+)sql";
+
+constexpr std::array<std::string_view, 5> k_migrations{k_v1, k_v2, k_v3, k_v4, k_v5};
 
 } // namespace
 

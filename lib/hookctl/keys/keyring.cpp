@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include <hookctl/keys/archive_key.hpp>
 #include <hookctl/keys/keyring.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
@@ -59,6 +60,9 @@ std::optional<KeyFamily> parse_family(std::string_view s) {
     if (s == "ed25519") {
         return KeyFamily::ed25519;
     }
+    if (s == "archive") {
+        return KeyFamily::archive;
+    }
     return std::nullopt;
 }
 
@@ -95,7 +99,15 @@ Result<void> fsync_parent(const std::string& path) {
 } // namespace
 
 std::string_view family_name(KeyFamily family) {
-    return family == KeyFamily::hmac ? "hmac" : "ed25519";
+    switch (family) {
+    case KeyFamily::hmac:
+        return "hmac";
+    case KeyFamily::ed25519:
+        return "ed25519";
+    case KeyFamily::archive:
+        return "archive";
+    }
+    return "hmac";
 }
 
 std::string_view state_name(KeyState state) {
@@ -465,6 +477,15 @@ Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& or
     std::string_view view = text.view();
     NewSecret out;
     out.secret = text;
+    if (is_archive_key_text(view)) {
+        auto key = decode_archive_key(view, origin);
+        if (!key) {
+            return std::unexpected(key.error());
+        }
+        out.family = KeyFamily::archive;
+        out.fingerprint = key->id;
+        return out;
+    }
     bool sw = view.starts_with("whsec_") || view.starts_with("whsk_") || view.starts_with("whpk_");
     auto key = decode_key(SecretText{text, origin},
                           sw ? SecretEncoding::standard_webhooks : SecretEncoding::raw);
@@ -486,6 +507,9 @@ Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& or
 }
 
 Result<NewSecret> generate_secret(KeyFamily family, SecretFormat format) {
+    if (family == KeyFamily::archive) {
+        return describe_secret(generate_archive_key_text(), "a new archive key");
+    }
     std::string bytes = util::random_bytes(32);
     std::string text;
     if (family == KeyFamily::ed25519) {
@@ -679,6 +703,9 @@ Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::in
     }
     std::vector<SecretText> out;
     for (const KeyEntry* e : keyring->valid_at(now)) {
+        if (e->family == KeyFamily::archive) {
+            continue; // encrypts archive bodies; never signs or verifies
+        }
         out.push_back({e->secret, "keyring " + path + " (" + e->id + ")"});
     }
     if (out.empty()) {

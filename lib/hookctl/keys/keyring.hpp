@@ -14,8 +14,10 @@
 
 namespace hookctl::keys {
 
-// What a keyring secret is for: an HMAC secret, or an ed25519 key (pair or public key only).
-enum class KeyFamily { hmac, ed25519 };
+// What a keyring secret is for: an HMAC secret, an ed25519 key (pair or public key only), or
+// an archive key (`hkak_`, encrypts archive bodies: hookctl::keys::load_archive_keys; never
+// used to sign or verify).
+enum class KeyFamily { hmac, ed25519, archive };
 
 // Where a keyring secret is in its life. `primary` signs and verifies; `verify-only` verifies
 // until its `not_after` (if any); `retired` does neither and is kept for the record.

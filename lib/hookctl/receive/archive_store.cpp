@@ -51,16 +51,22 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<EventStore>> open_archive_store(const std::string& path,
-                                                       bool synchronous_full,
-                                                       std::chrono::milliseconds lock_wait) {
+Result<std::unique_ptr<EventStore>>
+open_archive_store(const std::string& path, bool synchronous_full,
+                   std::chrono::milliseconds lock_wait,
+                   std::shared_ptr<const archive::BodyCipher> cipher) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
     options.synchronous_full = synchronous_full;
     options.busy_timeout = lock_wait;
+    options.cipher = std::move(cipher);
     auto opened = archive::Archive::open(path, options);
     if (!opened) {
         return std::unexpected(opened.error());
+    }
+    // Refused now rather than as a 503 for every event: bodies this store could not write.
+    if (auto ready = opened->prepare_body_writes(); !ready) {
+        return std::unexpected(ready.error());
     }
     return std::make_unique<ArchiveStore>(std::move(*opened));
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include <hookctl/archive/body_cipher.hpp>
 #include <hookctl/receive/committer.hpp>
 #include <hookctl/util/error.hpp>
 
@@ -20,9 +21,13 @@ inline constexpr std::chrono::milliseconds k_archive_lock_wait{1000};
 // (an event answered 202 survives power loss); false: SQLite's synchronous=NORMAL in WAL mode
 // (it survives the process being killed, not power loss, and commits cost no fsync). Fails
 // (exit 4) when the file cannot be opened or created, is corrupt, read-only or from a newer
-// hookctl.
+// hookctl. `cipher`: the archive keys (hookctl-events(1), ENCRYPTION); bodies are then stored
+// encrypted. Fails (exit 4) before anything is received when the bodies could not be stored:
+// an encrypted archive and no key or a wrong one, or a key for an archive that holds bodies in
+// clear.
 Result<std::unique_ptr<EventStore>>
 open_archive_store(const std::string& path, bool synchronous_full = true,
-                   std::chrono::milliseconds lock_wait = k_archive_lock_wait);
+                   std::chrono::milliseconds lock_wait = k_archive_lock_wait,
+                   std::shared_ptr<const archive::BodyCipher> cipher = nullptr);
 
 } // namespace hookctl::receive

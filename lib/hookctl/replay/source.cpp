@@ -25,12 +25,16 @@ archive::EventFilter effective_filter(const SourceSpec& spec) {
     return filter;
 }
 
-Result<archive::Archive> open_source_archive(const std::string& path) {
+Result<archive::Archive> open_source_archive(const SourceSpec& spec) {
     archive::OpenOptions options;
     options.mode = archive::Mode::read_write; // migrates an older file; never creates one
-    auto opened = archive::Archive::open(path, options);
+    auto opened = archive::Archive::open(spec.path, options);
     if (!opened) {
         return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
+    }
+    if (spec.cipher) { // a key that does not open it fails as in every command (exit 4)
+        options.cipher = spec.cipher;
+        return opened->another(options);
     }
     return opened;
 }
@@ -358,7 +362,7 @@ Result<std::uint64_t> count_events(const SourceSpec& spec) {
     std::uint64_t n = 0;
     switch (spec.kind) {
     case SourceKind::archive: {
-        auto db = open_source_archive(spec.path);
+        auto db = open_source_archive(spec);
         if (!db) {
             return std::unexpected(db.error());
         }
@@ -409,7 +413,7 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
     if (spec.kind != SourceKind::archive) {
         return walk_foreign(spec, true, nullptr, limited);
     }
-    auto db = open_source_archive(spec.path);
+    auto db = open_source_archive(spec);
     if (!db) {
         return std::unexpected(db.error());
     }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,6 +44,8 @@ struct SourceSpec {
     bool reparse = false;        // kind archive: re-parse raw_mime with today's parser
     std::string org_id;          // kind mime: org_id of the parsed events
     bool ordered = false;        // visit in received_at order (archive: sorted; others: as read)
+    // kind archive: the archive keys its bodies are read with (never part of a stored plan).
+    std::shared_ptr<const archive::BodyCipher> cipher = nullptr;
 
     // `archive FILE`, `query over FILE`, `mime FILE`, `har FILE`: how summaries and runs name
     // it.

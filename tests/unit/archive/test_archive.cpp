@@ -80,7 +80,7 @@ TEST_CASE("archive::Archive::open migrates a version 1 file forward and keeps it
     }
     auto archive = Archive::open(path);
     REQUIRE(archive);
-    CHECK(archive->schema_version() == 4);
+    CHECK(archive->schema_version() == k_schema_version);
     auto old = archive->get_event("old_1");
     REQUIRE(old);
     REQUIRE(old->has_value());
@@ -94,7 +94,7 @@ TEST_CASE("archive::Archive::open migrates a version 1 file forward and keeps it
     REQUIRE(counts->size() == 1);
     CHECK((*counts)[0].injected);
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
-    CHECK(raw.execAndGet("PRAGMA user_version").getInt() == 4);
+    CHECK(raw.execAndGet("PRAGMA user_version").getInt() == k_schema_version);
     // Version 4's tables and columns exist, with their defaults on the old row.
     CHECK(raw.tableExists("run_items"));
     CHECK(raw.execAndGet("SELECT verified_by || client_identity FROM events").getString() == "");
