@@ -20,6 +20,10 @@ from test_listen_common import SECRET, Receiver, event_body  # noqa: E402
 # The follower looks at most 100 ms apart (archive::PollSchedule, unit-tested on fake time);
 # the bound from commit to print is 250 ms.
 LATENCY_BOUND = 0.250
+# Under ASan+UBSan every query costs a few times more; the release run proves the bounds.
+if SANITIZED:
+    LATENCY_BOUND = 0.750
+IDLE_CPU_BOUND = 0.03 if SANITIZED else 0.01
 SAMPLE = os.path.join(SOURCE, "examples", "sample-archive.ndjson")
 IDLE_SECONDS = 10.0
 
@@ -198,7 +202,7 @@ class EventsTailTest(TempDirTestCase):
         share = used / elapsed
         print(f"\ntail -f idle: {used * 1000:.0f} ms of CPU over {elapsed:.1f} s = "
               f"{share * 100:.2f}% of a core", file=sys.stderr)
-        self.assertLess(share, 0.01)
+        self.assertLess(share, IDLE_CPU_BOUND)
         self.assertEqual(self.idle.texts(), [])
 
 
