@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -405,6 +406,38 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
     return 0;
 }
 
+// Writes an export with `write` to stdout, or to --output: first to FILE.partial, renamed when
+// complete, so a failed export leaves no half file (`executable`: a script its owner can run).
+Result<std::uint64_t>
+write_export(const std::string& output, bool executable,
+             const std::function<Result<std::uint64_t>(std::ostream&)>& write) {
+    if (output == "-") {
+        return write(std::cout);
+    }
+    std::string partial = output + ".partial";
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out) {
+        // The folder is missing or not writable: the environment, not the request (exit 4).
+        return fail(ExitCode::environment, "--output: cannot write " + partial + ": " +
+                                               std::strerror(errno) + " (check the folder)");
+    }
+    Result<std::uint64_t> written = write(out);
+    out.close();
+    if (written && executable) {
+        std::error_code ec;
+        std::filesystem::permissions(partial, std::filesystem::perms::owner_exec,
+                                     std::filesystem::perm_options::add, ec);
+    }
+    if (written && (!out || std::rename(partial.c_str(), output.c_str()) != 0)) {
+        written = fail(ExitCode::environment,
+                       "--output: cannot write " + output + ": " + std::strerror(errno));
+    }
+    if (!written) {
+        std::remove(partial.c_str());
+    }
+    return written;
+}
+
 Result<int> run_export_as(const EventsOptions& opt, const Context& context);
 
 // The redactor --redact, --redact-fields and --redact-key ask for; none when neither is given.
@@ -459,28 +492,9 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
     if (!archive) {
         return std::unexpected(archive.error());
     }
-    Result<std::uint64_t> written = 0;
-    if (opt.output == "-") {
-        written = archive::export_ndjson(*archive, *filter, std::cout, redacting);
-    } else {
-        // Written next to the destination and renamed, so a failed export leaves no half file.
-        std::string partial = opt.output + ".partial";
-        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            // The folder is missing or not writable: the environment, not the request (exit 4).
-            return fail(ExitCode::environment, "--output: cannot write " + partial + ": " +
-                                                   std::strerror(errno) + " (check the folder)");
-        }
-        written = archive::export_ndjson(*archive, *filter, out, redacting);
-        out.close();
-        if (written && (!out || std::rename(partial.c_str(), opt.output.c_str()) != 0)) {
-            written = fail(ExitCode::environment,
-                           "--output: cannot write " + opt.output + ": " + std::strerror(errno));
-        }
-        if (!written) {
-            std::remove(partial.c_str());
-        }
-    }
+    auto written = write_export(opt.output, false, [&](std::ostream& out) {
+        return archive::export_ndjson(*archive, *filter, out, redacting);
+    });
     if (!written) {
         return std::unexpected(written.error());
     }
@@ -515,31 +529,7 @@ Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
                    : archive::export_curl(*archive, *filter, out,
                                           {opt.archive, archive::format_time_ms(now_ms())});
     };
-    Result<std::uint64_t> written = 0;
-    if (opt.output == "-") {
-        written = write(std::cout);
-    } else {
-        std::string partial = opt.output + ".partial";
-        std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            return fail(ExitCode::environment,
-                        "--output: cannot write " + partial + ": " + std::strerror(errno));
-        }
-        written = write(out);
-        out.close();
-        if (written && opt.format == "curl") {
-            std::error_code ec; // a script: executable by its owner
-            std::filesystem::permissions(partial, std::filesystem::perms::owner_exec,
-                                         std::filesystem::perm_options::add, ec);
-        }
-        if (written && (!out || std::rename(partial.c_str(), opt.output.c_str()) != 0)) {
-            written = fail(ExitCode::environment,
-                           "--output: cannot write " + opt.output + ": " + std::strerror(errno));
-        }
-        if (!written) {
-            std::remove(partial.c_str());
-        }
-    }
+    auto written = write_export(opt.output, opt.format == "curl", write);
     if (!written) {
         return std::unexpected(written.error());
     }

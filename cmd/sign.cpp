@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <hookctl/sig/sign.hpp>
+#include <hookctl/util/shell.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -20,19 +21,6 @@ struct SignOptions {
     std::string content_type = "application/json";
     SecretFlags secrets;
 };
-
-// Quotes `s` for a POSIX shell.
-std::string shell_quote(std::string_view s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
-}
 
 Result<void> run_sign(const SignOptions& opt, const Context& context) {
     auto scheme = sig::parse_scheme(opt.scheme);
@@ -88,12 +76,12 @@ Result<void> run_sign(const SignOptions& opt, const Context& context) {
         }
         print_json(doc);
     } else if (format == "curl") {
-        std::string cmd = "curl -sS -X POST " + shell_quote(opt.url) + " \\\n  -H " +
-                          shell_quote("Content-Type: " + opt.content_type);
+        std::string cmd = "curl -sS -X POST " + util::shell_quote(opt.url) + " \\\n  -H " +
+                          util::shell_quote("Content-Type: " + opt.content_type);
         for (const auto& [name, value] : signed_->headers.entries()) {
-            cmd += " \\\n  -H " + shell_quote(name + ": " + value);
+            cmd += " \\\n  -H " + util::shell_quote(name + ": " + value);
         }
-        cmd += " \\\n  --data-binary " + shell_quote("@" + opt.body);
+        cmd += " \\\n  --data-binary " + util::shell_quote("@" + opt.body);
         std::cout << cmd << '\n';
         if (opt.body == "-" && !context.global.quiet) {
             std::cerr << "hookctl: note: the body came from stdin; pipe the same bytes into "

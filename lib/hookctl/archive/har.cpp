@@ -6,6 +6,7 @@
 #include <hookctl/archive/har.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/shell.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -112,19 +113,6 @@ json har_entry(const Event& e, const std::vector<Attempt>& attempts) {
               {"received_at", format_time_ms(e.received_at_ms)},
               {"trace_id", e.trace_id},
               {"attempts", e.attempts}}}};
-}
-
-// Quotes `s` for a POSIX shell.
-std::string shell_quote(std::string_view s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
 }
 
 // True when `body` can sit in a quoted here-document as text and come back byte for byte.
@@ -240,12 +228,12 @@ Result<std::uint64_t> export_curl(Archive& archive, const EventFilter& filter, s
             }
             out << "HOOKCTL_BODY\n";
         }
-        out << "post " << shell_quote(e.event_id) << ' '
-            << shell_quote(e.scheme.empty() ? "mailparse" : e.scheme) << ' '
-            << shell_quote("Content-Type: " + content_type_of(e.headers));
+        out << "post " << util::shell_quote(e.event_id) << ' '
+            << util::shell_quote(e.scheme.empty() ? "mailparse" : e.scheme) << ' '
+            << util::shell_quote("Content-Type: " + content_type_of(e.headers));
         const auto carried = carried_headers(e.headers);
         for (const auto& [name, value] : carried.entries()) {
-            out << " \\\n    " << shell_quote(name + ": " + value);
+            out << " \\\n    " << util::shell_quote(name + ": " + value);
         }
         out << '\n';
         return static_cast<bool>(out);
