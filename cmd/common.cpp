@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -260,6 +261,30 @@ Result<util::FileSource> open_body(const std::string& path, const SecretFlags& s
         }
     }
     return util::FileSource::open(path);
+}
+
+Result<double> parse_share(const std::string& flag, const std::string& given_text,
+                           bool zero_allowed) {
+    std::string text = given_text;
+    bool percent = text.ends_with("%");
+    if (percent) {
+        text.pop_back();
+    }
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+        return fail(ExitCode::usage,
+                    flag + " " + given_text + ": expected a share such as 0.2 or 20%");
+    }
+    if (percent) {
+        value /= 100.0;
+    }
+    if (zero_allowed ? (value < 0 || value > 1) : (value <= 0 || value > 1)) {
+        return fail(ExitCode::usage, flag + " " + given_text +
+                                         (zero_allowed ? ": must be from 0 to 1 (0%-100%)"
+                                                       : ": must be above 0 and at most 1"));
+    }
+    return value;
 }
 
 std::vector<std::string> scheme_names(bool with_auto) {

@@ -83,6 +83,11 @@ bool is_tty(int fd);
 // when stdin is not a terminal.
 http::Prompt tty_prompt();
 
+// A share given as 0.2 or 20% (`flag` names it in errors): above 0 and at most 1, or from 0
+// when `zero_allowed`. Exit 2 otherwise.
+Result<double> parse_share(const std::string& flag, const std::string& given_text,
+                           bool zero_allowed);
+
 // The names --scheme accepts, in sig::all_schemes() order; with `with_auto`, "auto" first (the
 // receiving commands detect the scheme from the headers).
 std::vector<std::string> scheme_names(bool with_auto = false);

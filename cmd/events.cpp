@@ -702,27 +702,6 @@ Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
     return 0;
 }
 
-// A share such as 0.05 or 5% (0 to 1, 0 allowed), for --max-divergence.
-Result<double> parse_divergence(const std::string& text) {
-    std::string number = text;
-    bool percent = number.ends_with("%");
-    if (percent) {
-        number.pop_back();
-    }
-    char* end = nullptr;
-    double value = std::strtod(number.c_str(), &end);
-    if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value)) {
-        return fail(ExitCode::usage,
-                    "--max-divergence " + text + ": expected a share such as 0.01 or 1%");
-    }
-    value = percent ? value / 100.0 : value;
-    if (value < 0 || value > 1) {
-        return fail(ExitCode::usage,
-                    "--max-divergence " + text + ": must be from 0 to 1 (0%-100%)");
-    }
-    return value;
-}
-
 std::string percent(double share) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f%%", share * 100.0);
@@ -735,7 +714,7 @@ Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
                                      "diverges from the stored events) or --write (store the "
                                      "new parses beside them), or both");
     }
-    auto max = parse_divergence(opt.max_divergence);
+    auto max = parse_share("--max-divergence", opt.max_divergence, true);
     if (!max) {
         return std::unexpected(max.error());
     }

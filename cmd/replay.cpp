@@ -76,27 +76,6 @@ constexpr const char* k_selection_flags[] = {
     "--from",  "--query",   "--status",   "--since",   "--until", "--org",    "--event",
     "--limit", "--reparse", "--mime-org", "--ordered", "--to",    "--target", "--scheme"};
 
-Result<double> parse_share(const std::string& flag, const std::string& given_text) {
-    std::string text = given_text;
-    bool percent = text.ends_with("%");
-    if (percent) {
-        text.pop_back();
-    }
-    char* end = nullptr;
-    double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
-        return fail(ExitCode::usage,
-                    flag + " " + given_text + ": expected a share such as 0.2 or 20%");
-    }
-    if (percent) {
-        value /= 100.0;
-    }
-    if (value <= 0 || value > 1) {
-        return fail(ExitCode::usage, flag + " " + given_text + ": must be above 0 and at most 1");
-    }
-    return value;
-}
-
 // Pacing, retry and breaker flags: checked the same for a new run and a resume.
 Result<void> check_pacing(const ReplayFlags& f) {
     if (f.concurrency < 0 || f.concurrency > 4096 ||
@@ -195,7 +174,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
         plan.breaker.max_failures = f.max_failures;
     }
     if (!f.max_error_rate.empty()) {
-        auto share = parse_share("--max-error-rate", f.max_error_rate);
+        auto share = parse_share("--max-error-rate", f.max_error_rate, false);
         if (!share) {
             return std::unexpected(share.error());
         }
@@ -253,7 +232,7 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
         c.max_failures = f.max_failures;
     }
     if (given(f, "--max-error-rate")) {
-        auto share = parse_share("--max-error-rate", f.max_error_rate);
+        auto share = parse_share("--max-error-rate", f.max_error_rate, false);
         if (!share) {
             return std::unexpected(share.error());
         }
