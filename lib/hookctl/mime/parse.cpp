@@ -18,6 +18,7 @@
 
 #include <hookctl/mime/base64.hpp>
 #include <hookctl/mime/gmime_ptr.hpp>
+#include <hookctl/mime/headers.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/mime/store.hpp>
 #include <hookctl/util/encoding.hpp>
@@ -752,7 +753,10 @@ struct DateTimeUnref {
 };
 
 // Builds the event from a parsed stream; `raw` describes the raw message already hashed.
-Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOptions& options) {
+// `bytes` are the bytes `stream` reads (the whole message), for the guards that look at them
+// before GMime does.
+Result<json> build_event(GMimeStream* stream, std::string_view bytes, const Blob& raw,
+                         const ParseOptions& options) {
     if (auto checked = check_options(options); !checked) {
         return std::unexpected(checked.error());
     }
@@ -762,6 +766,21 @@ Result<json> build_event(GMimeStream* stream, const Blob& raw, const ParseOption
     collector.store_dir = options.attachments_dir.value_or("");
     collector.inline_max = options.inline_attachments_max;
     OwnedParserOptions parser_options = make_parser_options(collector);
+
+    // GMime would recurse once per colon of an address field: a field with too many is read
+    // from a copy where the extra ones are spaces.
+    std::optional<FlattenedGroups> flattened = flatten_deep_groups(bytes);
+    Owned<GMimeStream> flattened_stream;
+    if (flattened) {
+        collector.warn("address_groups_flattened",
+                       flattened->field + " has " + std::to_string(flattened->colons) +
+                           " colons (groups), more than the " +
+                           std::to_string(k_max_address_colons) +
+                           " read as groups; the colons after those were read as spaces");
+        flattened_stream.reset(
+            g_mime_stream_mem_new_with_buffer(flattened->bytes.data(), flattened->bytes.size()));
+        stream = flattened_stream.get();
+    }
 
     Owned<GMimeStream> after_blank_lines;
     if (gint64 skip = leading_blank_lines(stream); skip > 0) {
@@ -955,7 +974,7 @@ Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& o
     std::unique_ptr<GByteArray, BorrowedArrayFree> array(g_byte_array_new_take(bytes, raw.size()));
     Owned<GMimeStream> stream(g_mime_stream_mem_new_with_byte_array(array.get()));
     g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);
-    auto event = build_event(stream.get(), *blob, options);
+    auto event = build_event(stream.get(), raw, *blob, options);
     stream.reset(); // before the array it reads
     return event;
 }
@@ -994,7 +1013,8 @@ Result<nlohmann::json> parse_file(const std::string& path, const ParseOptions& o
     if (!blob) {
         return std::unexpected(blob.error());
     }
-    return build_event(stream.get(), *blob, options);
+    const auto* mapped = GMIME_STREAM_MMAP(stream.get());
+    return build_event(stream.get(), std::string_view(mapped->map, mapped->maplen), *blob, options);
 }
 
 } // namespace hookctl::mime

@@ -225,3 +225,54 @@ TEST_CASE("mime::parse_message gives addresses as GMime's IDNA form of them") {
         }
     }
 }
+
+// GMime parses the members of an address group by recursion, one level per ':'. A field of
+// 200,000 colons overflowed the stack (found by the fuzzer); now the colons past the limit
+// are read as spaces, with a warning, and the rest of the message is parsed as before.
+TEST_CASE("mime::parse_message reads an address field of deeply nested groups without "
+          "recursing past the limit") {
+    auto group_bomb = [](const std::string& field, std::size_t depth) {
+        return field + ": " + std::string(depth, ':') + "deep@example.com" +
+               std::string(depth, ';') + "\r\n";
+    };
+    std::string top =
+        "From: a@example.com\r\n" + group_bomb("To", 200000) + "Subject: bomb\r\n\r\nbody\r\n";
+    auto event = mime::parse_message(top, fixed_options());
+    REQUIRE(event.has_value());
+    CHECK((*event)["subject"] == "bomb");
+    CHECK((*event)["text"] == "body\n");
+    bool warned = false;
+    for (const auto& w : (*event)["warnings"]) {
+        if (w["code"] == "address_groups_flattened") {
+            warned = true;
+            CHECK(w["message"].get<std::string>().find("To has 200000 colons") == 0);
+        }
+    }
+    CHECK(warned);
+
+    // The same field inside an attached message, and read from a file (GMime's mapped stream).
+    std::string nested = "From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n"
+                         "\r\n--B\r\nContent-Type: text/plain\r\n\r\nouter\r\n"
+                         "--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\n" +
+                         group_bomb("cc", 150000) + "Subject: inner\r\n\r\ninner\r\n--B--\r\n";
+    auto dir = std::filesystem::temp_directory_path() / "hookctl-mime-groups";
+    std::filesystem::create_directories(dir);
+    auto path = (dir / "nested.eml").string();
+    REQUIRE(util::write_file_atomic(path, nested, 0600).has_value());
+    auto from_file = mime::parse_file(path, fixed_options());
+    std::filesystem::remove_all(dir);
+    REQUIRE(from_file.has_value());
+    CHECK((*from_file)["text"] == "outer");
+    REQUIRE((*from_file)["attachments"].size() == 1);
+    CHECK((*from_file)["attachments"][0]["content_type"] == "message/rfc822");
+
+    // A field at the limit is left as written: real group syntax keeps its meaning.
+    std::string ordinary = "From: a@example.com\r\nTo: team: x@example.com, y@example.com;, "
+                           "z@example.com\r\n\r\nbody\r\n";
+    auto plain = mime::parse_message(ordinary, fixed_options());
+    REQUIRE(plain.has_value());
+    REQUIRE((*plain)["to"].size() == 3);
+    CHECK((*plain)["to"][0]["group"] == "team");
+    CHECK((*plain)["to"][2]["address"] == "z@example.com");
+    CHECK((*plain)["warnings"].empty());
+}
