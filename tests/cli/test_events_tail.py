@@ -98,8 +98,14 @@ class EventsTailTest(TempDirTestCase):
     def test_follows_a_running_listen_within_the_bound_and_stops_on_sigint(self):
         receiver = Receiver(self.tmp)
         try:
-            tail = Tail(receiver.archive, "-n", "0")
-            time.sleep(0.3)
+            # Start measuring once the follower is known to follow: it prints the one event
+            # stored before it started (-n 1). A fixed sleep here was too short under ASan on a
+            # loaded machine: the first event was committed before tail had read the archive's
+            # end, so it counted as backlog and -n 0 skipped it.
+            status, _, _ = receiver.post(event_body("evt_tail_ready"))
+            self.assertEqual(status, 202)
+            tail = Tail(receiver.archive, "-n", "1")
+            tail.wait_for("evt_tail_ready")
             latencies = []
             for i in range(20 if not SANITIZED else 10):
                 status, _, _ = receiver.post(event_body(f"evt_tail_{i}"))
@@ -109,7 +115,7 @@ class EventsTailTest(TempDirTestCase):
                 time.sleep(0.15)  # let the follower back off to idle between events
             code, err = tail.stop(signal.SIGINT)
             self.assertEqual(code, 0, err)
-            lines = tail.texts()
+            lines = tail.texts()[1:]  # after evt_tail_ready
             self.assertEqual(len(lines), len(latencies), lines)
             # time, id, org, status, reason, latency, the verifying key's fingerprint
             cols = lines[0].split("  ")
