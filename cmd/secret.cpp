@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -55,7 +56,7 @@ void print_entry_line(const keys::KeyEntry& e, std::int64_t now) {
               << keys::state_name(e.state);
     if (e.state == keys::KeyState::verify_only && e.not_after) {
         std::cout << (e.valid_at(now) ? " until " : " (window ended ")
-                  << keys::format_utc(*e.not_after) << (e.valid_at(now) ? "" : ")");
+                  << util::format_time_s(*e.not_after) << (e.valid_at(now) ? "" : ")");
     }
     std::cout << '\n';
 }
@@ -104,7 +105,7 @@ Result<std::optional<std::int64_t>> parse_not_after(const SecretOptions& opt, st
         return now + std::chrono::duration_cast<std::chrono::seconds>(*d).count();
     }
     if (!opt.not_after.empty()) {
-        if (auto t = keys::parse_utc(opt.not_after)) {
+        if (auto t = util::parse_time_s_strict(opt.not_after)) {
             return *t;
         }
         auto t = util::parse_unix_seconds(opt.not_after);
@@ -245,7 +246,7 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
             list.push_back(keys::describe_entry(e, *now, opt.reveal, opt.history));
         }
         print_json({{"keyring", opt.keyring},
-                    {"now", keys::format_utc(*now)},
+                    {"now", util::format_time_s(*now)},
                     {"rotation_in_progress", keyring->rotation_in_progress(*now)},
                     {"keys", list}});
         return {};
@@ -257,8 +258,8 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
         std::snprintf(line, sizeof line, "%-4s %-12s %-8s %-12s %-6s %-21s %s", e.id.c_str(),
                       e.fingerprint.c_str(), std::string(keys::family_name(e.family)).c_str(),
                       std::string(keys::state_name(e.state)).c_str(),
-                      e.valid_at(*now) ? "yes" : "no", keys::format_utc(e.created_at).c_str(),
-                      e.not_after ? keys::format_utc(*e.not_after).c_str() : "-");
+                      e.valid_at(*now) ? "yes" : "no", util::format_time_s(e.created_at).c_str(),
+                      e.not_after ? util::format_time_s(*e.not_after).c_str() : "-");
         std::cout << line << '\n';
         if (!e.public_key.empty()) {
             std::cout << "     public key " << e.public_key << '\n';
@@ -268,7 +269,7 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
         }
         if (opt.history) {
             for (const auto& h : e.history) {
-                std::cout << "     " << keys::format_utc(h.when) << "  " << h.what << "  ("
+                std::cout << "     " << util::format_time_s(h.when) << "  " << h.what << "  ("
                           << h.user << "@" << h.host << ")\n";
             }
         }

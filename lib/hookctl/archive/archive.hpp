@@ -480,16 +480,4 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-// Unix milliseconds -> `2026-11-26T18:00:00.123Z`.
-std::string format_time_ms(std::int64_t unix_ms);
-// Parses RFC 3339 (`2026-11-26T18:00:00Z`, fractional seconds and offsets accepted), a date
-// `2026-11-26` (midnight UTC), or Unix seconds (`@1764180000` or plain digits) into Unix ms.
-// Fails (exit 2) quoting `text`.
-Result<std::int64_t> parse_time_ms(std::string_view text);
-
-// What a --since/--until flag accepts: every form of parse_time_ms, or a time relative to
-// `now_ms`: `now`, `today` / `yesterday` (midnight UTC), or a duration meaning that long ago
-// (`24h`, `30m`, `7d`). Fails (exit 2) quoting `text` and listing the forms.
-Result<std::int64_t> parse_when_ms(std::string_view text, std::int64_t now_ms);
-
 } // namespace hookctl::archive

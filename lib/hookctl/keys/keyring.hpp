@@ -167,10 +167,4 @@ Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::in
 // rotated_from, and its history when `history` is set. The secret itself only when `reveal`.
 nlohmann::json describe_entry(const KeyEntry& entry, std::int64_t now, bool reveal, bool history);
 
-// `2026-11-26T18:00:00Z` for Unix seconds `t`.
-std::string format_utc(std::int64_t t);
-
-// Parses `format_utc`'s form back; nothing on anything else.
-std::optional<std::int64_t> parse_utc(std::string_view text);
-
 } // namespace hookctl::keys

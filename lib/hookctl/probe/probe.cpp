@@ -8,6 +8,7 @@
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::probe {
 namespace {
@@ -102,12 +103,7 @@ private:
     util::HeaderList common_headers(const std::string& event_id) const;
     Result<Exchange> send(const Prepared& request);
     bool selected(std::string_view check) const;
-    std::int64_t now() const { return m_options.now ? m_options.now() : unix_now(); }
-    static std::int64_t unix_now() {
-        return std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
+    std::int64_t now() const { return m_options.now ? m_options.now() : util::unix_now_s(); }
     void record(CheckResult result);
     void started(std::string_view check) const {
         if (m_options.started) {

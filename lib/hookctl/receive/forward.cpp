@@ -6,6 +6,7 @@
 #include <hookctl/http/retry.hpp>
 #include <hookctl/receive/forward.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::receive {
 
@@ -40,14 +41,12 @@ struct Forwarder::Impl {
     void forward(const StoredEvent& event) {
         ForwardOutcome outcome;
         outcome.event_id = event.event_id;
-        auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+        auto now_s = util::unix_now_s();
         http::Endpoint endpoint;
         endpoint.url = url;
         auto scheme = sig::parse_scheme(event.scheme);
         endpoint.scheme = scheme ? *scheme : sig::Scheme::mailparse;
-        auto set = keys.current(now);
+        auto set = keys.current(now_s);
         const auto& candidates = set->for_scheme(endpoint.scheme);
         if (!candidates.empty()) {
             endpoint.keys.push_back(candidates.front()); // the primary: "the same secret"
@@ -66,9 +65,7 @@ struct Forwarder::Impl {
                 row.event_id = event.event_id;
                 row.target = url;
                 row.attempt = a.number;
-                row.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+                row.at_ms = util::unix_now_ms();
                 row.http_status = static_cast<int>(a.response.status);
                 row.latency_ms = static_cast<double>(a.response.latency.count()) / 1000.0;
                 row.outcome = a.response.ok() ? "delivered" : "retry";

@@ -28,6 +28,7 @@
 #include <hookctl/receive/server.hpp>
 #include <hookctl/receive/tls.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/watch.hpp>
 
 namespace hookctl::receive {
@@ -39,12 +40,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-std::int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -453,7 +448,8 @@ private:
         if (auto tp = m_headers.find("traceparent")) {
             m_trace_id = trace_id_of(*tp);
         }
-        if (auto refused = check_request_headers(m_state.options.check, m_headers, unix_ms())) {
+        if (auto refused =
+                check_request_headers(m_state.options.check, m_headers, util::unix_now_ms())) {
             m_state.metrics.record_verification_failure(refused->reason_code);
             if (has_body) {
                 respond_early(refused->status, refused->reason_code, refused->reason);
@@ -545,7 +541,7 @@ private:
             return;
         }
         auto req = m_parser->release();
-        auto now_ms = unix_ms();
+        auto now_ms = util::unix_now_ms();
         auto keys = m_state.keys.current(now_ms / 1000);
         auto checked =
             check_request(m_state.options.check, *keys, m_headers, std::move(req.body()), now_ms);

@@ -5,6 +5,7 @@
 #include <hookctl/keys/keyring.hpp>
 #include <hookctl/sig/explain.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::sig {
@@ -773,7 +774,7 @@ private:
             auto key = keys::decode_key(p.secret, encoding);
             std::string tried = "keyring secret " + p.id + " (" + p.fingerprint + "), " + p.state;
             if (p.not_after) {
-                tried += ", its window ended " + keys::format_utc(*p.not_after);
+                tried += ", its window ended " + util::format_time_s(*p.not_after);
             }
             std::vector<Key> one;
             if (key) {

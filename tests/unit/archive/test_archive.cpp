@@ -496,40 +496,7 @@ TEST_CASE("archive::Archive readers see committed events while a writer holds it
     CHECK(ro_write.error().code == ExitCode::environment);
 }
 
-TEST_CASE("archive::format_time_ms and parse_time_ms round-trip RFC 3339") {
-    CHECK(format_time_ms(0) == "1970-01-01T00:00:00.000Z");
-    CHECK(format_time_ms(1764180000123) == "2025-11-26T18:00:00.123Z");
-    CHECK(format_time_ms(-1) == "1969-12-31T23:59:59.999Z");
-    CHECK(*parse_time_ms("2025-11-26T18:00:00.123Z") == 1764180000123);
-    CHECK(*parse_time_ms("2025-11-26T18:00:00Z") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26T19:30:00+01:30") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26 18:00:00") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26") == 1764115200000);
-    CHECK(*parse_time_ms("@1764180000") == 1764180000000);
-    CHECK(*parse_time_ms("1764180000") == 1764180000000);
-    for (auto bad : {"", "yesterday", "2025-13-01", "2025-02-30", "2025-11-26T25:00:00Z",
-                     "2025-11-26T18:00:00Q", "2025-11-26T18:00:00."}) {
-        auto r = parse_time_ms(bad);
-        CHECK_FALSE(r);
-        if (!r) {
-            CHECK(r.error().code == ExitCode::usage);
-        }
-    }
-    // Relative forms, against a fixed now (2025-11-26T18:00:00.123Z).
-    const std::int64_t now = 1764180000123;
-    CHECK(*parse_when_ms("now", now) == now);
-    CHECK(*parse_when_ms("today", now) == 1764115200000);
-    CHECK(*parse_when_ms("yesterday", now) == 1764115200000 - 86400000);
-    CHECK(*parse_when_ms("24h", now) == now - 86400000);
-    CHECK(*parse_when_ms("30m", now) == now - 1800000);
-    CHECK(*parse_when_ms("2025-11-26", now) == 1764115200000);
-    for (auto bad : {"", "tomorrow", "-5m", "2025-13-01"}) {
-        auto r = parse_when_ms(bad, now);
-        CHECK_FALSE(r);
-        if (!r) {
-            CHECK(r.error().message.find("yesterday") != std::string::npos);
-        }
-    }
+TEST_CASE("archive::parse_status reads every stored status") {
     CHECK(*parse_status("dead") == EventStatus::dead);
     CHECK_FALSE(parse_status("lost"));
 }
