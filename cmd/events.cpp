@@ -262,7 +262,7 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
                             {"at", util::format_time_ms(a.at_ms)},
                             {"http_status", a.http_status},
                             {"latency_ms", a.latency_ms},
-                            {"outcome", a.outcome},
+                            {"outcome", archive::to_string(a.outcome)},
                             {"reason", a.reason},
                             {"detail", a.detail}});
         }
@@ -310,7 +310,7 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
         std::cout << "  " << util::format_time_ms(a.at_ms) << "  #" << a.attempt << "  "
                   << (a.http_status > 0 ? std::to_string(a.http_status) : std::string("---"))
                   << "  " << std::fixed << std::setprecision(1) << a.latency_ms << " ms  "
-                  << a.outcome << (a.reason.empty() ? "" : "  " + a.reason)
+                  << archive::to_string(a.outcome) << (a.reason.empty() ? "" : "  " + a.reason)
                   << (a.run_id.empty() ? "" : "  run " + a.run_id) << "  " << a.target << '\n';
         if (!a.detail.empty()) {
             std::cout << "      " << cell(a.detail, 200) << '\n';

@@ -389,6 +389,39 @@ std::string_view to_string(ItemState state) {
     return "pending";
 }
 
+std::optional<ItemState> parse_item_state(std::string_view text) {
+    for (auto s : {ItemState::pending, ItemState::delivered, ItemState::dead}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(AttemptOutcome outcome) {
+    switch (outcome) {
+    case AttemptOutcome::delivered:
+        return "delivered";
+    case AttemptOutcome::retry:
+        return "retry";
+    case AttemptOutcome::failed:
+        return "failed";
+    case AttemptOutcome::dead:
+        return "dead";
+    }
+    return "failed";
+}
+
+std::optional<AttemptOutcome> parse_attempt_outcome(std::string_view text) {
+    for (auto o : {AttemptOutcome::delivered, AttemptOutcome::retry, AttemptOutcome::failed,
+                   AttemptOutcome::dead}) {
+        if (text == to_string(o)) {
+            return o;
+        }
+    }
+    return std::nullopt;
+}
+
 std::string_view to_string(RunState state) {
     switch (state) {
     case RunState::running:
@@ -930,7 +963,7 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
             ins.bind(5, static_cast<std::int64_t>(a.at_ms));
             ins.bind(6, a.http_status);
             ins.bind(7, a.latency_ms);
-            ins.bindNoCopy(8, a.outcome);
+            ins.bind(8, std::string(to_string(a.outcome)));
             ins.bindNoCopy(9, a.reason);
             ins.bindNoCopy(10, a.detail);
             ins.exec();
@@ -972,6 +1005,22 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
     });
 }
 
+namespace {
+
+// An attempt's stored outcome text as the enum; an archive holding any other text was not
+// written by this hookctl.
+Result<AttemptOutcome> read_outcome(const std::string& path, const SQLite::Column& column) {
+    auto text = column_text(column);
+    if (auto outcome = parse_attempt_outcome(text)) {
+        return *outcome;
+    }
+    return fail(ExitCode::environment,
+                "archive " + path + " holds an attempt with the unknown outcome '" + text +
+                    "' (written by another hookctl version? use that version to read it)");
+}
+
+} // namespace
+
 Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
                                                    std::string_view run_id) {
     auto& impl = *m_impl;
@@ -997,7 +1046,11 @@ Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
             a.at_ms = stmt.getColumn(4).getInt64();
             a.http_status = stmt.getColumn(5).getInt();
             a.latency_ms = stmt.getColumn(6).getDouble();
-            a.outcome = column_text(stmt.getColumn(7));
+            auto outcome = read_outcome(impl.path, stmt.getColumn(7));
+            if (!outcome) {
+                return std::unexpected(outcome.error());
+            }
+            a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(8));
             a.detail = column_text(stmt.getColumn(9));
             out.push_back(std::move(a));
@@ -1171,10 +1224,8 @@ RunItem read_run_item(SQLite::Statement& stmt, int first) {
     item.item = stmt.getColumn(first).getInt64();
     item.event_id = column_text(stmt.getColumn(first + 1));
     item.seq = stmt.getColumn(first + 2).getInt64();
-    auto state = column_text(stmt.getColumn(first + 3));
-    item.state = state == "delivered" ? ItemState::delivered
-                 : state == "dead"    ? ItemState::dead
-                                      : ItemState::pending;
+    item.state =
+        parse_item_state(column_text(stmt.getColumn(first + 3))).value_or(ItemState::pending);
     item.attempts = stmt.getColumn(first + 4).getInt64();
     return item;
 }
@@ -1253,11 +1304,11 @@ Result<ItemCounts> Archive::count_run_items(std::string_view run_id) {
         stmt.bind(1, std::string(run_id));
         ItemCounts counts;
         while (stmt.executeStep()) {
-            auto state = column_text(stmt.getColumn(0));
+            auto state = parse_item_state(column_text(stmt.getColumn(0)));
             auto n = stmt.getColumn(1).getInt64();
-            (state == "delivered" ? counts.delivered
-             : state == "dead"    ? counts.dead
-                                  : counts.pending) += n;
+            (state == ItemState::delivered ? counts.delivered
+             : state == ItemState::dead    ? counts.dead
+                                           : counts.pending) += n;
         }
         return counts;
     });
@@ -1486,7 +1537,11 @@ Result<std::uint64_t> Archive::for_each_attempt(
             a.at_ms = stmt.getColumn(5).getInt64();
             a.http_status = stmt.getColumn(6).getInt();
             a.latency_ms = stmt.getColumn(7).getDouble();
-            a.outcome = column_text(stmt.getColumn(8));
+            auto outcome = read_outcome(impl.path, stmt.getColumn(8));
+            if (!outcome) {
+                return std::unexpected(outcome.error());
+            }
+            a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(9));
             a.detail = column_text(stmt.getColumn(10));
             ++visited;

@@ -128,6 +128,15 @@ struct EventFilter {
 // The state of one event in a run's selection (a run item): the ledger of DESIGN.md §7.
 enum class ItemState { pending, delivered, dead };
 std::string_view to_string(ItemState state);
+// Parses `pending|delivered|dead`; nothing on any other text.
+std::optional<ItemState> parse_item_state(std::string_view text);
+
+// What became of one delivery attempt. Stored as its to_string text (`delivered`, `retry`,
+// `failed`, `dead`) in attempts.outcome: the text is the archive format and never changes.
+enum class AttemptOutcome { delivered, retry, failed, dead };
+std::string_view to_string(AttemptOutcome outcome);
+// Parses the stored text back; nothing on any other text.
+std::optional<AttemptOutcome> parse_attempt_outcome(std::string_view text);
 
 // One delivery attempt of one event in one run.
 struct Attempt {
@@ -139,8 +148,8 @@ struct Attempt {
     std::int64_t at_ms = 0;   // when the request was sent
     int http_status = 0;      // 0 when there was no HTTP response
     double latency_ms = 0;
-    std::string outcome; // `delivered`, `retry`, `failed`, `dead`
-    std::string reason;  // reason code, e.g. `http_503`, `timeout`, `connect_refused`
+    AttemptOutcome outcome = AttemptOutcome::delivered;
+    std::string reason; // reason code, e.g. `http_503`, `timeout`, `connect_refused`
     // Why, in words: an excerpt of the response body (at most k_detail_limit bytes) or the
     // transport error; empty when delivered.
     std::string detail;

@@ -53,7 +53,7 @@ TailRecord record_of(const Attempt& attempt, std::string_view org_id) {
     r.at_ms = attempt.at_ms;
     r.event_id = attempt.event_id;
     r.org_id = std::string(org_id);
-    r.status = attempt.outcome;
+    r.status = std::string(to_string(attempt.outcome));
     r.reason = !attempt.reason.empty()   ? attempt.reason
                : attempt.http_status > 0 ? "http_" + std::to_string(attempt.http_status)
                                          : "";

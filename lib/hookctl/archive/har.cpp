@@ -95,8 +95,9 @@ json har_entry(const Event& e, const std::vector<Attempt>& attempts) {
     if (last != nullptr) {
         latency = last->latency_ms;
         response["comment"] = "last delivery attempt (#" + std::to_string(last->attempt) + ", " +
-                              last->outcome + (last->reason.empty() ? "" : ", " + last->reason) +
-                              ") at " + util::format_time_ms(last->at_ms) + " to " + last->target;
+                              std::string(to_string(last->outcome)) +
+                              (last->reason.empty() ? "" : ", " + last->reason) + ") at " +
+                              util::format_time_ms(last->at_ms) + " to " + last->target;
     } else {
         response["comment"] = "no delivery attempt recorded";
     }

@@ -68,7 +68,8 @@ struct Forwarder::Impl {
                 row.at_ms = util::unix_now_ms();
                 row.http_status = static_cast<int>(a.response.status);
                 row.latency_ms = static_cast<double>(a.response.latency.count()) / 1000.0;
-                row.outcome = a.response.ok() ? "delivered" : "retry";
+                row.outcome = a.response.ok() ? archive::AttemptOutcome::delivered
+                                              : archive::AttemptOutcome::retry;
                 row.reason = a.response.ok() ? std::string() : a.decision.reason;
                 if (!a.response.ok()) {
                     row.detail = a.response.status != 0
@@ -95,11 +96,12 @@ struct Forwarder::Impl {
             archive::Attempt row;
             row.event_id = event.event_id;
             row.target = url;
-            row.outcome = "failed";
+            row.outcome = archive::AttemptOutcome::failed;
             row.reason = outcome.reason;
             attempts.push_back(std::move(row));
         }
-        attempts.back().outcome = outcome.delivered ? "delivered" : "failed";
+        attempts.back().outcome = outcome.delivered ? archive::AttemptOutcome::delivered
+                                                    : archive::AttemptOutcome::failed;
         attempts.back().new_status =
             outcome.delivered ? archive::EventStatus::delivered : archive::EventStatus::failed;
         if (!outcome.delivered) {
