@@ -82,7 +82,7 @@ Result<archive::EventFilter> make_filter(const FilterFlags& flags) {
         std::stringstream parts(list);
         std::string item;
         while (std::getline(parts, item, ',')) {
-            auto status = archive::parse_status(util::trim(item));
+            auto status = archive::parse_event_status(util::trim(item));
             if (!status) {
                 return fail(ExitCode::usage, "--status: " + status.error().message);
             }
@@ -582,7 +582,7 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
 }
 
 Result<int> run_mark(const EventsOptions& opt, const Context& context) {
-    auto status = archive::parse_status(opt.status);
+    auto status = archive::parse_event_status(opt.status);
     if (!status) {
         return fail(ExitCode::usage, "--status: " + status.error().message);
     }

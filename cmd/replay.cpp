@@ -120,7 +120,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     plan.source.ordered = f.ordered;
     auto& filter = plan.source.filter;
     for (const auto& s : f.statuses) {
-        auto status = archive::parse_status(s);
+        auto status = archive::parse_event_status(s);
         if (!status) {
             return fail(ExitCode::usage, "--status: " + status.error().message);
         }

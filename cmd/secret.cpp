@@ -52,8 +52,8 @@ std::string env_quote(std::string_view value) {
 }
 
 void print_entry_line(const keys::KeyEntry& e, std::int64_t now) {
-    std::cout << e.id << "  " << e.fingerprint << "  " << keys::family_name(e.family) << "  "
-              << keys::state_name(e.state);
+    std::cout << e.id << "  " << e.fingerprint << "  " << keys::to_string(e.family) << "  "
+              << keys::to_string(e.state);
     if (e.state == keys::KeyState::verify_only && e.not_after) {
         std::cout << (e.valid_at(now) ? " until " : " (window ended ")
                   << util::format_time_s(*e.not_after) << (e.valid_at(now) ? "" : ")");
@@ -190,7 +190,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             return std::unexpected(written.error());
         }
         if (context.global.json) {
-            nlohmann::json doc = {{"family", keys::family_name(secret->family)},
+            nlohmann::json doc = {{"family", keys::to_string(secret->family)},
                                   {"fingerprint", secret->fingerprint},
                                   {"file", opt.out}};
             if (!secret->public_key.empty()) {
@@ -203,15 +203,14 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             std::cout << secret->public_key << '\n';
         }
         if (!context.global.quiet) {
-            std::cerr << "hookctl: wrote a new " << keys::family_name(secret->family)
-                      << " secret to " << opt.out << " (mode 0600), fingerprint "
-                      << secret->fingerprint << '\n';
+            std::cerr << "hookctl: wrote a new " << keys::to_string(secret->family) << " secret to "
+                      << opt.out << " (mode 0600), fingerprint " << secret->fingerprint << '\n';
         }
         return {};
     }
     // No keyring, no file: printing the fresh secret is the point.
     if (context.global.json) {
-        nlohmann::json doc = {{"family", keys::family_name(secret->family)},
+        nlohmann::json doc = {{"family", keys::to_string(secret->family)},
                               {"fingerprint", secret->fingerprint},
                               {"secret", std::string(secret->secret.view())}};
         if (!secret->public_key.empty()) {
@@ -225,7 +224,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
         std::cout << secret->public_key << '\n';
     }
     if (!context.global.quiet) {
-        std::cerr << "hookctl: new " << keys::family_name(secret->family) << " secret, fingerprint "
+        std::cerr << "hookctl: new " << keys::to_string(secret->family) << " secret, fingerprint "
                   << secret->fingerprint << "; store it in your secret manager\n";
     }
     return {};
@@ -256,8 +255,8 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
     for (const auto& e : keyring->keys) {
         char line[256];
         std::snprintf(line, sizeof line, "%-4s %-12s %-8s %-12s %-6s %-21s %s", e.id.c_str(),
-                      e.fingerprint.c_str(), std::string(keys::family_name(e.family)).c_str(),
-                      std::string(keys::state_name(e.state)).c_str(),
+                      e.fingerprint.c_str(), std::string(keys::to_string(e.family)).c_str(),
+                      std::string(keys::to_string(e.state)).c_str(),
                       e.valid_at(*now) ? "yes" : "no", util::format_time_s(e.created_at).c_str(),
                       e.not_after ? util::format_time_s(*e.not_after).c_str() : "-");
         std::cout << line << '\n';
@@ -311,8 +310,8 @@ Result<void> run_export(const SecretOptions& opt, const Context& context) {
     if (format == "json") {
         nlohmann::json doc = {{"id", entry->id},
                               {"fingerprint", entry->fingerprint},
-                              {"family", keys::family_name(entry->family)},
-                              {"state", keys::state_name(entry->state)}};
+                              {"family", keys::to_string(entry->family)},
+                              {"state", keys::to_string(entry->state)}};
         doc[opt.public_only ? "public_key" : "secret"] = value;
         if (!opt.public_only && !entry->public_key.empty()) {
             doc["public_key"] = entry->public_key;

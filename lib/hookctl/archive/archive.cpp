@@ -219,7 +219,7 @@ Event read_event(SQLite::Statement& stmt) {
     if (!stmt.getColumn(7).isNull()) {
         e.raw_mime = column_bytes(stmt.getColumn(7));
     }
-    auto status = parse_status(column_text(stmt.getColumn(8)));
+    auto status = parse_event_status(column_text(stmt.getColumn(8)));
     e.status = status ? *status : EventStatus::received;
     e.attempts = stmt.getColumn(9).getInt64();
     e.last_error = column_text(stmt.getColumn(10));
@@ -366,7 +366,7 @@ std::string_view to_string(EventStatus status) {
     return "received";
 }
 
-Result<EventStatus> parse_status(std::string_view text) {
+Result<EventStatus> parse_event_status(std::string_view text) {
     for (auto s :
          {EventStatus::received, EventStatus::delivered, EventStatus::failed, EventStatus::dead}) {
         if (text == to_string(s)) {

@@ -71,7 +71,7 @@ enum class EventStatus { received, delivered, failed, dead };
 
 std::string_view to_string(EventStatus status);
 // Parses `received|delivered|failed|dead`; fails (exit 2) naming the accepted values.
-Result<EventStatus> parse_status(std::string_view text);
+Result<EventStatus> parse_event_status(std::string_view text);
 
 // An event to store.
 struct NewEvent {

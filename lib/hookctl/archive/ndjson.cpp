@@ -215,7 +215,7 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
     if (!status) {
         return std::unexpected(status.error());
     }
-    auto parsed_status = parse_status(*status);
+    auto parsed_status = parse_event_status(*status);
     if (!parsed_status) {
         return field_error("status", parsed_status.error().message);
     }

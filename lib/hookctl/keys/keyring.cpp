@@ -41,7 +41,7 @@ std::string errno_text(int err) {
     return std::strerror(err);
 }
 
-std::optional<KeyState> parse_state(std::string_view s) {
+std::optional<KeyState> parse_key_state(std::string_view s) {
     if (s == "primary") {
         return KeyState::primary;
     }
@@ -54,7 +54,7 @@ std::optional<KeyState> parse_state(std::string_view s) {
     return std::nullopt;
 }
 
-std::optional<KeyFamily> parse_family(std::string_view s) {
+std::optional<KeyFamily> parse_key_family(std::string_view s) {
     if (s == "hmac") {
         return KeyFamily::hmac;
     }
@@ -99,7 +99,7 @@ Result<void> fsync_parent(const std::string& path) {
 
 } // namespace
 
-std::string_view family_name(KeyFamily family) {
+std::string_view to_string(KeyFamily family) {
     switch (family) {
     case KeyFamily::hmac:
         return "hmac";
@@ -111,7 +111,7 @@ std::string_view family_name(KeyFamily family) {
     return "hmac";
 }
 
-std::string_view state_name(KeyState state) {
+std::string_view to_string(KeyState state) {
     switch (state) {
     case KeyState::primary:
         return "primary";
@@ -219,8 +219,8 @@ std::string to_json(const Keyring& keyring) {
         }
         json entry = {{"id", e.id},
                       {"fingerprint", e.fingerprint},
-                      {"family", family_name(e.family)},
-                      {"state", state_name(e.state)},
+                      {"family", to_string(e.family)},
+                      {"state", to_string(e.state)},
                       {"created_at", util::format_time_s(e.created_at)},
                       {"not_after", nullptr},
                       {"secret", std::string(e.secret.view())},
@@ -288,8 +288,8 @@ Result<Keyring> parse_keyring(std::string_view text, const std::string& path) {
         e.id = *str("id");
         where += " (" + e.id + ")";
         e.fingerprint = *str("fingerprint");
-        auto family = parse_family(*str("family"));
-        auto state = parse_state(*str("state"));
+        auto family = parse_key_family(*str("family"));
+        auto state = parse_key_state(*str("state"));
         auto created = util::parse_time_s_strict(*str("created_at"));
         if (!family || !state || !created) {
             return corrupt(where + ": bad family, state or created_at");
@@ -499,7 +499,7 @@ Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::i
     if (const auto* same = keyring.find(secret.fingerprint)) {
         return fail(ExitCode::usage, "the keyring already holds this secret as " + same->id +
                                          " (fingerprint " + same->fingerprint + ", " +
-                                         std::string(state_name(same->state)) + ")");
+                                         std::string(to_string(same->state)) + ")");
     }
     KeyState state = keyring.primary() == nullptr ? KeyState::primary
                                                   : options.state.value_or(KeyState::verify_only);
@@ -519,7 +519,7 @@ Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::i
     if (state == KeyState::verify_only) {
         e.not_after = options.not_after;
     }
-    std::string what = "added as " + std::string(state_name(state));
+    std::string what = "added as " + std::string(to_string(state));
     if (e.not_after) {
         what += " until " + util::format_time_s(*e.not_after);
     }
@@ -625,8 +625,8 @@ Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Act
 nlohmann::json describe_entry(const KeyEntry& e, std::int64_t now, bool reveal, bool history) {
     json doc = {{"id", e.id},
                 {"fingerprint", e.fingerprint},
-                {"family", family_name(e.family)},
-                {"state", state_name(e.state)},
+                {"family", to_string(e.family)},
+                {"state", to_string(e.state)},
                 {"valid", e.valid_at(now)},
                 {"created_at", util::format_time_s(e.created_at)},
                 {"not_after", nullptr},

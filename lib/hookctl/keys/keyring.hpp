@@ -23,8 +23,8 @@ enum class KeyFamily { hmac, ed25519, archive };
 // until its `not_after` (if any); `retired` does neither and is kept for the record.
 enum class KeyState { primary, verify_only, retired };
 
-std::string_view family_name(KeyFamily family);
-std::string_view state_name(KeyState state);
+std::string_view to_string(KeyFamily family);
+std::string_view to_string(KeyState state);
 
 // One change in a secret's life: what happened, when (Unix seconds), by whom, on which host.
 struct KeyEvent {

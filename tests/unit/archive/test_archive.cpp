@@ -496,9 +496,9 @@ TEST_CASE("archive::Archive readers see committed events while a writer holds it
     CHECK(ro_write.error().code == ExitCode::environment);
 }
 
-TEST_CASE("archive::parse_status reads every stored status") {
-    CHECK(*parse_status("dead") == EventStatus::dead);
-    CHECK_FALSE(parse_status("lost"));
+TEST_CASE("archive::parse_event_status reads every stored status") {
+    CHECK(*parse_event_status("dead") == EventStatus::dead);
+    CHECK_FALSE(parse_event_status("lost"));
 }
 
 TEST_CASE("archive::Archive paged reads walk the primary key, never sort all matches a page") {
