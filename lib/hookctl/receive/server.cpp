@@ -916,6 +916,47 @@ private:
 
 } // namespace
 
+RequestKind classify_request(int status, std::string_view reason_code) {
+    if (reason_code == "metrics" || reason_code == "healthz") {
+        return RequestKind::internal;
+    }
+    if (parse_fault_reason(reason_code)) {
+        return RequestKind::fault;
+    }
+    if (status == 202) {
+        return RequestKind::accepted;
+    }
+    if (reason_code == "duplicate") {
+        return RequestKind::duplicate;
+    }
+    if (status >= 400 && status < 500) {
+        return RequestKind::rejected;
+    }
+    return RequestKind::other;
+}
+
+void count_requests(Summary& summary, RequestKind kind, std::uint64_t count) {
+    switch (kind) {
+    case RequestKind::internal:
+        return;
+    case RequestKind::fault:
+        summary.faults += count;
+        break;
+    case RequestKind::accepted:
+        summary.accepted += count;
+        break;
+    case RequestKind::duplicate:
+        summary.duplicates += count;
+        break;
+    case RequestKind::rejected:
+        summary.rejected += count;
+        break;
+    case RequestKind::other:
+        break;
+    }
+    summary.requests += count;
+}
+
 Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreOpener& open_store,
                       Metrics& metrics, Reloader& reloader, const ServerHooks& hooks) {
     auto started = Clock::now();
@@ -1088,20 +1129,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreO
     Summary summary;
     auto by = metrics.requests_by_status_reason();
     for (const auto& [key, count] : by) {
-        const auto& reason = key.second;
-        if (reason == "metrics" || reason == "healthz") {
-            continue;
-        }
-        summary.requests += count;
-        if (reason.starts_with("fault_")) {
-            summary.faults += count;
-        } else if (key.first == 202) {
-            summary.accepted += count;
-        } else if (reason == "duplicate") {
-            summary.duplicates += count;
-        } else if (key.first >= 400 && key.first < 500) {
-            summary.rejected += count;
-        }
+        count_requests(summary, classify_request(key.first, key.second), count);
     }
     summary.store_failures = state.store_failures.load();
     summary.batches = committer.batches();
