@@ -17,6 +17,7 @@
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/clock.hpp>
 #include <hookctl/util/headers.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::cli {
@@ -222,9 +223,7 @@ void print_json(const nlohmann::json& doc) {
 }
 
 std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
+    return util::unix_now_s();
 }
 
 Result<std::int64_t> keyring_now() {
@@ -326,7 +325,7 @@ void LogSink::write(bool warning, const std::string& message, const nlohmann::js
         std::cerr << "\r\x1b[K";
     }
     if (m_json) {
-        nlohmann::json doc = {{"ts", archive::format_time_ms(util::SystemClock().unix_ms())},
+        nlohmann::json doc = {{"ts", util::format_time_ms(util::SystemClock().unix_ms())},
                               {"level", warning ? "warn" : "info"},
                               {"msg", message}};
         if (fields.is_object()) {

@@ -23,6 +23,7 @@
 #include <hookctl/replay/plan.hpp>
 #include <hookctl/replay/replay.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "archive_key.hpp"
@@ -66,15 +67,9 @@ struct EventsOptions {
     std::string format = "ndjson";     // export: ndjson, curl or har
 };
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// A time flag (see archive::parse_when_ms), named in the error.
+// A time flag (see util::parse_when_ms), named in the error.
 Result<std::int64_t> parse_time_flag(const std::string& flag, const std::string& text) {
-    auto when = archive::parse_when_ms(text, now_ms());
+    auto when = util::parse_when_ms(text, util::unix_now_ms());
     if (!when) {
         return fail(ExitCode::usage, flag + ": " + when.error().message);
     }
@@ -87,7 +82,7 @@ Result<archive::EventFilter> make_filter(const FilterFlags& flags) {
         std::stringstream parts(list);
         std::string item;
         while (std::getline(parts, item, ',')) {
-            auto status = archive::parse_status(util::trim(item));
+            auto status = archive::parse_event_status(util::trim(item));
             if (!status) {
                 return fail(ExitCode::usage, "--status: " + status.error().message);
             }
@@ -203,8 +198,8 @@ Result<int> run_list(const EventsOptions& opt, const Context& context) {
     auto visited = archive->for_each_event(*filter, [&](const archive::Event& e) {
         if (table) {
             std::printf("%-36s  %-24s  %-16s  %-9s  %8lld  %s\n", cell(e.event_id, 36).c_str(),
-                        archive::format_time_ms(e.received_at_ms).c_str(),
-                        cell(e.org_id, 16).c_str(), std::string(to_string(e.status)).c_str(),
+                        util::format_time_ms(e.received_at_ms).c_str(), cell(e.org_id, 16).c_str(),
+                        std::string(to_string(e.status)).c_str(),
                         static_cast<long long>(e.attempts), cell(e.last_error, 60).c_str());
         } else {
             std::cout << archive::event_to_json(e, false).dump(-1, ' ', false,
@@ -254,7 +249,7 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
             auto payload = ojson::parse(r.body, nullptr, false);
             versions.push_back({{"version", r.version},
                                 {"parser", r.parser},
-                                {"created_at", archive::format_time_ms(r.created_at_ms)},
+                                {"created_at", util::format_time_ms(r.created_at_ms)},
                                 {"divergent", r.divergent},
                                 {"payload", payload.is_discarded() ? ojson(r.body) : payload}});
         }
@@ -264,10 +259,10 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
             list.push_back({{"run_id", a.run_id},
                             {"target", a.target},
                             {"attempt", a.attempt},
-                            {"at", archive::format_time_ms(a.at_ms)},
+                            {"at", util::format_time_ms(a.at_ms)},
                             {"http_status", a.http_status},
                             {"latency_ms", a.latency_ms},
-                            {"outcome", a.outcome},
+                            {"outcome", archive::to_string(a.outcome)},
                             {"reason", a.reason},
                             {"detail", a.detail}});
         }
@@ -276,13 +271,13 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
         return 0;
     }
     std::cout << "event_id:    " << e.event_id << '\n'
-              << "received_at: " << archive::format_time_ms(e.received_at_ms) << '\n'
+              << "received_at: " << util::format_time_ms(e.received_at_ms) << '\n'
               << "org_id:      " << (e.org_id.empty() ? "-" : e.org_id) << '\n'
               << "scheme:      " << (e.scheme.empty() ? "-" : e.scheme) << '\n'
               << "status:      " << to_string(e.status) << '\n'
               << "attempts:    " << e.attempts << '\n'
               << "last_error:  " << (e.last_error.empty() ? "-" : e.last_error) << '\n'
-              << "updated_at:  " << archive::format_time_ms(e.updated_at_ms) << '\n'
+              << "updated_at:  " << util::format_time_ms(e.updated_at_ms) << '\n'
               << "trace_id:    " << (e.trace_id.empty() ? "-" : e.trace_id) << '\n'
               << "source:      " << (e.source.empty() ? "-" : e.source) << '\n'
               << "verified_by: " << (e.verified_by.empty() ? "-" : e.verified_by) << '\n'
@@ -306,17 +301,16 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
             for (const auto& f : r.divergent) {
                 fields += (fields.empty() ? "" : ", ") + f;
             }
-            std::cout << "  v" << r.version << "  " << archive::format_time_ms(r.created_at_ms)
-                      << "  " << r.parser << "  differs in: " << (fields.empty() ? "-" : fields)
-                      << '\n';
+            std::cout << "  v" << r.version << "  " << util::format_time_ms(r.created_at_ms) << "  "
+                      << r.parser << "  differs in: " << (fields.empty() ? "-" : fields) << '\n';
         }
     }
     std::cout << "\ndelivery attempts (" << attempts->size() << "):\n";
     for (const auto& a : *attempts) {
-        std::cout << "  " << archive::format_time_ms(a.at_ms) << "  #" << a.attempt << "  "
+        std::cout << "  " << util::format_time_ms(a.at_ms) << "  #" << a.attempt << "  "
                   << (a.http_status > 0 ? std::to_string(a.http_status) : std::string("---"))
                   << "  " << std::fixed << std::setprecision(1) << a.latency_ms << " ms  "
-                  << a.outcome << (a.reason.empty() ? "" : "  " + a.reason)
+                  << archive::to_string(a.outcome) << (a.reason.empty() ? "" : "  " + a.reason)
                   << (a.run_id.empty() ? "" : "  run " + a.run_id) << "  " << a.target << '\n';
         if (!a.detail.empty()) {
             std::cout << "      " << cell(a.detail, 200) << '\n';
@@ -527,7 +521,7 @@ Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
         return opt.format == "har"
                    ? archive::export_har(*archive, *filter, out)
                    : archive::export_curl(*archive, *filter, out,
-                                          {opt.archive, archive::format_time_ms(now_ms())});
+                                          {opt.archive, util::format_time_ms(util::unix_now_ms())});
     };
     auto written = write_export(opt.output, opt.format == "curl", write);
     if (!written) {
@@ -561,7 +555,7 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
     if (!archive) {
         return std::unexpected(archive.error());
     }
-    auto summary = archive::import_ndjson(*archive, *in, name, now_ms());
+    auto summary = archive::import_ndjson(*archive, *in, name, util::unix_now_ms());
     if (!summary) {
         // Nothing was imported (one transaction): an archive this run created goes too, so a
         // failed import leaves no empty archive behind.
@@ -588,7 +582,7 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
 }
 
 Result<int> run_mark(const EventsOptions& opt, const Context& context) {
-    auto status = archive::parse_status(opt.status);
+    auto status = archive::parse_event_status(opt.status);
     if (!status) {
         return fail(ExitCode::usage, "--status: " + status.error().message);
     }
@@ -849,8 +843,8 @@ ojson run_json(const ListedRun& r) {
             {"delivered", p.delivered},
             {"dead", p.dead},
             {"pending", p.pending()},
-            {"started_at", archive::format_time_ms(r.run.created_at_ms)},
-            {"updated_at", archive::format_time_ms(r.run.updated_at_ms)},
+            {"started_at", util::format_time_ms(r.run.created_at_ms)},
+            {"updated_at", util::format_time_ms(r.run.updated_at_ms)},
             {"started_by", r.run.started_by},
             {"archive", r.archive},
             {"last_error", r.run.last_error}};
@@ -911,7 +905,7 @@ Result<int> run_runs(const EventsOptions& opt, const Context& context) {
                     cell(r.run.run_id, 20).c_str(), std::string(to_string(r.run.state)).c_str(),
                     static_cast<long long>(p.total), static_cast<long long>(p.delivered),
                     static_cast<long long>(p.dead), static_cast<long long>(p.pending()),
-                    archive::format_time_ms(r.run.created_at_ms).substr(0, 19).c_str(),
+                    util::format_time_ms(r.run.created_at_ms).substr(0, 19).c_str(),
                     cell(r.run.started_by, 18).c_str(), r.run.source.c_str(), r.run.target.c_str());
     }
     if (!context.global.quiet) {
@@ -981,9 +975,9 @@ Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
               << "archive:     " << path << '\n'
               << "source:      " << (*run)->source << '\n'
               << "target:      " << (*run)->target << '\n'
-              << "started:     " << archive::format_time_ms((*run)->created_at_ms) << " by "
+              << "started:     " << util::format_time_ms((*run)->created_at_ms) << " by "
               << ((*run)->started_by.empty() ? "-" : (*run)->started_by) << '\n'
-              << "updated:     " << archive::format_time_ms((*run)->updated_at_ms) << '\n'
+              << "updated:     " << util::format_time_ms((*run)->updated_at_ms) << '\n'
               << "ledger:      selected " << p.total << " = delivered " << p.delivered << " + dead "
               << p.dead << " + pending " << p.pending() << '\n'
               << "last_error:  " << ((*run)->last_error.empty() ? "-" : (*run)->last_error) << '\n';

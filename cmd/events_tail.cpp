@@ -8,6 +8,7 @@
 
 #include <hookctl/archive/follow.hpp>
 #include <hookctl/util/clock.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/wait.hpp>
 
 #include "common.hpp"
@@ -46,7 +47,7 @@ Result<archive::TailFilter> make_tail_filter(const TailOptions& opt) {
     }
     filter.org_ids = opt.orgs;
     if (!opt.since.empty()) {
-        auto since = archive::parse_when_ms(opt.since, util::SystemClock().unix_ms());
+        auto since = util::parse_when_ms(opt.since, util::SystemClock().unix_ms());
         if (!since) {
             return fail(ExitCode::usage, "--since: " + since.error().message);
         }

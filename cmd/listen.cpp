@@ -13,6 +13,7 @@
 #include <hookctl/receive/archive_store.hpp>
 #include <hookctl/receive/server.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 #include <hookctl/util/watch.hpp>
 
@@ -75,19 +76,6 @@ public:
 private:
     std::mutex m_mutex;
 };
-
-std::string utc_now_text() {
-    auto now = std::chrono::system_clock::now();
-    auto secs = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms.count()));
-    return buf;
-}
 
 std::string millis(std::chrono::microseconds us) {
     char buf[32];
@@ -320,8 +308,10 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     hooks.on_notice = [writer, json_logs](std::string_view message, bool warning) {
         if (json_logs) {
             writer->write(nlohmann::json{
-                {"ts", utc_now_text()}, {"level", warning ? "warn" : "info"}, {"msg", message}}
-                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                {"ts", util::format_time_ms(util::unix_now_ms())},
+                {"level", warning ? "warn" : "info"},
+                {"msg",
+                 message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         } else {
             writer->write(std::string(warning ? "hookctl: warning: " : "hookctl: ") +
                           std::string(message));
@@ -357,7 +347,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     hooks.on_listening = [writer, json_logs, ready_file, &ready_error](const std::string& url) {
         if (json_logs) {
             writer->write(nlohmann::json{
-                {"ts", utc_now_text()},
+                {"ts", util::format_time_ms(util::unix_now_ms())},
                 {"level", "info"},
                 {"msg", "listening"},
                 {"url", url}}.dump());
@@ -374,7 +364,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     if (!quiet) {
         hooks.on_request = [writer, json_logs, color](const receive::RequestRecord& r) {
             if (json_logs) {
-                nlohmann::json doc = {{"ts", utc_now_text()},
+                nlohmann::json doc = {{"ts", util::format_time_ms(util::unix_now_ms())},
                                       {"level", r.status >= 500 || r.status == 0 ? "warn" : "info"},
                                       {"msg", "request"},
                                       {"method", r.method},
@@ -409,8 +399,9 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                                                                    : "\x1b[33m";
                 status = c + status + "\x1b[0m";
             }
-            std::string line = utc_now_text() + " " + status + " " + r.reason_code + " " +
-                               r.method + " " + r.target + " " + millis(r.latency) + "ms";
+            std::string line = util::format_time_ms(util::unix_now_ms()) + " " + status + " " +
+                               r.reason_code + " " + r.method + " " + r.target + " " +
+                               millis(r.latency) + "ms";
             if (!r.event_id.empty()) {
                 line += " event=" + r.event_id;
             }
@@ -464,7 +455,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
                 }
                 if (json_logs) {
                     writer->write(nlohmann::json{
-                        {"ts", utc_now_text()},
+                        {"ts", util::format_time_ms(util::unix_now_ms())},
                         {"level", o.delivered ? "info" : "warn"},
                         {"msg", "forward"},
                         {"event_id", o.event_id},
@@ -516,7 +507,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     }
     if (json_logs) {
         doc["msg"] = "summary";
-        doc["ts"] = utc_now_text();
+        doc["ts"] = util::format_time_ms(util::unix_now_ms());
         doc["level"] = "info";
         writer->write(doc.dump());
     } else if (!quiet) {

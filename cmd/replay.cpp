@@ -13,6 +13,7 @@
 
 #include <hookctl/replay/replay.hpp>
 #include <hookctl/util/clock.hpp>
+#include <hookctl/util/time.hpp>
 
 #include "archive_key.hpp"
 #include "common.hpp"
@@ -119,7 +120,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     plan.source.ordered = f.ordered;
     auto& filter = plan.source.filter;
     for (const auto& s : f.statuses) {
-        auto status = archive::parse_status(s);
+        auto status = archive::parse_event_status(s);
         if (!status) {
             return fail(ExitCode::usage, "--status: " + status.error().message);
         }
@@ -129,14 +130,14 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     // finishes the same selection however much later it runs.
     auto now = util::SystemClock().unix_ms();
     if (!f.since.empty()) {
-        auto t = archive::parse_when_ms(f.since, now);
+        auto t = util::parse_when_ms(f.since, now);
         if (!t) {
             return fail(ExitCode::usage, "--since: " + t.error().message);
         }
         filter.since_ms = *t;
     }
     if (!f.until.empty()) {
-        auto t = archive::parse_when_ms(f.until, now);
+        auto t = util::parse_when_ms(f.until, now);
         if (!t) {
             return fail(ExitCode::usage, "--until: " + t.error().message);
         }
@@ -329,8 +330,8 @@ std::string describe_selection(const replay::SourceSpec& s) {
     }
     if (s.filter.since_ms || s.filter.until_ms) {
         out += ", received " +
-               (s.filter.since_ms ? archive::format_time_ms(*s.filter.since_ms) : "(any)") +
-               " to " + (s.filter.until_ms ? archive::format_time_ms(*s.filter.until_ms) : "now");
+               (s.filter.since_ms ? util::format_time_ms(*s.filter.since_ms) : "(any)") + " to " +
+               (s.filter.until_ms ? util::format_time_ms(*s.filter.until_ms) : "now");
     }
     if (!s.filter.org_ids.empty()) {
         out += ", " + std::to_string(s.filter.org_ids.size()) + " org(s)";
@@ -345,12 +346,11 @@ std::string describe_selection(const replay::SourceSpec& s) {
 }
 
 nlohmann::json selection_json(const replay::SourceSpec& s) {
-    return {
-        {"source", s.describe()},
-        {"since", s.filter.since_ms ? nlohmann::json(archive::format_time_ms(*s.filter.since_ms))
-                                    : nlohmann::json(nullptr)},
-        {"until", s.filter.until_ms ? nlohmann::json(archive::format_time_ms(*s.filter.until_ms))
-                                    : nlohmann::json(nullptr)}};
+    return {{"source", s.describe()},
+            {"since", s.filter.since_ms ? nlohmann::json(util::format_time_ms(*s.filter.since_ms))
+                                        : nlohmann::json(nullptr)},
+            {"until", s.filter.until_ms ? nlohmann::json(util::format_time_ms(*s.filter.until_ms))
+                                        : nlohmann::json(nullptr)}};
 }
 
 // A replay's log record as a line: the run and, for an event, its attempt and answer.

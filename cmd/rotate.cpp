@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -40,7 +41,7 @@ nlohmann::json status_json(const std::string& path, const keys::Keyring& keyring
     }
     const auto* primary = keyring.primary();
     nlohmann::json doc = {{"keyring", path},
-                          {"now", keys::format_utc(now)},
+                          {"now", util::format_time_s(now)},
                           {"in_progress", keyring.rotation_in_progress(now)},
                           {"primary", nullptr},
                           {"verify_only", verify_only},
@@ -55,7 +56,7 @@ nlohmann::json status_json(const std::string& path, const keys::Keyring& keyring
     }
     doc["retired"] = retired;
     if (auto next = keyring.next_change_after(now)) {
-        doc["window_ends"] = keys::format_utc(*next - 1);
+        doc["window_ends"] = util::format_time_s(*next - 1);
         doc["seconds_left"] = *next - 1 - now;
     }
     return doc;
@@ -69,7 +70,7 @@ void print_status(const std::string& path, const keys::Keyring& keyring, std::in
               << '\n';
     if (primary != nullptr) {
         std::cout << "  signs:     " << primary->id << " " << primary->fingerprint
-                  << " (primary since " << keys::format_utc(primary->created_at) << ")\n";
+                  << " (primary since " << util::format_time_s(primary->created_at) << ")\n";
     } else {
         std::cout << "  signs:     nothing (no primary secret)\n";
     }
@@ -81,10 +82,10 @@ void print_status(const std::string& path, const keys::Keyring& keyring, std::in
         if (!e.not_after) {
             std::cout << " (verify-only, no end)\n";
         } else if (e.valid_at(now)) {
-            std::cout << " until " << keys::format_utc(*e.not_after) << " ("
+            std::cout << " until " << util::format_time_s(*e.not_after) << " ("
                       << time_left(*e.not_after - now) << " left)\n";
         } else {
-            std::cout << " NO LONGER: its window ended " << keys::format_utc(*e.not_after)
+            std::cout << " NO LONGER: its window ended " << util::format_time_s(*e.not_after)
                       << " (run 'hookctl rotate finish' to record it)\n";
         }
     }

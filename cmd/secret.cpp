@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -51,11 +52,11 @@ std::string env_quote(std::string_view value) {
 }
 
 void print_entry_line(const keys::KeyEntry& e, std::int64_t now) {
-    std::cout << e.id << "  " << e.fingerprint << "  " << keys::family_name(e.family) << "  "
-              << keys::state_name(e.state);
+    std::cout << e.id << "  " << e.fingerprint << "  " << keys::to_string(e.family) << "  "
+              << keys::to_string(e.state);
     if (e.state == keys::KeyState::verify_only && e.not_after) {
         std::cout << (e.valid_at(now) ? " until " : " (window ended ")
-                  << keys::format_utc(*e.not_after) << (e.valid_at(now) ? "" : ")");
+                  << util::format_time_s(*e.not_after) << (e.valid_at(now) ? "" : ")");
     }
     std::cout << '\n';
 }
@@ -104,7 +105,7 @@ Result<std::optional<std::int64_t>> parse_not_after(const SecretOptions& opt, st
         return now + std::chrono::duration_cast<std::chrono::seconds>(*d).count();
     }
     if (!opt.not_after.empty()) {
-        if (auto t = keys::parse_utc(opt.not_after)) {
+        if (auto t = util::parse_time_s_strict(opt.not_after)) {
             return *t;
         }
         auto t = util::parse_unix_seconds(opt.not_after);
@@ -189,7 +190,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             return std::unexpected(written.error());
         }
         if (context.global.json) {
-            nlohmann::json doc = {{"family", keys::family_name(secret->family)},
+            nlohmann::json doc = {{"family", keys::to_string(secret->family)},
                                   {"fingerprint", secret->fingerprint},
                                   {"file", opt.out}};
             if (!secret->public_key.empty()) {
@@ -202,15 +203,14 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             std::cout << secret->public_key << '\n';
         }
         if (!context.global.quiet) {
-            std::cerr << "hookctl: wrote a new " << keys::family_name(secret->family)
-                      << " secret to " << opt.out << " (mode 0600), fingerprint "
-                      << secret->fingerprint << '\n';
+            std::cerr << "hookctl: wrote a new " << keys::to_string(secret->family) << " secret to "
+                      << opt.out << " (mode 0600), fingerprint " << secret->fingerprint << '\n';
         }
         return {};
     }
     // No keyring, no file: printing the fresh secret is the point.
     if (context.global.json) {
-        nlohmann::json doc = {{"family", keys::family_name(secret->family)},
+        nlohmann::json doc = {{"family", keys::to_string(secret->family)},
                               {"fingerprint", secret->fingerprint},
                               {"secret", std::string(secret->secret.view())}};
         if (!secret->public_key.empty()) {
@@ -224,7 +224,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
         std::cout << secret->public_key << '\n';
     }
     if (!context.global.quiet) {
-        std::cerr << "hookctl: new " << keys::family_name(secret->family) << " secret, fingerprint "
+        std::cerr << "hookctl: new " << keys::to_string(secret->family) << " secret, fingerprint "
                   << secret->fingerprint << "; store it in your secret manager\n";
     }
     return {};
@@ -245,7 +245,7 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
             list.push_back(keys::describe_entry(e, *now, opt.reveal, opt.history));
         }
         print_json({{"keyring", opt.keyring},
-                    {"now", keys::format_utc(*now)},
+                    {"now", util::format_time_s(*now)},
                     {"rotation_in_progress", keyring->rotation_in_progress(*now)},
                     {"keys", list}});
         return {};
@@ -255,10 +255,10 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
     for (const auto& e : keyring->keys) {
         char line[256];
         std::snprintf(line, sizeof line, "%-4s %-12s %-8s %-12s %-6s %-21s %s", e.id.c_str(),
-                      e.fingerprint.c_str(), std::string(keys::family_name(e.family)).c_str(),
-                      std::string(keys::state_name(e.state)).c_str(),
-                      e.valid_at(*now) ? "yes" : "no", keys::format_utc(e.created_at).c_str(),
-                      e.not_after ? keys::format_utc(*e.not_after).c_str() : "-");
+                      e.fingerprint.c_str(), std::string(keys::to_string(e.family)).c_str(),
+                      std::string(keys::to_string(e.state)).c_str(),
+                      e.valid_at(*now) ? "yes" : "no", util::format_time_s(e.created_at).c_str(),
+                      e.not_after ? util::format_time_s(*e.not_after).c_str() : "-");
         std::cout << line << '\n';
         if (!e.public_key.empty()) {
             std::cout << "     public key " << e.public_key << '\n';
@@ -268,7 +268,7 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
         }
         if (opt.history) {
             for (const auto& h : e.history) {
-                std::cout << "     " << keys::format_utc(h.when) << "  " << h.what << "  ("
+                std::cout << "     " << util::format_time_s(h.when) << "  " << h.what << "  ("
                           << h.user << "@" << h.host << ")\n";
             }
         }
@@ -310,8 +310,8 @@ Result<void> run_export(const SecretOptions& opt, const Context& context) {
     if (format == "json") {
         nlohmann::json doc = {{"id", entry->id},
                               {"fingerprint", entry->fingerprint},
-                              {"family", keys::family_name(entry->family)},
-                              {"state", keys::state_name(entry->state)}};
+                              {"family", keys::to_string(entry->family)},
+                              {"state", keys::to_string(entry->state)}};
         doc[opt.public_only ? "public_key" : "secret"] = value;
         if (!opt.public_only && !entry->public_key.empty()) {
             doc["public_key"] = entry->public_key;

@@ -123,7 +123,7 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
     if (context.global.json) {
         nlohmann::json doc = {{"valid", verdict->ok()},
                               {"scheme", scheme_name},
-                              {"outcome", sig::outcome_code(verdict->outcome)},
+                              {"outcome", sig::to_string(verdict->outcome)},
                               {"reason", reason},
                               {"signatures", verdict->signatures},
                               {"secrets", verdict->keys},

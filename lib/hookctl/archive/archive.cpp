@@ -13,18 +13,13 @@
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/schema.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::archive {
 namespace {
 
 using json = nlohmann::json;
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // What to do about a SQLite failure, by its primary result code.
 std::string_view advice(int code) {
@@ -224,7 +219,7 @@ Event read_event(SQLite::Statement& stmt) {
     if (!stmt.getColumn(7).isNull()) {
         e.raw_mime = column_bytes(stmt.getColumn(7));
     }
-    auto status = parse_status(column_text(stmt.getColumn(8)));
+    auto status = parse_event_status(column_text(stmt.getColumn(8)));
     e.status = status ? *status : EventStatus::received;
     e.attempts = stmt.getColumn(9).getInt64();
     e.last_error = column_text(stmt.getColumn(10));
@@ -371,7 +366,7 @@ std::string_view to_string(EventStatus status) {
     return "received";
 }
 
-Result<EventStatus> parse_status(std::string_view text) {
+Result<EventStatus> parse_event_status(std::string_view text) {
     for (auto s :
          {EventStatus::received, EventStatus::delivered, EventStatus::failed, EventStatus::dead}) {
         if (text == to_string(s)) {
@@ -392,6 +387,39 @@ std::string_view to_string(ItemState state) {
         return "dead";
     }
     return "pending";
+}
+
+std::optional<ItemState> parse_item_state(std::string_view text) {
+    for (auto s : {ItemState::pending, ItemState::delivered, ItemState::dead}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(AttemptOutcome outcome) {
+    switch (outcome) {
+    case AttemptOutcome::delivered:
+        return "delivered";
+    case AttemptOutcome::retry:
+        return "retry";
+    case AttemptOutcome::failed:
+        return "failed";
+    case AttemptOutcome::dead:
+        return "dead";
+    }
+    return "failed";
+}
+
+std::optional<AttemptOutcome> parse_attempt_outcome(std::string_view text) {
+    for (auto o : {AttemptOutcome::delivered, AttemptOutcome::retry, AttemptOutcome::failed,
+                   AttemptOutcome::dead}) {
+        if (text == to_string(o)) {
+            return o;
+        }
+    }
+    return std::nullopt;
 }
 
 std::string_view to_string(RunState state) {
@@ -743,7 +771,7 @@ Result<std::vector<InsertResult>> Archive::insert_events(std::span<const NewEven
         std::vector<InsertResult> results;
         results.reserve(events.size());
         std::string headers;
-        const std::int64_t now = now_ms();
+        const std::int64_t now = util::unix_now_ms();
         WriteScope write(impl.db, impl.in_transaction);
         if (auto ready = prepare_writes(impl.db, impl.codec, impl.path); !ready) {
             return std::unexpected(ready.error());
@@ -899,7 +927,7 @@ Result<std::vector<std::string>> Archive::mark_events(std::span<const std::strin
         std::vector<std::string> missing;
         const std::string status_text(to_string(status));
         const std::string reason_text(reason);
-        const std::int64_t now = now_ms();
+        const std::int64_t now = util::unix_now_ms();
         WriteScope write(impl.db, impl.in_transaction);
         for (const auto& id : event_ids) {
             auto& stmt =
@@ -935,7 +963,7 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
             ins.bind(5, static_cast<std::int64_t>(a.at_ms));
             ins.bind(6, a.http_status);
             ins.bind(7, a.latency_ms);
-            ins.bindNoCopy(8, a.outcome);
+            ins.bind(8, std::string(to_string(a.outcome)));
             ins.bindNoCopy(9, a.reason);
             ins.bindNoCopy(10, a.detail);
             ins.exec();
@@ -977,6 +1005,22 @@ Result<void> Archive::record_attempts(std::span<const Attempt> attempts) {
     });
 }
 
+namespace {
+
+// An attempt's stored outcome text as the enum; an archive holding any other text was not
+// written by this hookctl.
+Result<AttemptOutcome> read_outcome(const std::string& path, const SQLite::Column& column) {
+    auto text = column_text(column);
+    if (auto outcome = parse_attempt_outcome(text)) {
+        return *outcome;
+    }
+    return fail(ExitCode::environment,
+                "archive " + path + " holds an attempt with the unknown outcome '" + text +
+                    "' (written by another hookctl version? use that version to read it)");
+}
+
+} // namespace
+
 Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
                                                    std::string_view run_id) {
     auto& impl = *m_impl;
@@ -1002,7 +1046,11 @@ Result<std::vector<Attempt>> Archive::attempts_for(std::string_view event_id,
             a.at_ms = stmt.getColumn(4).getInt64();
             a.http_status = stmt.getColumn(5).getInt();
             a.latency_ms = stmt.getColumn(6).getDouble();
-            a.outcome = column_text(stmt.getColumn(7));
+            auto outcome = read_outcome(impl.path, stmt.getColumn(7));
+            if (!outcome) {
+                return std::unexpected(outcome.error());
+            }
+            a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(8));
             a.detail = column_text(stmt.getColumn(9));
             out.push_back(std::move(a));
@@ -1023,7 +1071,7 @@ Result<Run> Archive::create_run(const NewRun& run) {
     created.source = run.source;
     created.target = run.target;
     created.options_json = run.options_json.empty() ? "{}" : run.options_json;
-    created.created_at_ms = created.updated_at_ms = now_ms();
+    created.created_at_ms = created.updated_at_ms = util::unix_now_ms();
     return guarded(impl.path, "create run", [&]() -> Result<Run> {
         WriteScope write(impl.db, impl.in_transaction);
         SQLite::Statement exists(impl.db, "SELECT 1 FROM runs WHERE run_id = ?");
@@ -1066,7 +1114,7 @@ Result<void> Archive::update_run(std::string_view run_id, const RunProgress& pro
         stmt.bind(5, static_cast<std::int64_t>(progress.cursor));
         stmt.bind(6, std::string(to_string(state)));
         stmt.bind(7, std::string(last_error));
-        stmt.bind(8, static_cast<std::int64_t>(now_ms()));
+        stmt.bind(8, static_cast<std::int64_t>(util::unix_now_ms()));
         stmt.bind(9, static_cast<std::int64_t>(progress.paused_until_ms));
         stmt.bind(10, std::string(run_id));
         if (stmt.exec() == 0) {
@@ -1112,7 +1160,7 @@ Result<void> Archive::set_run_options(std::string_view run_id, std::string_view 
         SQLite::Statement stmt(impl.db,
                                "UPDATE runs SET options = ?, updated_at_ms = ? WHERE run_id = ?");
         stmt.bind(1, std::string(options_json));
-        stmt.bind(2, static_cast<std::int64_t>(now_ms()));
+        stmt.bind(2, static_cast<std::int64_t>(util::unix_now_ms()));
         stmt.bind(3, std::string(run_id));
         if (stmt.exec() == 0) {
             return fail(ExitCode::usage,
@@ -1176,10 +1224,8 @@ RunItem read_run_item(SQLite::Statement& stmt, int first) {
     item.item = stmt.getColumn(first).getInt64();
     item.event_id = column_text(stmt.getColumn(first + 1));
     item.seq = stmt.getColumn(first + 2).getInt64();
-    auto state = column_text(stmt.getColumn(first + 3));
-    item.state = state == "delivered" ? ItemState::delivered
-                 : state == "dead"    ? ItemState::dead
-                                      : ItemState::pending;
+    item.state =
+        parse_item_state(column_text(stmt.getColumn(first + 3))).value_or(ItemState::pending);
     item.attempts = stmt.getColumn(first + 4).getInt64();
     return item;
 }
@@ -1258,11 +1304,11 @@ Result<ItemCounts> Archive::count_run_items(std::string_view run_id) {
         stmt.bind(1, std::string(run_id));
         ItemCounts counts;
         while (stmt.executeStep()) {
-            auto state = column_text(stmt.getColumn(0));
+            auto state = parse_item_state(column_text(stmt.getColumn(0)));
             auto n = stmt.getColumn(1).getInt64();
-            (state == "delivered" ? counts.delivered
-             : state == "dead"    ? counts.dead
-                                  : counts.pending) += n;
+            (state == ItemState::delivered ? counts.delivered
+             : state == ItemState::dead    ? counts.dead
+                                           : counts.pending) += n;
         }
         return counts;
     });
@@ -1276,7 +1322,7 @@ Result<void> Archive::settle_items(std::span<const ItemVerdict> verdicts) {
                                "UPDATE run_items SET state = ? WHERE run_id = ? AND item = ?");
         SQLite::Statement event(impl.db, "UPDATE events SET status = ?, last_error = ?, "
                                          "updated_at_ms = ? WHERE event_id = ?");
-        const std::int64_t now = now_ms();
+        const std::int64_t now = util::unix_now_ms();
         for (const auto& v : verdicts) {
             item.reset();
             item.bind(1, std::string(to_string(v.state)));
@@ -1491,7 +1537,11 @@ Result<std::uint64_t> Archive::for_each_attempt(
             a.at_ms = stmt.getColumn(5).getInt64();
             a.http_status = stmt.getColumn(6).getInt();
             a.latency_ms = stmt.getColumn(7).getDouble();
-            a.outcome = column_text(stmt.getColumn(8));
+            auto outcome = read_outcome(impl.path, stmt.getColumn(8));
+            if (!outcome) {
+                return std::unexpected(outcome.error());
+            }
+            a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(9));
             a.detail = column_text(stmt.getColumn(10));
             ++visited;
@@ -1518,7 +1568,7 @@ Result<std::vector<std::int64_t>> Archive::add_reparses(std::span<const NewRepar
         SQLite::Statement insert(impl.db,
                                  "INSERT INTO event_reparses (seq, version, parser, created_at_ms, "
                                  "divergent, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        const std::int64_t now = now_ms();
+        const std::int64_t now = util::unix_now_ms();
         std::vector<std::int64_t> versions;
         for (const auto& r : reparses) {
             find.reset();
@@ -1701,170 +1751,6 @@ Result<std::int64_t> Archive::last_stored_row(StoredTable table) {
                             : "SELECT coalesce(max(id), 0) FROM event_reparses")
             .getInt64();
     });
-}
-
-// ---------------------------------------------------------------------------------------------
-
-std::string format_time_ms(std::int64_t unix_ms) {
-    std::int64_t seconds = unix_ms / 1000;
-    std::int64_t millis = unix_ms % 1000;
-    if (millis < 0) {
-        millis += 1000;
-        seconds -= 1;
-    }
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(millis));
-    return buf;
-}
-
-namespace {
-
-// Reads exactly `width` digits at `pos`.
-bool read_digits(std::string_view s, std::size_t& pos, std::size_t width, int& out) {
-    if (pos + width > s.size()) {
-        return false;
-    }
-    auto [ptr, ec] = std::from_chars(s.data() + pos, s.data() + pos + width, out);
-    if (ec != std::errc() || ptr != s.data() + pos + width) {
-        return false;
-    }
-    pos += width;
-    return true;
-}
-
-bool expect(std::string_view s, std::size_t& pos, char c) {
-    if (pos < s.size() && s[pos] == c) {
-        ++pos;
-        return true;
-    }
-    return false;
-}
-
-} // namespace
-
-Result<std::int64_t> parse_time_ms(std::string_view text) {
-    auto bad = [&] {
-        return fail(ExitCode::usage,
-                    "cannot read time '" + std::string(text) +
-                        "': use RFC 3339 (2026-11-26T18:00:00Z), a date (2026-11-26) or Unix "
-                        "seconds (@1764180000)");
-    };
-    std::string_view s = util::trim(text);
-    if (!s.empty() && s.front() == '@') {
-        s.remove_prefix(1);
-    }
-    if (!s.empty() &&
-        std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        std::int64_t seconds = 0;
-        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), seconds);
-        if (ec != std::errc() || ptr != s.data() + s.size() ||
-            seconds > std::numeric_limits<std::int64_t>::max() / 1000) {
-            return bad();
-        }
-        return seconds * 1000;
-    }
-    s = util::trim(text);
-    std::size_t pos = 0;
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    if (!read_digits(s, pos, 4, year) || !expect(s, pos, '-') || !read_digits(s, pos, 2, month) ||
-        !expect(s, pos, '-') || !read_digits(s, pos, 2, day)) {
-        return bad();
-    }
-    std::int64_t millis = 0;
-    std::int64_t offset_seconds = 0;
-    if (pos < s.size()) {
-        if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') {
-            return bad();
-        }
-        ++pos;
-        if (!read_digits(s, pos, 2, hour) || !expect(s, pos, ':') ||
-            !read_digits(s, pos, 2, minute)) {
-            return bad();
-        }
-        if (expect(s, pos, ':') && !read_digits(s, pos, 2, second)) {
-            return bad();
-        }
-        if (expect(s, pos, '.') || expect(s, pos, ',')) {
-            int digits = 0;
-            std::int64_t scale = 100;
-            while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-                millis += (s[pos] - '0') * scale;
-                scale /= 10;
-                ++pos;
-                ++digits;
-            }
-            if (digits == 0) {
-                return bad();
-            }
-        }
-        if (pos < s.size()) {
-            if (s[pos] == 'Z' || s[pos] == 'z') {
-                ++pos;
-            } else if (s[pos] == '+' || s[pos] == '-') {
-                int sign = s[pos] == '-' ? -1 : 1;
-                ++pos;
-                int oh = 0, om = 0;
-                if (!read_digits(s, pos, 2, oh)) {
-                    return bad();
-                }
-                expect(s, pos, ':');
-                if (!read_digits(s, pos, 2, om) || oh > 23 || om > 59) {
-                    return bad();
-                }
-                offset_seconds = sign * (oh * 3600 + om * 60);
-            } else {
-                return bad();
-            }
-        }
-        if (pos != s.size()) {
-            return bad();
-        }
-    }
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-        return bad();
-    }
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    std::time_t t = timegm(&tm);
-    if (tm.tm_mday != day) { // e.g. February 30 normalised into March
-        return bad();
-    }
-    return (static_cast<std::int64_t>(t) - offset_seconds) * 1000 + millis;
-}
-
-Result<std::int64_t> parse_when_ms(std::string_view text, std::int64_t now_ms) {
-    auto trimmed = util::trim(text);
-    constexpr std::int64_t day_ms = 86'400'000;
-    std::int64_t midnight = now_ms - (((now_ms % day_ms) + day_ms) % day_ms);
-    if (trimmed == "now") {
-        return now_ms;
-    }
-    if (trimmed == "today") {
-        return midnight;
-    }
-    if (trimmed == "yesterday") {
-        return midnight - day_ms;
-    }
-    if (auto absolute = parse_time_ms(trimmed)) {
-        return *absolute;
-    }
-    if (auto ago = util::parse_duration(trimmed)) {
-        return now_ms - ago->count();
-    }
-    return fail(ExitCode::usage, "cannot read time '" + std::string(text) +
-                                     "': use RFC 3339 (2026-11-26T18:00:00Z), a date "
-                                     "(2026-11-26), Unix seconds (@1764180000), today, "
-                                     "yesterday, now, or a duration ago (24h, 30m, 7d)");
 }
 
 } // namespace hookctl::archive

@@ -71,7 +71,7 @@ enum class EventStatus { received, delivered, failed, dead };
 
 std::string_view to_string(EventStatus status);
 // Parses `received|delivered|failed|dead`; fails (exit 2) naming the accepted values.
-Result<EventStatus> parse_status(std::string_view text);
+Result<EventStatus> parse_event_status(std::string_view text);
 
 // An event to store.
 struct NewEvent {
@@ -128,6 +128,15 @@ struct EventFilter {
 // The state of one event in a run's selection (a run item): the ledger of DESIGN.md §7.
 enum class ItemState { pending, delivered, dead };
 std::string_view to_string(ItemState state);
+// Parses `pending|delivered|dead`; nothing on any other text.
+std::optional<ItemState> parse_item_state(std::string_view text);
+
+// What became of one delivery attempt. Stored as its to_string text (`delivered`, `retry`,
+// `failed`, `dead`) in attempts.outcome: the text is the archive format and never changes.
+enum class AttemptOutcome { delivered, retry, failed, dead };
+std::string_view to_string(AttemptOutcome outcome);
+// Parses the stored text back; nothing on any other text.
+std::optional<AttemptOutcome> parse_attempt_outcome(std::string_view text);
 
 // One delivery attempt of one event in one run.
 struct Attempt {
@@ -139,8 +148,8 @@ struct Attempt {
     std::int64_t at_ms = 0;   // when the request was sent
     int http_status = 0;      // 0 when there was no HTTP response
     double latency_ms = 0;
-    std::string outcome; // `delivered`, `retry`, `failed`, `dead`
-    std::string reason;  // reason code, e.g. `http_503`, `timeout`, `connect_refused`
+    AttemptOutcome outcome = AttemptOutcome::delivered;
+    std::string reason; // reason code, e.g. `http_503`, `timeout`, `connect_refused`
     // Why, in words: an excerpt of the response body (at most k_detail_limit bytes) or the
     // transport error; empty when delivered.
     std::string detail;
@@ -479,17 +488,5 @@ private:
     explicit Archive(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
-
-// Unix milliseconds -> `2026-11-26T18:00:00.123Z`.
-std::string format_time_ms(std::int64_t unix_ms);
-// Parses RFC 3339 (`2026-11-26T18:00:00Z`, fractional seconds and offsets accepted), a date
-// `2026-11-26` (midnight UTC), or Unix seconds (`@1764180000` or plain digits) into Unix ms.
-// Fails (exit 2) quoting `text`.
-Result<std::int64_t> parse_time_ms(std::string_view text);
-
-// What a --since/--until flag accepts: every form of parse_time_ms, or a time relative to
-// `now_ms`: `now`, `today` / `yesterday` (midnight UTC), or a duration meaning that long ago
-// (`24h`, `30m`, `7d`). Fails (exit 2) quoting `text` and listing the forms.
-Result<std::int64_t> parse_when_ms(std::string_view text, std::int64_t now_ms);
 
 } // namespace hookctl::archive

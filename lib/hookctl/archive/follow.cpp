@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <hookctl/archive/follow.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -52,7 +53,7 @@ TailRecord record_of(const Attempt& attempt, std::string_view org_id) {
     r.at_ms = attempt.at_ms;
     r.event_id = attempt.event_id;
     r.org_id = std::string(org_id);
-    r.status = attempt.outcome;
+    r.status = std::string(to_string(attempt.outcome));
     r.reason = !attempt.reason.empty()   ? attempt.reason
                : attempt.http_status > 0 ? "http_" + std::to_string(attempt.http_status)
                                          : "";
@@ -87,9 +88,9 @@ std::string format_line(const TailRecord& r) {
         std::snprintf(text, sizeof text, "%.1fms", *r.latency_ms);
         latency = text;
     }
-    std::string line = format_time_ms(r.at_ms) + "  " + dash(r.event_id) + "  " + dash(r.org_id) +
-                       "  " + dash(r.status) + "  " + dash(r.reason) + "  " + latency + "  " +
-                       (r.verified_by.empty() ? "-" : "key " + r.verified_by);
+    std::string line = util::format_time_ms(r.at_ms) + "  " + dash(r.event_id) + "  " +
+                       dash(r.org_id) + "  " + dash(r.status) + "  " + dash(r.reason) + "  " +
+                       latency + "  " + (r.verified_by.empty() ? "-" : "key " + r.verified_by);
     if (r.kind == TailRecord::Kind::attempt) {
         line += "  attempt " + std::to_string(r.attempt) + " to " + dash(r.target);
         if (!r.run_id.empty()) {
@@ -101,7 +102,7 @@ std::string format_line(const TailRecord& r) {
 
 nlohmann::json to_json(const TailRecord& r) {
     nlohmann::json doc = {{"type", r.kind == TailRecord::Kind::event ? "event" : "attempt"},
-                          {"at", format_time_ms(r.at_ms)},
+                          {"at", util::format_time_ms(r.at_ms)},
                           {"event_id", r.event_id},
                           {"org_id", r.org_id},
                           {"status", r.status},

@@ -7,6 +7,7 @@
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/shell.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -94,12 +95,13 @@ json har_entry(const Event& e, const std::vector<Attempt>& attempts) {
     if (last != nullptr) {
         latency = last->latency_ms;
         response["comment"] = "last delivery attempt (#" + std::to_string(last->attempt) + ", " +
-                              last->outcome + (last->reason.empty() ? "" : ", " + last->reason) +
-                              ") at " + format_time_ms(last->at_ms) + " to " + last->target;
+                              std::string(to_string(last->outcome)) +
+                              (last->reason.empty() ? "" : ", " + last->reason) + ") at " +
+                              util::format_time_ms(last->at_ms) + " to " + last->target;
     } else {
         response["comment"] = "no delivery attempt recorded";
     }
-    return {{"startedDateTime", format_time_ms(e.received_at_ms)},
+    return {{"startedDateTime", util::format_time_ms(e.received_at_ms)},
             {"time", latency},
             {"request", std::move(request)},
             {"response", std::move(response)},
@@ -110,7 +112,7 @@ json har_entry(const Event& e, const std::vector<Attempt>& attempts) {
               {"org_id", e.org_id},
               {"scheme", e.scheme},
               {"status", std::string(to_string(e.status))},
-              {"received_at", format_time_ms(e.received_at_ms)},
+              {"received_at", util::format_time_ms(e.received_at_ms)},
               {"trace_id", e.trace_id},
               {"attempts", e.attempts}}}};
 }
@@ -214,9 +216,9 @@ Result<std::uint64_t> export_curl(Archive& archive, const EventFilter& filter, s
     auto visited = archive.for_each_event(filter, [&](const Event& e) {
         ++count;
         out << "\n# " << e.event_id << ": org " << (e.org_id.empty() ? "-" : e.org_id)
-            << ", received " << format_time_ms(e.received_at_ms) << ", " << to_string(e.status)
-            << (e.last_error.empty() ? "" : " (" + e.last_error + ")") << ", " << e.body.size()
-            << " bytes\n";
+            << ", received " << util::format_time_ms(e.received_at_ms) << ", "
+            << to_string(e.status) << (e.last_error.empty() ? "" : " (" + e.last_error + ")")
+            << ", " << e.body.size() << " bytes\n";
         if (heredoc_safe(e.body)) {
             out << "body=$(cat <<'HOOKCTL_BODY'\n"
                 << e.body << "\nHOOKCTL_BODY\n)\nprintf '%s' \"$body\" > \"$work/body\"\n";
@@ -325,7 +327,7 @@ Result<std::vector<HarRequest>> read_har(std::string_view text, const std::strin
             r.trace_id = body_field("trace_id");
         }
         if (entry.contains("startedDateTime") && entry["startedDateTime"].is_string()) {
-            auto ms = parse_time_ms(entry["startedDateTime"].get<std::string>());
+            auto ms = util::parse_time_ms(entry["startedDateTime"].get<std::string>());
             r.started_ms = ms ? *ms : 0;
         }
         out.push_back(std::move(r));

@@ -4,6 +4,7 @@
 
 #include <hookctl/archive/ndjson.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -76,13 +77,13 @@ json event_to_json(const Event& event, bool include_body) {
     json out = json::object();
     out["event_id"] = event.event_id;
     out["seq"] = event.seq;
-    out["received_at"] = format_time_ms(event.received_at_ms);
+    out["received_at"] = util::format_time_ms(event.received_at_ms);
     out["org_id"] = event.org_id;
     out["scheme"] = event.scheme;
     out["status"] = std::string(to_string(event.status));
     out["attempts"] = event.attempts;
     out["last_error"] = event.last_error;
-    out["updated_at"] = format_time_ms(event.updated_at_ms);
+    out["updated_at"] = util::format_time_ms(event.updated_at_ms);
     out["trace_id"] = event.trace_id;
     out["source"] = event.source;
     out["verified_by"] = event.verified_by;
@@ -196,7 +197,7 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
     auto received = object.find("received_at");
     if (received != object.end() && !received->is_null()) {
         if (received->is_string()) {
-            auto ms = parse_time_ms(received->get<std::string>());
+            auto ms = util::parse_time_ms(received->get<std::string>());
             if (!ms) {
                 return field_error("received_at", ms.error().message);
             }
@@ -214,7 +215,7 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
     if (!status) {
         return std::unexpected(status.error());
     }
-    auto parsed_status = parse_status(*status);
+    auto parsed_status = parse_event_status(*status);
     if (!parsed_status) {
         return field_error("status", parsed_status.error().message);
     }

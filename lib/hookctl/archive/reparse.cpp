@@ -6,6 +6,7 @@
 
 #include <hookctl/archive/reparse.hpp>
 #include <hookctl/mime/parse.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -47,7 +48,7 @@ Result<void> examine(const Event& e, const ReparseOptions& options, ReparseResul
     }
     mime::ParseOptions parse;
     parse.org_id = e.org_id;
-    parse.received_at = format_time_ms(e.received_at_ms);
+    parse.received_at = util::format_time_ms(e.received_at_ms);
     if (!e.trace_id.empty()) {
         parse.trace_id = e.trace_id;
     }

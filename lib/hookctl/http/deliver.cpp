@@ -5,6 +5,7 @@
 #include <hookctl/http/deliver.hpp>
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::http {
 
@@ -59,10 +60,7 @@ Result<DeliveryResult> deliver(Client& client, const Endpoint& endpoint, std::st
     DeliveryResult result;
     auto first = std::chrono::steady_clock::now();
     for (int number = 1;; ++number) {
-        auto now = std::chrono::system_clock::now();
-        auto request = signed_request(
-            endpoint, event_id, body, extra,
-            std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+        auto request = signed_request(endpoint, event_id, body, extra, util::unix_now_s());
         if (!request) {
             return std::unexpected(request.error());
         }
@@ -72,7 +70,7 @@ Result<DeliveryResult> deliver(Client& client, const Endpoint& endpoint, std::st
         }
         Attempt attempt;
         attempt.number = number;
-        attempt.decision = classify(*response, std::chrono::system_clock::now());
+        attempt.decision = classify(*response, util::wall_now());
         attempt.response = std::move(*response);
         auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - first);

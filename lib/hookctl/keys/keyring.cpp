@@ -18,6 +18,7 @@
 #include <hookctl/keys/keyring.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::keys {
 
@@ -40,7 +41,7 @@ std::string errno_text(int err) {
     return std::strerror(err);
 }
 
-std::optional<KeyState> parse_state(std::string_view s) {
+std::optional<KeyState> parse_key_state(std::string_view s) {
     if (s == "primary") {
         return KeyState::primary;
     }
@@ -53,7 +54,7 @@ std::optional<KeyState> parse_state(std::string_view s) {
     return std::nullopt;
 }
 
-std::optional<KeyFamily> parse_family(std::string_view s) {
+std::optional<KeyFamily> parse_key_family(std::string_view s) {
     if (s == "hmac") {
         return KeyFamily::hmac;
     }
@@ -98,7 +99,7 @@ Result<void> fsync_parent(const std::string& path) {
 
 } // namespace
 
-std::string_view family_name(KeyFamily family) {
+std::string_view to_string(KeyFamily family) {
     switch (family) {
     case KeyFamily::hmac:
         return "hmac";
@@ -110,7 +111,7 @@ std::string_view family_name(KeyFamily family) {
     return "hmac";
 }
 
-std::string_view state_name(KeyState state) {
+std::string_view to_string(KeyState state) {
     switch (state) {
     case KeyState::primary:
         return "primary";
@@ -134,47 +135,6 @@ Actor current_actor() {
         actor.host = host;
     }
     return actor;
-}
-
-std::string format_utc(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    if (::gmtime_r(&tt, &tm) == nullptr) {
-        return std::to_string(t);
-    }
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-std::optional<std::int64_t> parse_utc(std::string_view text) {
-    // YYYY-MM-DDTHH:MM:SSZ, exactly.
-    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-        text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
-        return std::nullopt;
-    }
-    auto number = [&](std::size_t pos, std::size_t len) -> std::optional<int> {
-        int n = 0;
-        auto [end, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, n);
-        if (ec != std::errc() || end != text.data() + pos + len) {
-            return std::nullopt;
-        }
-        return n;
-    };
-    auto year = number(0, 4), month = number(5, 2), day = number(8, 2), hour = number(11, 2),
-         minute = number(14, 2), second = number(17, 2);
-    if (!year || !month || !day || !hour || !minute || !second || *month < 1 || *month > 12 ||
-        *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
-        return std::nullopt;
-    }
-    std::tm tm{};
-    tm.tm_year = *year - 1900;
-    tm.tm_mon = *month - 1;
-    tm.tm_mday = *day;
-    tm.tm_hour = *hour;
-    tm.tm_min = *minute;
-    tm.tm_sec = *second;
-    return static_cast<std::int64_t>(::timegm(&tm));
 }
 
 bool KeyEntry::valid_at(std::int64_t now) const {
@@ -253,20 +213,20 @@ std::string to_json(const Keyring& keyring) {
         json history = json::array();
         for (const auto& h : e.history) {
             history.push_back({{"what", h.what},
-                               {"when", format_utc(h.when)},
+                               {"when", util::format_time_s(h.when)},
                                {"user", h.user},
                                {"host", h.host}});
         }
         json entry = {{"id", e.id},
                       {"fingerprint", e.fingerprint},
-                      {"family", family_name(e.family)},
-                      {"state", state_name(e.state)},
-                      {"created_at", format_utc(e.created_at)},
+                      {"family", to_string(e.family)},
+                      {"state", to_string(e.state)},
+                      {"created_at", util::format_time_s(e.created_at)},
                       {"not_after", nullptr},
                       {"secret", std::string(e.secret.view())},
                       {"history", history}};
         if (e.not_after) {
-            entry["not_after"] = format_utc(*e.not_after);
+            entry["not_after"] = util::format_time_s(*e.not_after);
         }
         if (!e.public_key.empty()) {
             entry["public_key"] = e.public_key;
@@ -328,9 +288,9 @@ Result<Keyring> parse_keyring(std::string_view text, const std::string& path) {
         e.id = *str("id");
         where += " (" + e.id + ")";
         e.fingerprint = *str("fingerprint");
-        auto family = parse_family(*str("family"));
-        auto state = parse_state(*str("state"));
-        auto created = parse_utc(*str("created_at"));
+        auto family = parse_key_family(*str("family"));
+        auto state = parse_key_state(*str("state"));
+        auto created = util::parse_time_s_strict(*str("created_at"));
         if (!family || !state || !created) {
             return corrupt(where + ": bad family, state or created_at");
         }
@@ -338,8 +298,9 @@ Result<Keyring> parse_keyring(std::string_view text, const std::string& path) {
         e.state = *state;
         e.created_at = *created;
         if (k.contains("not_after") && !k["not_after"].is_null()) {
-            auto t = k["not_after"].is_string() ? parse_utc(k["not_after"].get<std::string>())
-                                                : std::nullopt;
+            auto t = k["not_after"].is_string()
+                         ? util::parse_time_s_strict(k["not_after"].get<std::string>())
+                         : std::nullopt;
             if (!t) {
                 return corrupt(where + ": bad not_after");
             }
@@ -373,7 +334,7 @@ Result<Keyring> parse_keyring(std::string_view text, const std::string& path) {
                 ev.what = h.value("what", std::string());
                 ev.user = h.value("user", std::string());
                 ev.host = h.value("host", std::string());
-                auto when = parse_utc(h.value("when", std::string()));
+                auto when = util::parse_time_s_strict(h.value("when", std::string()));
                 if (!when) {
                     return corrupt(where + ": a history entry has a bad \"when\"");
                 }
@@ -538,7 +499,7 @@ Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::i
     if (const auto* same = keyring.find(secret.fingerprint)) {
         return fail(ExitCode::usage, "the keyring already holds this secret as " + same->id +
                                          " (fingerprint " + same->fingerprint + ", " +
-                                         std::string(state_name(same->state)) + ")");
+                                         std::string(to_string(same->state)) + ")");
     }
     KeyState state = keyring.primary() == nullptr ? KeyState::primary
                                                   : options.state.value_or(KeyState::verify_only);
@@ -558,9 +519,9 @@ Result<std::string> add_secret(Keyring& keyring, const NewSecret& secret, std::i
     if (state == KeyState::verify_only) {
         e.not_after = options.not_after;
     }
-    std::string what = "added as " + std::string(state_name(state));
+    std::string what = "added as " + std::string(to_string(state));
     if (e.not_after) {
-        what += " until " + format_utc(*e.not_after);
+        what += " until " + util::format_time_s(*e.not_after);
     }
     record(e, what + " (" + options.what + ")", now, actor);
     keyring.keys.push_back(std::move(e));
@@ -583,7 +544,8 @@ Result<std::string> begin_rotation(Keyring& keyring, const NewSecret& secret,
         std::string open;
         for (const auto& e : keyring.keys) {
             if (e.state == KeyState::verify_only && e.not_after && now <= *e.not_after) {
-                open = e.id + " (" + e.fingerprint + ") verifies until " + format_utc(*e.not_after);
+                open = e.id + " (" + e.fingerprint + ") verifies until " +
+                       util::format_time_s(*e.not_after);
                 break;
             }
         }
@@ -600,7 +562,7 @@ Result<std::string> begin_rotation(Keyring& keyring, const NewSecret& secret,
         if (e.state == KeyState::verify_only && e.not_after && *e.not_after < now) {
             e.state = KeyState::retired;
             record(e,
-                   "verify-only -> retired (window ended " + format_utc(*e.not_after) +
+                   "verify-only -> retired (window ended " + util::format_time_s(*e.not_after) +
                        "; rotate begin)",
                    now, actor);
         }
@@ -609,8 +571,8 @@ Result<std::string> begin_rotation(Keyring& keyring, const NewSecret& secret,
     std::int64_t until = now + window_seconds;
     old->state = KeyState::verify_only;
     old->not_after = until;
-    record(*old, "primary -> verify-only until " + format_utc(until) + " (rotate begin)", now,
-           actor);
+    record(*old, "primary -> verify-only until " + util::format_time_s(until) + " (rotate begin)",
+           now, actor);
     KeyEntry e;
     e.id = next_id(keyring);
     e.fingerprint = secret.fingerprint;
@@ -663,14 +625,14 @@ Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Act
 nlohmann::json describe_entry(const KeyEntry& e, std::int64_t now, bool reveal, bool history) {
     json doc = {{"id", e.id},
                 {"fingerprint", e.fingerprint},
-                {"family", family_name(e.family)},
-                {"state", state_name(e.state)},
+                {"family", to_string(e.family)},
+                {"state", to_string(e.state)},
                 {"valid", e.valid_at(now)},
-                {"created_at", format_utc(e.created_at)},
+                {"created_at", util::format_time_s(e.created_at)},
                 {"not_after", nullptr},
                 {"seconds_left", nullptr}};
     if (e.not_after) {
-        doc["not_after"] = format_utc(*e.not_after);
+        doc["not_after"] = util::format_time_s(*e.not_after);
         if (e.state == KeyState::verify_only) {
             doc["seconds_left"] = std::max<std::int64_t>(0, *e.not_after - now);
         }
@@ -685,7 +647,7 @@ nlohmann::json describe_entry(const KeyEntry& e, std::int64_t now, bool reveal, 
         doc["history"] = json::array();
         for (const auto& h : e.history) {
             doc["history"].push_back({{"what", h.what},
-                                      {"when", format_utc(h.when)},
+                                      {"when", util::format_time_s(h.when)},
                                       {"user", h.user},
                                       {"host", h.host}});
         }
@@ -710,7 +672,7 @@ Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::in
     }
     if (out.empty()) {
         return fail(ExitCode::usage,
-                    "keyring " + path + " holds no secret valid at " + format_utc(now) +
+                    "keyring " + path + " holds no secret valid at " + util::format_time_s(now) +
                         ": add one with 'hookctl secret new --keyring " + path + "'");
     }
     return out;

@@ -23,8 +23,8 @@ enum class KeyFamily { hmac, ed25519, archive };
 // until its `not_after` (if any); `retired` does neither and is kept for the record.
 enum class KeyState { primary, verify_only, retired };
 
-std::string_view family_name(KeyFamily family);
-std::string_view state_name(KeyState state);
+std::string_view to_string(KeyFamily family);
+std::string_view to_string(KeyState state);
 
 // One change in a secret's life: what happened, when (Unix seconds), by whom, on which host.
 struct KeyEvent {
@@ -166,11 +166,5 @@ Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::in
 // `valid` at `now`, created_at, not_after, `seconds_left` in its window, public_key,
 // rotated_from, and its history when `history` is set. The secret itself only when `reveal`.
 nlohmann::json describe_entry(const KeyEntry& entry, std::int64_t now, bool reveal, bool history);
-
-// `2026-11-26T18:00:00Z` for Unix seconds `t`.
-std::string format_utc(std::int64_t t);
-
-// Parses `format_utc`'s form back; nothing on anything else.
-std::optional<std::int64_t> parse_utc(std::string_view text);
 
 } // namespace hookctl::keys

@@ -18,6 +18,7 @@
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::keys {
 
@@ -186,11 +187,8 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
     bool stdin_used = false;
     for (const auto& source : sources) {
         if (source.kind == SecretSource::Kind::keyring) {
-            std::int64_t now = at ? *at
-                                  : std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count();
-            auto secrets = keyring_secrets(source.where, now);
+            std::int64_t now_s = at ? *at : util::unix_now_s();
+            auto secrets = keyring_secrets(source.where, now_s);
             if (!secrets) {
                 return std::unexpected(secrets.error());
             }

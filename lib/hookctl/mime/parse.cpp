@@ -23,6 +23,7 @@
 #include <hookctl/mime/store.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::mime {
 
@@ -701,15 +702,6 @@ void walk(GMimeObject* object, Collector& collector, bool may_start) {
     add_attachment(object, collector);
 }
 
-std::string now_rfc3339() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buffer;
-}
-
 // The length of the lines made only of spaces and tabs at the start of `stream` (some exporters
 // write one before the headers; GMime would then see no header block at all). An empty line
 // is never skipped: it ends an empty header block. Looks at the first 64 KiB at most.
@@ -760,7 +752,8 @@ Result<json> build_event(GMimeStream* stream, std::string_view bytes, const Blob
     if (auto checked = check_options(options); !checked) {
         return std::unexpected(checked.error());
     }
-    std::string received_at = options.received_at ? *options.received_at : now_rfc3339();
+    std::string received_at =
+        options.received_at ? *options.received_at : util::format_time_s(util::unix_now_s());
 
     Collector collector;
     collector.store_dir = options.attachments_dir.value_or("");

@@ -8,6 +8,7 @@
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::probe {
 namespace {
@@ -102,12 +103,7 @@ private:
     util::HeaderList common_headers(const std::string& event_id) const;
     Result<Exchange> send(const Prepared& request);
     bool selected(std::string_view check) const;
-    std::int64_t now() const { return m_options.now ? m_options.now() : unix_now(); }
-    static std::int64_t unix_now() {
-        return std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
+    std::int64_t now() const { return m_options.now ? m_options.now() : util::unix_now_s(); }
     void record(CheckResult result);
     void started(std::string_view check) const {
         if (m_options.started) {
@@ -615,7 +611,7 @@ const std::vector<std::string>& check_names() {
     return k_checks;
 }
 
-std::string_view status_name(Status status) {
+std::string_view to_string(Status status) {
     switch (status) {
     case Status::pass:
         return "pass";
@@ -668,7 +664,7 @@ nlohmann::json to_json(const Report& report) {
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : report.checks) {
         checks.push_back({{"name", c.name},
-                          {"status", status_name(c.status)},
+                          {"status", to_string(c.status)},
                           {"expected", c.expected},
                           {"got", c.got},
                           {"detail", c.detail},
@@ -731,7 +727,7 @@ std::string to_table(const Report& report) {
     out << pad("CHECK", name_width) << "  STATUS  " << pad("EXPECTED", expected_width) << "  GOT\n";
     for (const auto& c : report.checks) {
         std::string got = c.got.size() > 60 ? c.got.substr(0, 57) + "..." : c.got;
-        out << pad(c.name, name_width) << "  " << pad(std::string(status_name(c.status)), 6) << "  "
+        out << pad(c.name, name_width) << "  " << pad(std::string(to_string(c.status)), 6) << "  "
             << pad(c.expected, expected_width) << "  " << got;
         if (!c.detail.empty()) {
             out << (got.empty() ? "" : "  ") << "(" << c.detail << ")";

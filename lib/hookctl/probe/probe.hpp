@@ -89,7 +89,7 @@ struct ProbeOptions {
 
 enum class Status { pass, fail, skip };
 
-std::string_view status_name(Status status);
+std::string_view to_string(Status status);
 
 struct CheckResult {
     std::string name;

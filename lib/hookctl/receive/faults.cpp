@@ -64,6 +64,18 @@ parse_latency(std::string_view text) {
     return std::pair{*first, *second};
 }
 
+std::optional<FaultDecision::Kind> parse_fault_reason(std::string_view reason) {
+    using Kind = FaultDecision::Kind;
+    for (auto kind : {Kind::drop, Kind::fail, Kind::fail_first, Kind::throttle}) {
+        FaultDecision decision;
+        decision.kind = kind;
+        if (reason == decision.reason()) {
+            return kind;
+        }
+    }
+    return std::nullopt;
+}
+
 std::string_view FaultDecision::reason() const {
     switch (kind) {
     case Kind::none:

@@ -48,6 +48,10 @@ struct FaultDecision {
     std::string_view reason() const;
 };
 
+// The fault whose reason code (FaultDecision::reason) `reason` is; nothing for any other code
+// (`none` included: it is never logged).
+std::optional<FaultDecision::Kind> parse_fault_reason(std::string_view reason);
+
 // Decides faults. Thread-safe. Decision `n` depends only on the seed, `n` and (for
 // --fail-first) how many requests the event id had before.
 class FaultPlan {

@@ -6,6 +6,7 @@
 #include <hookctl/http/retry.hpp>
 #include <hookctl/receive/forward.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::receive {
 
@@ -40,14 +41,12 @@ struct Forwarder::Impl {
     void forward(const StoredEvent& event) {
         ForwardOutcome outcome;
         outcome.event_id = event.event_id;
-        auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+        auto now_s = util::unix_now_s();
         http::Endpoint endpoint;
         endpoint.url = url;
         auto scheme = sig::parse_scheme(event.scheme);
         endpoint.scheme = scheme ? *scheme : sig::Scheme::mailparse;
-        auto set = keys.current(now);
+        auto set = keys.current(now_s);
         const auto& candidates = set->for_scheme(endpoint.scheme);
         if (!candidates.empty()) {
             endpoint.keys.push_back(candidates.front()); // the primary: "the same secret"
@@ -66,12 +65,11 @@ struct Forwarder::Impl {
                 row.event_id = event.event_id;
                 row.target = url;
                 row.attempt = a.number;
-                row.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+                row.at_ms = util::unix_now_ms();
                 row.http_status = static_cast<int>(a.response.status);
                 row.latency_ms = static_cast<double>(a.response.latency.count()) / 1000.0;
-                row.outcome = a.response.ok() ? "delivered" : "retry";
+                row.outcome = a.response.ok() ? archive::AttemptOutcome::delivered
+                                              : archive::AttemptOutcome::retry;
                 row.reason = a.response.ok() ? std::string() : a.decision.reason;
                 if (!a.response.ok()) {
                     row.detail = a.response.status != 0
@@ -98,11 +96,12 @@ struct Forwarder::Impl {
             archive::Attempt row;
             row.event_id = event.event_id;
             row.target = url;
-            row.outcome = "failed";
+            row.outcome = archive::AttemptOutcome::failed;
             row.reason = outcome.reason;
             attempts.push_back(std::move(row));
         }
-        attempts.back().outcome = outcome.delivered ? "delivered" : "failed";
+        attempts.back().outcome = outcome.delivered ? archive::AttemptOutcome::delivered
+                                                    : archive::AttemptOutcome::failed;
         attempts.back().new_status =
             outcome.delivered ? archive::EventStatus::delivered : archive::EventStatus::failed;
         if (!outcome.delivered) {

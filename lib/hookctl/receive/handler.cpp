@@ -139,7 +139,7 @@ std::optional<Checked> check_request_headers(const CheckOptions& options,
         return std::nullopt;
     }
     out.status = 401;
-    out.reason_code = std::string(sig::outcome_code(refused->outcome));
+    out.reason_code = std::string(sig::to_string(refused->outcome));
     out.reason = refused->reason;
     return out;
 }
@@ -162,7 +162,7 @@ Checked check_request(const CheckOptions& options, const KeySet& keys,
     }
     if (!verdict->ok()) {
         out.status = 401;
-        out.reason_code = std::string(sig::outcome_code(verdict->outcome));
+        out.reason_code = std::string(sig::to_string(verdict->outcome));
         out.reason = verdict->reason;
         return out;
     }

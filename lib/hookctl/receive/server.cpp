@@ -28,6 +28,7 @@
 #include <hookctl/receive/server.hpp>
 #include <hookctl/receive/tls.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/watch.hpp>
 
 namespace hookctl::receive {
@@ -39,12 +40,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-std::int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -453,7 +448,8 @@ private:
         if (auto tp = m_headers.find("traceparent")) {
             m_trace_id = trace_id_of(*tp);
         }
-        if (auto refused = check_request_headers(m_state.options.check, m_headers, unix_ms())) {
+        if (auto refused =
+                check_request_headers(m_state.options.check, m_headers, util::unix_now_ms())) {
             m_state.metrics.record_verification_failure(refused->reason_code);
             if (has_body) {
                 respond_early(refused->status, refused->reason_code, refused->reason);
@@ -545,7 +541,7 @@ private:
             return;
         }
         auto req = m_parser->release();
-        auto now_ms = unix_ms();
+        auto now_ms = util::unix_now_ms();
         auto keys = m_state.keys.current(now_ms / 1000);
         auto checked =
             check_request(m_state.options.check, *keys, m_headers, std::move(req.body()), now_ms);
@@ -920,6 +916,47 @@ private:
 
 } // namespace
 
+RequestKind classify_request(int status, std::string_view reason_code) {
+    if (reason_code == "metrics" || reason_code == "healthz") {
+        return RequestKind::internal;
+    }
+    if (parse_fault_reason(reason_code)) {
+        return RequestKind::fault;
+    }
+    if (status == 202) {
+        return RequestKind::accepted;
+    }
+    if (reason_code == "duplicate") {
+        return RequestKind::duplicate;
+    }
+    if (status >= 400 && status < 500) {
+        return RequestKind::rejected;
+    }
+    return RequestKind::other;
+}
+
+void count_requests(Summary& summary, RequestKind kind, std::uint64_t count) {
+    switch (kind) {
+    case RequestKind::internal:
+        return;
+    case RequestKind::fault:
+        summary.faults += count;
+        break;
+    case RequestKind::accepted:
+        summary.accepted += count;
+        break;
+    case RequestKind::duplicate:
+        summary.duplicates += count;
+        break;
+    case RequestKind::rejected:
+        summary.rejected += count;
+        break;
+    case RequestKind::other:
+        break;
+    }
+    summary.requests += count;
+}
+
 Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreOpener& open_store,
                       Metrics& metrics, Reloader& reloader, const ServerHooks& hooks) {
     auto started = Clock::now();
@@ -1092,20 +1129,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreO
     Summary summary;
     auto by = metrics.requests_by_status_reason();
     for (const auto& [key, count] : by) {
-        const auto& reason = key.second;
-        if (reason == "metrics" || reason == "healthz") {
-            continue;
-        }
-        summary.requests += count;
-        if (reason.starts_with("fault_")) {
-            summary.faults += count;
-        } else if (key.first == 202) {
-            summary.accepted += count;
-        } else if (reason == "duplicate") {
-            summary.duplicates += count;
-        } else if (key.first >= 400 && key.first < 500) {
-            summary.rejected += count;
-        }
+        count_requests(summary, classify_request(key.first, key.second), count);
     }
     summary.store_failures = state.store_failures.load();
     summary.batches = committer.batches();

@@ -85,6 +85,20 @@ struct Summary {
     bool drained = true; // false: the drain timeout cut in-flight requests off
 };
 
+// What one answered request counts as in the Summary.
+enum class RequestKind {
+    internal,  // /metrics and /healthz: not counted
+    fault,     // an injected fault (--fail-rate, --drop-rate, ...), whatever its status
+    accepted,  // 202
+    duplicate, // 200, already stored
+    rejected,  // any other 4xx
+    other,     // counted in `requests` only (e.g. 503 when the store failed)
+};
+// The kind of a request answered `status` with `reason_code` (as logged and in /metrics).
+RequestKind classify_request(int status, std::string_view reason_code);
+// Adds `count` requests of `kind` to `summary`.
+void count_requests(Summary& summary, RequestKind kind, std::uint64_t count);
+
 // Opens the store accepted events go to; called once, after the address is bound, so a receiver
 // that cannot bind creates no archive. The store must outlive serve().
 using StoreOpener = std::function<Result<EventStore*>()>;

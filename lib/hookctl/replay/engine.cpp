@@ -396,7 +396,7 @@ void Engine::complete(PendingPtr p, http::Response&& response, std::int64_t hand
     release_held(); // a streak that broke lets the verdicts it held stand
 
     if (delivered) {
-        attempt.outcome = "delivered";
+        attempt.outcome = archive::AttemptOutcome::delivered;
         attempt.item_state = archive::ItemState::delivered;
         if (m_options.set_event_status) {
             attempt.new_status = archive::EventStatus::delivered;
@@ -435,7 +435,7 @@ void Engine::complete(PendingPtr p, http::Response&& response, std::int64_t hand
         auto delay =
             http::next_delay(m_options.retry, decision, p->attempts_here - 1, elapsed, m_rng);
         if (delay) {
-            attempt.outcome = "retry";
+            attempt.outcome = archive::AttemptOutcome::retry;
             auto due = now + *delay;
             if (m_options.log_retries) {
                 log(LogRecord::note("event " + p->event.event_id + " attempt " +
@@ -451,7 +451,7 @@ void Engine::complete(PendingPtr p, http::Response&& response, std::int64_t hand
         if (m_breaker.hold(decision.reason)) {
             // Possibly systemic: the attempt is recorded, the event keeps its status and stays
             // pending until the breaker judges the streak.
-            attempt.outcome = "failed";
+            attempt.outcome = archive::AttemptOutcome::failed;
             log(LogRecord::note("event " + p->event.event_id + " failed: " + decision.reason +
                                     " (held: the same answer as the attempts before it; not "
                                     "dead-lettered unless the target delivers others)",
@@ -464,7 +464,7 @@ void Engine::complete(PendingPtr p, http::Response&& response, std::int64_t hand
             m_held.push_back(std::move(p));
             m_progress.held = static_cast<std::int64_t>(m_held.size());
         } else {
-            attempt.outcome = "dead";
+            attempt.outcome = archive::AttemptOutcome::dead;
             attempt.item_state = archive::ItemState::dead;
             if (m_options.set_event_status) {
                 attempt.new_status = archive::EventStatus::dead;

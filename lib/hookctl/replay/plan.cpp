@@ -139,7 +139,7 @@ Result<Plan> plan_from_json(const json& stored) {
         plan.source.path = s.at("path").get<std::string>();
         plan.source.query = s.at("query").get<std::string>();
         for (const auto& text : s.at("status")) {
-            auto status = archive::parse_status(text.get<std::string>());
+            auto status = archive::parse_event_status(text.get<std::string>());
             if (!status) {
                 return std::unexpected(status.error());
             }

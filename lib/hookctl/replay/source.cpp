@@ -11,6 +11,7 @@
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/signals.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::replay {
 namespace {
@@ -56,7 +57,7 @@ Result<void> reparse(ReplayEvent& event, const archive::Event& stored) {
     }
     mime::ParseOptions options;
     options.org_id = stored.org_id;
-    options.received_at = archive::format_time_ms(stored.received_at_ms);
+    options.received_at = util::format_time_ms(stored.received_at_ms);
     if (!stored.trace_id.empty()) {
         options.trace_id = stored.trace_id;
     }
@@ -125,7 +126,7 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* vis
                 if (received.isInteger()) {
                     event.received_at_ms = received.getInt64();
                 } else if (!received.isNull()) {
-                    auto ms = archive::parse_time_ms(received.getString());
+                    auto ms = util::parse_time_ms(received.getString());
                     if (ms) {
                         event.received_at_ms = *ms;
                     }

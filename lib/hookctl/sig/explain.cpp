@@ -5,6 +5,7 @@
 #include <hookctl/keys/keyring.hpp>
 #include <hookctl/sig/explain.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 namespace hookctl::sig {
@@ -773,7 +774,7 @@ private:
             auto key = keys::decode_key(p.secret, encoding);
             std::string tried = "keyring secret " + p.id + " (" + p.fingerprint + "), " + p.state;
             if (p.not_after) {
-                tried += ", its window ended " + keys::format_utc(*p.not_after);
+                tried += ", its window ended " + util::format_time_s(*p.not_after);
             }
             std::vector<Key> one;
             if (key) {
@@ -894,7 +895,7 @@ void unexplained(Explanation& out) {
 
 } // namespace
 
-std::string_view cause_code(Cause cause) {
+std::string_view to_string(Cause cause) {
     switch (cause) {
     case Cause::valid:
         return "valid";
@@ -1102,7 +1103,7 @@ Result<std::vector<PastKey>> keys_outside_window(const std::vector<std::string>&
             p.secret = {entry.secret, "keyring " + path + " (" + entry.id + ")"};
             p.id = entry.id;
             p.fingerprint = entry.fingerprint;
-            p.state = std::string(keys::state_name(entry.state));
+            p.state = std::string(keys::to_string(entry.state));
             p.not_after = entry.not_after;
             out.push_back(std::move(p));
         }
@@ -1116,9 +1117,9 @@ std::string to_text(const Explanation& e) {
         return "valid (scheme " + scheme + ", secret " + e.verdict.fingerprint.value_or("?") +
                "): nothing to explain\n";
     }
-    std::string out = "finding: " + e.finding + " [" + std::string(cause_code(e.cause));
+    std::string out = "finding: " + e.finding + " [" + std::string(to_string(e.cause));
     if (e.also) {
-        out += ", " + std::string(cause_code(*e.also));
+        out += ", " + std::string(to_string(*e.also));
     }
     out += "]\n";
     if (!e.advice.empty()) {
@@ -1133,7 +1134,7 @@ std::string to_text(const Explanation& e) {
     out += "evidence: " + plural(e.evidence.size(), "candidate") + " tried, " +
            std::to_string(matched) + " matched\n";
     for (const auto& t : e.evidence) {
-        std::string code(cause_code(t.cause));
+        std::string code(to_string(t.cause));
         code.resize(std::max<std::size_t>(code.size(), 22), ' ');
         out +=
             std::string(t.matched ? "  matches   " : "  no match  ") + code + "  " + t.tried + "\n";
@@ -1145,14 +1146,14 @@ nlohmann::json to_json(const Explanation& e) {
     nlohmann::json evidence = nlohmann::json::array();
     for (const auto& t : e.evidence) {
         evidence.push_back(
-            {{"cause", cause_code(t.cause)}, {"tried", t.tried}, {"matched", t.matched}});
+            {{"cause", to_string(t.cause)}, {"tried", t.tried}, {"matched", t.matched}});
     }
     nlohmann::json doc = {{"valid", e.verdict.ok()},
                           {"scheme", info(e.verdict.scheme).name},
-                          {"outcome", outcome_code(e.verdict.outcome)},
+                          {"outcome", to_string(e.verdict.outcome)},
                           {"reason", e.verdict.reason},
                           {"fingerprint", nullptr},
-                          {"cause", cause_code(e.cause)},
+                          {"cause", to_string(e.cause)},
                           {"also", nullptr},
                           {"finding", e.finding},
                           {"advice", e.advice},
@@ -1161,7 +1162,7 @@ nlohmann::json to_json(const Explanation& e) {
         doc["fingerprint"] = *e.verdict.fingerprint;
     }
     if (e.also) {
-        doc["also"] = cause_code(*e.also);
+        doc["also"] = to_string(*e.also);
     }
     if (e.verdict.timestamp) {
         doc["timestamp"] = *e.verdict.timestamp;

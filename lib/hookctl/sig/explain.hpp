@@ -47,7 +47,7 @@ enum class Cause {
 };
 
 // The stable code of a cause (`secret_whitespace`, ...), as JSON output and tests name it.
-std::string_view cause_code(Cause cause);
+std::string_view to_string(Cause cause);
 
 // A secret the operator holds that does not verify now: a keyring secret that is retired or
 // whose verify-only window has ended.

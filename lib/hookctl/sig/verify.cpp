@@ -214,7 +214,7 @@ std::string describe_skew(std::int64_t skew, std::uint64_t magnitude) {
 
 } // namespace
 
-std::string_view outcome_code(Outcome outcome) {
+std::string_view to_string(Outcome outcome) {
     switch (outcome) {
     case Outcome::valid:
         return "valid";

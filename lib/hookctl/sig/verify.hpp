@@ -24,7 +24,7 @@ enum class Outcome {
 
 // The stable reason code of an outcome: `valid`, `missing_header`, `malformed_header`,
 // `stale_timestamp`, `no_match` (JSON output, metrics, logs).
-std::string_view outcome_code(Outcome outcome);
+std::string_view to_string(Outcome outcome);
 
 struct VerifyRequest {
     Scheme scheme = Scheme::mailparse;

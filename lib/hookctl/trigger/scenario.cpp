@@ -7,24 +7,10 @@
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/trigger/scenario.hpp>
 #include <hookctl/util/encoding.hpp>
+#include <hookctl/util/time.hpp>
 
 namespace hookctl::trigger {
 namespace {
-
-// `Thu, 26 Nov 2026 18:00:00 +0000` (RFC 5322), independent of the locale.
-std::string rfc5322_date(std::int64_t unix_ms) {
-    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char out[64];
-    std::snprintf(out, sizeof out, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    return out;
-}
 
 // Replaces every `{{name}}` of `text` with its value; `\n` becomes CRLF (messages on the wire).
 std::string fill(std::string_view text,
@@ -407,7 +393,7 @@ Result<const Scenario*> find_scenario(std::string_view name) {
 std::string raw_message(const Scenario& scenario, const Options& options, int index) {
     std::vector<std::pair<std::string_view, std::string>> values = {
         {"nonce", options.nonce},
-        {"date", rfc5322_date(options.now_ms)},
+        {"date", util::format_rfc5322_ms(options.now_ms)},
         {"index", index > 0 ? "." + std::to_string(index) : std::string()},
         {"suffix", index > 0 ? " (" + std::to_string(index) + ")" : std::string()},
     };
@@ -436,7 +422,7 @@ std::string raw_message(const Scenario& scenario, const Options& options, int in
 Result<std::vector<Delivery>> build(const Scenario& scenario, const Options& options) {
     mime::ParseOptions parse;
     parse.org_id = options.org_id;
-    parse.received_at = archive::format_time_ms(options.now_ms);
+    parse.received_at = util::format_time_ms(options.now_ms);
     auto make = [&](int index, std::string label) -> Result<Delivery> {
         Delivery d;
         d.label = std::move(label);

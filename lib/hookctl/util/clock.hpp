@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include <hookctl/util/time.hpp>
+
 namespace hookctl::util {
 
 // The two clocks a decision needs, behind one seam so tests run it on fake time
@@ -27,11 +29,7 @@ public:
 class SystemClock final : public Clock {
 public:
     SteadyTime steady() const override { return std::chrono::steady_clock::now(); }
-    std::int64_t unix_ms() const override {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
+    std::int64_t unix_ms() const override { return unix_now_ms(); }
 };
 
 // A clock that moves only when told: both readings advance together.

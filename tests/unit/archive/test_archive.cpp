@@ -356,7 +356,7 @@ TEST_CASE("archive::Archive records attempts, updates event status, and computes
                             .at_ms = 1000 + i,
                             .http_status = 503,
                             .latency_ms = static_cast<double>(i),
-                            .outcome = "retry",
+                            .outcome = AttemptOutcome::retry,
                             .reason = "http_503"});
     }
     attempts.back().new_status = EventStatus::failed;
@@ -367,7 +367,7 @@ TEST_CASE("archive::Archive records attempts, updates event status, and computes
                         .at_ms = 5000,
                         .http_status = 0,
                         .latency_ms = 9999,
-                        .outcome = "retry",
+                        .outcome = AttemptOutcome::retry,
                         .reason = "connect_refused"});
     REQUIRE(archive->record_attempts(attempts));
     Attempt ok{.run_id = run->run_id,
@@ -377,7 +377,7 @@ TEST_CASE("archive::Archive records attempts, updates event status, and computes
                .at_ms = 6000,
                .http_status = 200,
                .latency_ms = 1000,
-               .outcome = "delivered",
+               .outcome = AttemptOutcome::delivered,
                .reason = "",
                .new_status = EventStatus::delivered};
     REQUIRE(archive->record_attempt(ok));
@@ -496,42 +496,9 @@ TEST_CASE("archive::Archive readers see committed events while a writer holds it
     CHECK(ro_write.error().code == ExitCode::environment);
 }
 
-TEST_CASE("archive::format_time_ms and parse_time_ms round-trip RFC 3339") {
-    CHECK(format_time_ms(0) == "1970-01-01T00:00:00.000Z");
-    CHECK(format_time_ms(1764180000123) == "2025-11-26T18:00:00.123Z");
-    CHECK(format_time_ms(-1) == "1969-12-31T23:59:59.999Z");
-    CHECK(*parse_time_ms("2025-11-26T18:00:00.123Z") == 1764180000123);
-    CHECK(*parse_time_ms("2025-11-26T18:00:00Z") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26T19:30:00+01:30") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26 18:00:00") == 1764180000000);
-    CHECK(*parse_time_ms("2025-11-26") == 1764115200000);
-    CHECK(*parse_time_ms("@1764180000") == 1764180000000);
-    CHECK(*parse_time_ms("1764180000") == 1764180000000);
-    for (auto bad : {"", "yesterday", "2025-13-01", "2025-02-30", "2025-11-26T25:00:00Z",
-                     "2025-11-26T18:00:00Q", "2025-11-26T18:00:00."}) {
-        auto r = parse_time_ms(bad);
-        CHECK_FALSE(r);
-        if (!r) {
-            CHECK(r.error().code == ExitCode::usage);
-        }
-    }
-    // Relative forms, against a fixed now (2025-11-26T18:00:00.123Z).
-    const std::int64_t now = 1764180000123;
-    CHECK(*parse_when_ms("now", now) == now);
-    CHECK(*parse_when_ms("today", now) == 1764115200000);
-    CHECK(*parse_when_ms("yesterday", now) == 1764115200000 - 86400000);
-    CHECK(*parse_when_ms("24h", now) == now - 86400000);
-    CHECK(*parse_when_ms("30m", now) == now - 1800000);
-    CHECK(*parse_when_ms("2025-11-26", now) == 1764115200000);
-    for (auto bad : {"", "tomorrow", "-5m", "2025-13-01"}) {
-        auto r = parse_when_ms(bad, now);
-        CHECK_FALSE(r);
-        if (!r) {
-            CHECK(r.error().message.find("yesterday") != std::string::npos);
-        }
-    }
-    CHECK(*parse_status("dead") == EventStatus::dead);
-    CHECK_FALSE(parse_status("lost"));
+TEST_CASE("archive::parse_event_status reads every stored status") {
+    CHECK(*parse_event_status("dead") == EventStatus::dead);
+    CHECK_FALSE(parse_event_status("lost"));
 }
 
 TEST_CASE("archive::Archive paged reads walk the primary key, never sort all matches a page") {
@@ -558,4 +525,69 @@ TEST_CASE("archive::Archive paged reads walk the primary key, never sort all mat
     auto paged = ids_of(*archive, page);
     REQUIRE(paged.size() == 96); // failed events with seq > 10: every third of 300, minus 4
     CHECK(paged.front() == "e12");
+}
+
+TEST_CASE("archive::AttemptOutcome is stored as the same text as before and read back") {
+    for (auto [outcome, text] :
+         {std::pair{AttemptOutcome::delivered, "delivered"},
+          std::pair{AttemptOutcome::retry, "retry"}, std::pair{AttemptOutcome::failed, "failed"},
+          std::pair{AttemptOutcome::dead, "dead"}}) {
+        CHECK(to_string(outcome) == text);
+        CHECK(parse_attempt_outcome(text) == outcome);
+    }
+    CHECK_FALSE(parse_attempt_outcome("Delivered").has_value());
+    CHECK_FALSE(parse_attempt_outcome("").has_value());
+    CHECK(parse_item_state("dead") == ItemState::dead);
+    CHECK_FALSE(parse_item_state("lost").has_value());
+
+    TempDir dir;
+    auto path = dir.file("a.db");
+    {
+        auto archive = Archive::open(path);
+        REQUIRE(archive);
+        REQUIRE(archive->insert_events(std::vector<NewEvent>{make_event("e1", 1000)}));
+        std::vector<Attempt> attempts;
+        std::int64_t n = 0;
+        for (auto outcome : {AttemptOutcome::retry, AttemptOutcome::failed, AttemptOutcome::dead,
+                             AttemptOutcome::delivered}) {
+            ++n;
+            attempts.push_back({.event_id = "e1",
+                                .target = "t",
+                                .attempt = n,
+                                .at_ms = 1000 + n,
+                                .outcome = outcome});
+        }
+        REQUIRE(archive->record_attempts(attempts));
+    }
+    {
+        // The archive format: the outcome column holds these words, as archives written before
+        // the enum existed do.
+        SQLite::Database raw(path, SQLite::OPEN_READONLY);
+        SQLite::Statement stmt(raw, "SELECT group_concat(outcome, ',') FROM "
+                                    "(SELECT outcome FROM attempts ORDER BY id)");
+        REQUIRE(stmt.executeStep());
+        CHECK(stmt.getColumn(0).getString() == "retry,failed,dead,delivered");
+    }
+    {
+        // A row written as text (an older archive) reads as the enum.
+        SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        raw.exec("INSERT INTO attempts (run_id, event_id, target, attempt, at_ms, outcome) "
+                 "VALUES ('', 'e1', 't', 5, 2000, 'dead')");
+    }
+    auto archive = Archive::open(path);
+    REQUIRE(archive);
+    auto list = archive->attempts_for("e1");
+    REQUIRE(list);
+    REQUIRE(list->size() == 5);
+    CHECK((*list)[0].outcome == AttemptOutcome::retry);
+    CHECK((*list)[3].outcome == AttemptOutcome::delivered);
+    CHECK((*list)[4].outcome == AttemptOutcome::dead);
+    {
+        SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        raw.exec("UPDATE attempts SET outcome = 'vanished' WHERE attempt = 5");
+    }
+    auto unknown = archive->attempts_for("e1");
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().message.find("'vanished'") != std::string::npos);
+    CHECK(unknown.error().message.find(path) != std::string::npos);
 }

@@ -44,7 +44,7 @@ Attempt make_attempt(std::string event_id, std::int64_t at_ms, std::string outco
     a.at_ms = at_ms;
     a.http_status = status;
     a.latency_ms = 12.5;
-    a.outcome = std::move(outcome);
+    a.outcome = parse_attempt_outcome(outcome).value();
     a.reason = status >= 300 ? "http_" + std::to_string(status) : "";
     return a;
 }

@@ -51,7 +51,7 @@ struct Stored {
         a.at_ms = 1'764'160'002'000;
         a.http_status = 503;
         a.latency_ms = 41.5;
-        a.outcome = "failed";
+        a.outcome = AttemptOutcome::failed;
         a.reason = "http_503";
         a.detail = "upstream unavailable";
         REQUIRE(archive.record_attempt(a).has_value());

@@ -279,13 +279,6 @@ TEST_CASE("keys::generate_secret makes 32-byte whsec_, hex and ed25519 secrets")
           ed->fingerprint);
 }
 
-TEST_CASE("keys::format_utc and parse_utc agree") {
-    CHECK(keys::format_utc(0) == "1970-01-01T00:00:00Z");
-    CHECK(keys::parse_utc(keys::format_utc(k_t0)) == k_t0);
-    CHECK_FALSE(keys::parse_utc("2026-13-01T00:00:00Z").has_value());
-    CHECK_FALSE(keys::parse_utc("2026-01-01 00:00:00").has_value());
-}
-
 TEST_CASE("keys::describe_secret names a secret by one fingerprint whichever scheme uses it") {
     auto sw = secret("whsec_c2VjcmV0");
     CHECK(sw.fingerprint == keys::fingerprint("secret"));

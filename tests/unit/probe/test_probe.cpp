@@ -72,7 +72,7 @@ public:
             REQUIRE(verdict);
             if (!verdict->ok()) {
                 out.status = 401;
-                out.body = std::string(sig::outcome_code(verdict->outcome));
+                out.body = std::string(sig::to_string(verdict->outcome));
                 return out;
             }
         }

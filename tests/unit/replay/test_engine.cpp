@@ -287,7 +287,7 @@ TEST_CASE("replay::Engine: an all-401 target stops the run early and dead-letter
     // Stopped after the first attempts: three, plus what was in flight.
     CHECK(w.target.sent() <= 3 + s.concurrency);
     for (const auto& a : w.journal.attempts()) {
-        CHECK(a.outcome == "failed");
+        CHECK(a.outcome == archive::AttemptOutcome::failed);
         CHECK_FALSE(a.new_status.has_value()); // status and last_error left as they were
         CHECK(a.reason == "http_401");
         CHECK(a.detail == "{\"error\":\"signature mismatch\"}");

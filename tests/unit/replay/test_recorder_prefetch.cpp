@@ -59,7 +59,7 @@ archive::Attempt attempt(const std::string& run_id, std::int64_t item, const cha
     a.attempt = 1;
     a.at_ms = 5000;
     a.http_status = 202;
-    a.outcome = outcome;
+    a.outcome = archive::parse_attempt_outcome(outcome).value();
     a.item = item;
     if (std::string_view(outcome) == "delivered") {
         a.item_state = archive::ItemState::delivered;
