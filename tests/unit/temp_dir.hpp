@@ -1,7 +1,9 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <unistd.h>
 
@@ -26,6 +28,14 @@ struct TempDir {
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     std::string file(const char* name) const { return (path / name).string(); }
+    // Writes `bytes` to the file `name` in it (replacing what was there); returns its path.
+    std::string write(const char* name, std::string_view bytes) const {
+        auto where = file(name);
+        std::ofstream out(where, std::ios::binary | std::ios::trunc);
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        REQUIRE(out.good());
+        return where;
+    }
 };
 
 } // namespace hookctl::testing

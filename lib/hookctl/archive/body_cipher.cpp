@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <hookctl/archive/body_cipher.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 
 namespace hookctl::archive {
 namespace {
@@ -14,14 +15,7 @@ constexpr std::size_t k_nonce_bytes = 12;
 constexpr std::size_t k_tag_bytes = 16;
 constexpr std::size_t k_max_key_id = 64;
 
-struct CtxFree {
-    void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
-
-struct CipherFree {
-    void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
-};
+using Ctx = util::EvpCipherCtxPtr;
 
 // The parts of a well-formed envelope (views into it).
 struct Envelope {
@@ -88,7 +82,7 @@ std::optional<std::string> sealed_key_id(std::string_view bytes) {
 
 struct BodyCipher::Impl {
     std::vector<keys::ArchiveKey> keys;
-    std::unique_ptr<EVP_CIPHER, CipherFree> cipher;
+    util::EvpCipherPtr cipher;
 };
 
 BodyCipher::BodyCipher(std::unique_ptr<Impl> impl)

@@ -17,22 +17,14 @@
 
 #include <hookctl/http/tls.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 
 namespace hookctl::http {
 namespace {
 
-struct BioDeleter {
-    void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Deleter {
-    void operator()(X509* cert) const { X509_free(cert); }
-};
-struct PkeyDeleter {
-    void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+using util::BioPtr;
+using util::X509Ptr;
+using PkeyPtr = util::EvpPkeyPtr;
 
 // OpenSSL's queued errors as one line ("" when none), clearing the queue: libcurl reads the
 // same thread's queue after a failed handshake, so nothing of ours may be left in it.

@@ -18,6 +18,7 @@
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 #include <hookctl/util/time.hpp>
 
 namespace hookctl::keys {
@@ -158,12 +159,8 @@ Result<SecretText> load_one(const SecretSource& source) {
     return secret;
 }
 
-struct PkeyDeleter {
-    void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-
 std::optional<std::string> ed25519_public_from_seed(std::string_view seed) {
-    std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey(EVP_PKEY_new_raw_private_key(
+    util::EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key(
         EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()),
         seed.size()));
     if (!pkey) {

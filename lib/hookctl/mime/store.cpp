@@ -10,14 +10,11 @@
 #include <hookctl/mime/store.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 
 namespace hookctl::mime {
 
 namespace {
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
 
 // SHA-256 fetched from the default provider once: EVP_sha256() in EVP_DigestInit_ex makes
 // OpenSSL 3 look the algorithm up again for every blob (1.4% of a corpus parse). Never freed:
@@ -46,7 +43,7 @@ std::string storage_key_for(std::string_view sha256_hex) {
 struct BlobWriter::State {
     std::string store_dir;
     std::uint64_t keep_max = 0;
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx;
+    util::EvpMdCtxPtr ctx;
     std::uint64_t size = 0;
     util::UniqueFd fd;
     std::string tmp_path;

@@ -8,14 +8,12 @@
 
 #include <hookctl/receive/tls.hpp>
 #include <hookctl/util/file.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 
 namespace hookctl::receive {
 namespace {
 
-struct BioDeleter {
-    void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+using util::BioPtr;
 
 // OpenSSL's queued errors as one line, clearing the queue.
 std::string openssl_errors() {
@@ -115,13 +113,9 @@ int verify_client(int preverified, X509_STORE_CTX* store) {
     return 0;
 }
 
-struct CtxDeleter {
-    void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-
 Result<std::shared_ptr<SSL_CTX>> build_context(const TlsServerOptions& o) {
     ERR_clear_error();
-    std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), CtxDeleter{});
+    std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), util::SslCtxFree{});
     if (!ctx) {
         return fail(ExitCode::environment, "cannot create a TLS context: " + openssl_errors());
     }

@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include <hookctl/sig/crypto.hpp>
+#include <hookctl/util/openssl_ptr.hpp>
 
 namespace hookctl::sig {
 namespace {
@@ -28,30 +29,21 @@ EVP_MAC* hmac_algorithm() {
 // HMAC of 2 KiB); a copy of this context only needs its key.
 EVP_MAC_CTX* hmac_prototype() {
     struct Holder {
-        EVP_MAC_CTX* ctx = nullptr;
+        util::EvpMacCtxPtr ctx{EVP_MAC_CTX_new(hmac_algorithm())};
         Holder() {
-            ctx = EVP_MAC_CTX_new(hmac_algorithm());
             char digest[] = "SHA256";
             OSSL_PARAM params[] = {
                 OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                 OSSL_PARAM_construct_end()};
             static const unsigned char dummy = 0;
-            if (ctx == nullptr || EVP_MAC_init(ctx, &dummy, 1, params) != 1) {
+            if (!ctx || EVP_MAC_init(ctx.get(), &dummy, 1, params) != 1) {
                 throw std::runtime_error("OpenSSL HMAC-SHA256 initialisation failed");
             }
         }
-        ~Holder() { EVP_MAC_CTX_free(ctx); }
     };
     thread_local Holder holder;
-    return holder.ctx;
+    return holder.ctx.get();
 }
-
-struct PkeyDeleter {
-    void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
 
 } // namespace
 
@@ -129,9 +121,9 @@ Result<std::vector<std::string>> hmac_sha256_stream(const std::vector<std::strin
 }
 
 Result<std::string> ed25519_sign(std::string_view seed, std::string_view message) {
-    std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey(
+    util::EvpPkeyPtr pkey(
         EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, uc(seed), seed.size()));
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    util::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     std::string sig(64, '\0');
     std::size_t len = sig.size();
     if (!pkey || !ctx ||
@@ -146,9 +138,9 @@ Result<std::string> ed25519_sign(std::string_view seed, std::string_view message
 
 bool ed25519_verify(std::string_view public_key, std::string_view message,
                     std::string_view signature) {
-    std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey(
+    util::EvpPkeyPtr pkey(
         EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, uc(public_key), public_key.size()));
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    util::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
     return pkey && ctx &&
            EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) == 1 &&
            EVP_DigestVerify(ctx.get(), uc(signature), signature.size(), uc(message),

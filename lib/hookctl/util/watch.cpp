@@ -37,14 +37,16 @@ FileWatcher::FileWatcher(std::vector<std::string> paths, std::chrono::millisecon
     if (paths.empty()) {
         return;
     }
-    m_thread = std::jthread([paths = std::move(paths), interval,
-                             on_change = std::move(on_change)](std::stop_token stop) {
+    // The first stamps are taken before the constructor returns, so a change made right after
+    // it is seen even when the thread has not run yet.
+    std::vector<Stamp> first;
+    first.reserve(paths.size());
+    for (const auto& path : paths) {
+        first.push_back(stamp_of(path));
+    }
+    m_thread = std::jthread([paths = std::move(paths), last = std::move(first), interval,
+                             on_change = std::move(on_change)](std::stop_token stop) mutable {
         block_stop_signals();
-        std::vector<Stamp> last;
-        last.reserve(paths.size());
-        for (const auto& path : paths) {
-            last.push_back(stamp_of(path));
-        }
         std::mutex mutex;
         std::condition_variable_any wake;
         std::unique_lock lock(mutex);

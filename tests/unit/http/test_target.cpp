@@ -1,0 +1,162 @@
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include <hookctl/http/target.hpp>
+
+#include "../temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace hookctl;
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+namespace {
+
+// A secret file as the secret rule wants it (mode 600), and a source naming it.
+keys::SecretSource secret_file(const TempDir& dir, const char* name, const std::string& text) {
+    auto path = dir.file(name);
+    std::ofstream(path) << text;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return {keys::SecretSource::Kind::file, path};
+}
+
+http::DeliverySpec to_url(const TempDir& dir) {
+    http::DeliverySpec spec;
+    spec.to = "http://127.0.0.1:9/hook";
+    spec.secrets = {secret_file(dir, "s", "0123456789abcdef0123456789abcdef")};
+    return spec;
+}
+
+// The message of a spec that must fail with exit 2.
+std::string refusal(const http::DeliverySpec& spec, http::Resolve mode = http::Resolve::to_send) {
+    auto resolved = http::resolve_delivery(spec, {}, mode);
+    REQUIRE_FALSE(resolved);
+    CHECK(resolved.error().code == ExitCode::usage);
+    return resolved.error().message;
+}
+
+} // namespace
+
+TEST_CASE("http::resolve_delivery wants exactly one of --to and --target, and an http(s) URL") {
+    TempDir dir;
+    auto spec = to_url(dir);
+    spec.to.clear();
+    CHECK(refusal(spec) == "no destination: pass --to URL or --target NAME");
+    spec.to = "http://127.0.0.1:9/hook";
+    spec.target = "prod";
+    CHECK(refusal(spec) == "--to and --target both given: pass one of them");
+    spec.target.clear();
+    spec.to = "127.0.0.1:9/hook";
+    CHECK(refusal(spec) == "--to 127.0.0.1:9/hook: not an http:// or https:// URL");
+}
+
+TEST_CASE("http::resolve_delivery parses the retry policy and timeouts, naming a bad flag") {
+    TempDir dir;
+    auto spec = to_url(dir);
+    spec.retries = "0";
+    spec.backoff_base = "250ms";
+    spec.backoff_max = "2s";
+    spec.max_elapsed = "1m";
+    spec.timeout = "5s";
+    spec.connect_timeout = "1500ms";
+    auto resolved = http::resolve_delivery(spec, {});
+    REQUIRE(resolved);
+    CHECK(resolved->endpoint.url == "http://127.0.0.1:9/hook");
+    CHECK(resolved->target_label == "http://127.0.0.1:9/hook");
+    CHECK_FALSE(resolved->target);
+    CHECK(resolved->endpoint.scheme == sig::Scheme::mailparse);
+    CHECK(resolved->endpoint.keys.size() == 1);
+    CHECK(resolved->policy.retries == 0);
+    CHECK(resolved->policy.backoff_base == 250ms);
+    CHECK(resolved->policy.backoff_max == 2s);
+    CHECK(resolved->policy.max_elapsed == 60s);
+    CHECK(resolved->client.total_timeout == 5s);
+    CHECK(resolved->client.connect_timeout == 1500ms);
+
+    spec.max_elapsed.clear(); // no limit
+    CHECK_FALSE(http::resolve_delivery(spec, {})->policy.max_elapsed);
+    spec.retries = "1000";
+    CHECK(http::resolve_delivery(spec, {})->policy.retries == 1000);
+
+    for (const char* bad : {"-1", "1001", "five", "5x", ""}) {
+        CAPTURE(bad);
+        auto wrong = spec;
+        wrong.retries = bad;
+        CHECK(refusal(wrong) ==
+              "--retries " + std::string(bad) + ": expected a whole number from 0 to 1000");
+    }
+    auto base = spec;
+    base.backoff_base = "soon";
+    CHECK(refusal(base).starts_with("--backoff-base: "));
+    auto elapsed = spec;
+    elapsed.max_elapsed = "soon";
+    CHECK(refusal(elapsed).starts_with("--max-elapsed: "));
+    auto connect = spec;
+    connect.connect_timeout = "soon";
+    CHECK(refusal(connect).starts_with("--connect-timeout: "));
+    auto zero = spec;
+    zero.timeout = "0s";
+    CHECK(refusal(zero) == "--timeout and --connect-timeout must be above zero");
+}
+
+TEST_CASE("http::resolve_delivery needs a secret to send, not to check, and a known scheme") {
+    TempDir dir;
+    auto spec = to_url(dir);
+    spec.secrets.clear();
+    CHECK(refusal(spec) == "no secret to sign with: pass --secret-env NAME, --secret-file PATH or "
+                           "--keyring FILE");
+    auto checked = http::resolve_delivery(spec, {}, http::Resolve::to_check);
+    REQUIRE(checked);
+    CHECK(checked->endpoint.keys.empty());
+
+    spec = to_url(dir);
+    spec.scheme = "nonsense";
+    CHECK(refusal(spec).starts_with("unknown scheme 'nonsense'"));
+}
+
+TEST_CASE("http::resolve_delivery takes a target's URL, scheme and secrets; flags win") {
+    TempDir dir;
+    secret_file(dir, "target.secret", "fedcba9876543210fedcba9876543210");
+    auto config = dir.file("config.toml");
+    std::ofstream(config) << "[targets.prod]\nurl = \"https://hooks.example.com/in\"\n"
+                             "scheme = \"github\"\nsecret_file = \"target.secret\"\n"
+                             "production = true\n"
+                             "[targets.bare]\nurl = \"http://127.0.0.1:9/bare\"\n";
+    http::DeliverySpec spec;
+    spec.config_path = config;
+    spec.target = "prod";
+
+    // A production target: refused without --yes when no one can be asked; a dry run asks no one.
+    CHECK(refusal(spec).find("--yes") != std::string::npos);
+    CHECK(http::resolve_delivery(spec, {}, http::Resolve::to_check));
+
+    spec.yes = true;
+    auto resolved = http::resolve_delivery(spec, {});
+    REQUIRE(resolved);
+    REQUIRE(resolved->target);
+    CHECK(resolved->target_label == "prod");
+    CHECK(resolved->endpoint.url == "https://hooks.example.com/in");
+    CHECK(resolved->endpoint.scheme == sig::Scheme::github);
+    REQUIRE(resolved->endpoint.keys.size() == 1);
+    auto from_target = resolved->endpoint.keys[0].fingerprint;
+
+    // --scheme and a secret flag replace the target's.
+    spec.scheme = "slack";
+    spec.secrets = {secret_file(dir, "flag.secret", "0123456789abcdef0123456789abcdef")};
+    auto flagged = http::resolve_delivery(spec, {});
+    REQUIRE(flagged);
+    CHECK(flagged->endpoint.scheme == sig::Scheme::slack);
+    REQUIRE(flagged->endpoint.keys.size() == 1);
+    CHECK(flagged->endpoint.keys[0].fingerprint != from_target);
+
+    // A target without secrets: the message also names the config keys.
+    http::DeliverySpec bare;
+    bare.config_path = config;
+    bare.target = "bare";
+    CHECK(refusal(bare).ends_with(", or set secret_env/secret_file/keyring on the target"));
+    bare.target = "staging";
+    CHECK(refusal(bare).find("bare, prod") != std::string::npos); // the known targets
+}
