@@ -137,13 +137,13 @@ TEST_CASE("receive::Forwarder re-signs each event with the primary secret, in or
     CHECK(row.target == app.url());
     CHECK(row.attempt == 1);
     CHECK(row.http_status == 422);
-    CHECK(row.outcome == "failed");
+    CHECK(row.outcome == archive::AttemptOutcome::failed);
     CHECK(row.reason == "http_422");
     CHECK(row.detail == "missing field: to"); // what the application said
     auto delivered = db->attempts_for("evt_a");
     REQUIRE(delivered);
     REQUIRE(delivered->size() == 1);
-    CHECK(delivered->front().outcome == "delivered");
+    CHECK(delivered->front().outcome == archive::AttemptOutcome::delivered);
     CHECK(delivered->front().detail.empty());
 }
 
