@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include <hookctl/mime/headers.hpp>
+#include <hookctl/util/headers.hpp>
 
 namespace hookctl::mime {
 
@@ -11,22 +12,6 @@ constexpr std::array<std::string_view, 12> k_address_fields = {
     "from",        "sender",        "reply-to",        "to",        "cc",        "bcc",
     "resent-from", "resent-sender", "resent-reply-to", "resent-to", "resent-cc", "resent-bcc",
 };
-
-bool equals_lower(std::string_view text, std::string_view lower) {
-    if (text.size() != lower.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-        if (c != lower[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // The length of the address field name that opens the line at `line` ("To" in "To: ..." or
 // "To : ..."), with `value` set to the offset just past its ':'; 0 when the line opens no
@@ -46,7 +31,7 @@ std::size_t address_field_at(std::string_view raw, std::size_t line, std::size_t
     }
     std::string_view name = raw.substr(line, end - line);
     for (std::string_view field : k_address_fields) {
-        if (equals_lower(name, field)) {
+        if (util::iequals(name, field)) {
             value = colon + 1;
             return end - line;
         }
