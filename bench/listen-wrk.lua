@@ -15,6 +15,15 @@ local md = ffi.new("unsigned char[32]")
 local mdlen = ffi.new("unsigned int[1]")
 -- BENCH_BODY_BYTES: the body size (default 2048; bench/atrest.sh also uses other sizes).
 local pad = string.rep("x", (tonumber(os.getenv("BENCH_BODY_BYTES")) or 2048) - 120)
+-- BENCH_BODY_FILE: a JSON object (a parsed email event without its event_id) to send instead
+-- of the padded body, with a fresh event_id put first (bench/atrest.sh's "mail" bodies).
+local rest = nil
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  rest = f:read("*a"):gsub("^%s*{", "", 1)
+  f:close()
+end
 local counter = 0
 local prefix = ""
 
@@ -37,8 +46,13 @@ end
 function request()
   counter = counter + 1
   local ts = tostring(os.time())
-  local body = '{"event_id":"bench_' .. prefix .. "_" .. counter ..
-               '","org_id":"org_bench","subject":"benchmark","pad":"' .. pad .. '"}'
+  local body
+  if rest then
+    body = '{"event_id":"bench_' .. prefix .. "_" .. counter .. '",' .. rest
+  else
+    body = '{"event_id":"bench_' .. prefix .. "_" .. counter ..
+           '","org_id":"org_bench","subject":"benchmark","pad":"' .. pad .. '"}'
+  end
   local signed = ts .. "." .. body
   crypto.HMAC(crypto.EVP_sha256(), secret, #secret, signed, #signed, md, mdlen)
   return wrk.format("POST", nil, {

@@ -1,3 +1,4 @@
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,63 @@ TEST_CASE("archive::BodyCipher seals with a fresh nonce and opens only the same 
     auto other_key = cipher_of({'b'})->open(*one, "body", "evt_1");
     REQUIRE_FALSE(other_key);
     CHECK(other_key.error().message.find(cipher->write_key_id()) != std::string::npos);
+}
+
+TEST_CASE("archive::BodyCipher compresses a value before sealing when that is shorter") {
+    auto cipher = cipher_of({'a'});
+    // A JSON body of about 2 KiB, as listen stores them: repetitive, so zstd halves it at least.
+    std::string json =
+        R"({"event_id":"evt_1","subject":"Quarterly report","from":"a@example.com",)";
+    for (int i = 0; json.size() < 2048; ++i) {
+        json += R"("line_)" + std::to_string(i) + R"(":"the quick brown fox jumps over it",)";
+    }
+    json += R"("end":true})";
+    auto sealed = cipher->seal(json, "body", "evt_1");
+    REQUIRE(sealed);
+    CHECK(static_cast<unsigned char>((*sealed)[4]) == 2);
+    CHECK(sealed->size() < json.size() / 2);
+    CHECK(is_sealed(*sealed));
+    CHECK(sealed_key_id(*sealed) == cipher->write_key_id());
+    auto opened = cipher->open(*sealed, "body", "evt_1");
+    REQUIRE(opened);
+    CHECK(*opened == json);
+
+    SUBCASE("the version byte is authenticated: a version-2 value relabelled 1 fails") {
+        std::string relabelled = *sealed;
+        relabelled[4] = 1;
+        auto r = cipher->open(relabelled, "body", "evt_1");
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ExitCode::environment);
+        CHECK(r.error().message.find("failed authentication") != std::string::npos);
+    }
+    SUBCASE("a value zstd cannot shorten is sealed as it is (version 1)") {
+        std::string noise;
+        std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+        for (int i = 0; i < 2048; ++i) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise += static_cast<char>(x & 0xff);
+        }
+        auto plain = cipher->seal(noise, "body", "evt_1");
+        REQUIRE(plain);
+        CHECK(static_cast<unsigned char>((*plain)[4]) == 1);
+        CHECK(plain->size() == noise.size() + k_sealed_overhead);
+        auto back = cipher->open(*plain, "body", "evt_1");
+        REQUIRE(back);
+        CHECK(*back == noise);
+    }
+    SUBCASE("a short value is sealed as it is") {
+        auto short_value = cipher->seal(std::string(100, 'x'), "body", "evt_1");
+        REQUIRE(short_value);
+        CHECK(static_cast<unsigned char>((*short_value)[4]) == 1);
+    }
+    SUBCASE("an unknown format version is not a sealed value") {
+        std::string future = *sealed;
+        future[4] = 3;
+        CHECK_FALSE(is_sealed(future));
+        CHECK_FALSE(cipher->open(future, "body", "evt_1"));
+    }
 }
 
 TEST_CASE("archive::Archive with a key stores bodies and raw MIME sealed, and reads them back") {
