@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/receive/archive_store.hpp>
 #include <hookctl/receive/server.hpp>
 #include <hookctl/util/file.hpp>

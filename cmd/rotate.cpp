@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 

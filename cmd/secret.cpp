@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 

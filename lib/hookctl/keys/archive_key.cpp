@@ -10,18 +10,12 @@
 
 #include <hookctl/keys/archive_key.hpp>
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
 
 namespace hookctl::keys {
 namespace {
-
-void cleanse(std::string& s) {
-    if (!s.empty()) {
-        OPENSSL_cleanse(s.data(), s.size());
-    }
-    s.clear();
-}
 
 bool is_hex64(std::string_view s) {
     return s.size() == 2 * k_archive_key_bytes && std::all_of(s.begin(), s.end(), [](char c) {

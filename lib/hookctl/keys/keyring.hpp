@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +24,9 @@ enum class KeyState { primary, verify_only, retired };
 
 std::string_view to_string(KeyFamily family);
 std::string_view to_string(KeyState state);
+// The inverse of to_string: nothing for a name that is not one.
+std::optional<KeyFamily> parse_key_family(std::string_view s);
+std::optional<KeyState> parse_key_state(std::string_view s);
 
 // One change in a secret's life: what happened, when (Unix seconds), by whom, on which host.
 struct KeyEvent {
@@ -86,27 +88,6 @@ struct Keyring {
     std::optional<std::int64_t> next_change_after(std::int64_t now) const;
 };
 
-// The keyring file format, version 1 (JSON; see hookctl-secret(1)).
-std::string to_json(const Keyring& keyring);
-
-// Parses a keyring document; fails (exit 2) naming `path` and what is wrong, never echoing a
-// secret. Checks: one primary at most, unique ids and fingerprints, known states and families.
-Result<Keyring> parse_keyring(std::string_view text, const std::string& path);
-
-// Reads the keyring at `path`. Fails (exit 2) when it does not exist, when its group or others
-// have any permission on it (like ssh with private keys: `chmod 600 FILE`), or when it is
-// corrupt. Reading takes no lock: writers replace the file atomically.
-Result<Keyring> read_keyring(const std::string& path);
-
-// Reads, changes and writes back the keyring at `path` while holding an exclusive flock on
-// `path.lock`, so concurrent writers are serialised and none loses another's change. When the
-// file does not exist and `create` is true, `change` gets an empty keyring and the file is
-// created mode 0600; otherwise a missing file fails (exit 2). The file is written only when
-// `change` succeeds: temp file beside it (0600), fsync, rename, fsync of the folder. A corrupt
-// or too-open file fails before `change` runs and is never overwritten.
-Result<Keyring> update_keyring(const std::string& path, bool create,
-                               const std::function<Result<void>(Keyring&)>& change);
-
 // How a fresh HMAC secret is written: `whsec_` + base64 (Standard Webhooks), or lowercase hex.
 enum class SecretFormat { whsec, hex };
 
@@ -156,11 +137,6 @@ std::vector<std::string> finish_rotation(Keyring& keyring, std::int64_t now, con
 // rotation to abort (the primary was not made by `rotate begin`, or `rotate finish` already
 // retired its predecessor). Returns the restored primary's id.
 Result<std::string> abort_rotation(Keyring& keyring, std::int64_t now, const Actor& actor);
-
-// The secrets of the keyring at `path` valid at `now`, in signing order, as `SecretText`s
-// named `keyring PATH (ID)`. Fails (exit 2) when the keyring cannot be read or holds no valid
-// secret.
-Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::int64_t now);
 
 // A secret as `secret show` and `rotate status` present it: id, fingerprint, family, state,
 // `valid` at `now`, created_at, not_after, `seconds_left` in its window, public_key,

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/keys/secret.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
@@ -50,10 +51,14 @@ SecretBytes::~SecretBytes() {
 }
 
 void SecretBytes::wipe() {
-    if (!m_bytes.empty()) {
-        OPENSSL_cleanse(m_bytes.data(), m_bytes.size());
+    cleanse(m_bytes);
+}
+
+void cleanse(std::string& s) {
+    if (!s.empty()) {
+        OPENSSL_cleanse(s.data(), s.size());
     }
-    m_bytes.clear();
+    s.clear();
 }
 
 std::string SecretSource::describe() const {

@@ -32,6 +32,9 @@ private:
     std::string m_bytes;
 };
 
+// Wipes a string that held secret material (OPENSSL_cleanse), then empties it.
+void cleanse(std::string& s);
+
 // Where a secret comes from. Secrets never come from argv (process lists and shell history
 // leak them): only from an environment variable, a file (`-` is stdin) or a keyring file.
 struct SecretSource {

@@ -13,12 +13,6 @@
 namespace hookctl::probe {
 namespace {
 
-const std::vector<std::string> k_checks = {
-    "valid",           "duplicate",        "tampered-body",     "wrong-secret",
-    "stale-timestamp", "future-timestamp", "missing-signature", "malformed-json",
-    "oversized-body",  "latency",          "tls-version",       "mtls-required",
-};
-
 // A printable, bounded view of an answer body for reports (JSON, XML and a terminal alike).
 std::string snippet(std::string_view body, std::size_t limit = 160) {
     std::string out;
@@ -92,6 +86,16 @@ public:
 
     Result<Report> run();
 
+    // One check: its name (as --only/--skip and the report name it), the member that runs it
+    // (its result, or an error that stops the run), and whether it appears only where it
+    // applies (listed()).
+    struct Check {
+        std::string_view name;
+        Result<CheckResult> (Battery::*run)();
+        bool only_where_applicable;
+    };
+    static const std::vector<Check>& table();
+
 private:
     struct Prepared {
         util::HeaderList headers; // signature headers and the usual ones
@@ -116,6 +120,21 @@ private:
     Result<CheckResult> expect_rejection(std::string_view name, const Prepared& request,
                                          std::string_view what, std::vector<long> preferred);
 
+    Result<void> send_control();
+    Result<CheckResult> check_valid();
+    Result<CheckResult> check_duplicate();
+    Result<CheckResult> check_tampered_body();
+    Result<CheckResult> check_wrong_secret();
+    Result<CheckResult> check_stale_timestamp();
+    Result<CheckResult> check_future_timestamp();
+    Result<CheckResult> check_timestamp(std::string_view name, std::int64_t sign);
+    Result<CheckResult> check_missing_signature();
+    Result<CheckResult> check_malformed_json();
+    Result<CheckResult> check_oversized_body();
+    Result<CheckResult> check_latency();
+    Result<CheckResult> check_tls_version();
+    Result<CheckResult> check_mtls_required();
+
     // The TLS checks; each is listed only where it applies (see check_names()).
     bool listed(std::string_view check) const;
     CheckResult tls_version();
@@ -126,6 +145,8 @@ private:
     Report m_report;
     bool m_first_request = true;
     Exchange m_control; // the answer to the valid event
+    std::string m_valid_id;
+    std::string m_valid_body;
 };
 
 bool Battery::selected(std::string_view check) const {
@@ -240,261 +261,251 @@ Result<CheckResult> Battery::expect_rejection(std::string_view name, const Prepa
     return result;
 }
 
+// The checks in report order. `valid` is the control: its event is sent before any check runs
+// (see send_control), whatever is selected. The TLS checks appear only where they apply.
+const std::vector<Battery::Check>& Battery::table() {
+    static const std::vector<Check> k_table = {
+        {"valid", &Battery::check_valid, false},
+        {"duplicate", &Battery::check_duplicate, false},
+        {"tampered-body", &Battery::check_tampered_body, false},
+        {"wrong-secret", &Battery::check_wrong_secret, false},
+        {"stale-timestamp", &Battery::check_stale_timestamp, false},
+        {"future-timestamp", &Battery::check_future_timestamp, false},
+        {"missing-signature", &Battery::check_missing_signature, false},
+        {"malformed-json", &Battery::check_malformed_json, false},
+        {"oversized-body", &Battery::check_oversized_body, false},
+        {"latency", &Battery::check_latency, false},
+        {"tls-version", &Battery::check_tls_version, true},
+        {"mtls-required", &Battery::check_mtls_required, true},
+    };
+    return k_table;
+}
+
 Result<Report> Battery::run() {
     m_report.url = m_options.url;
     m_report.scheme = std::string(sig::info(m_options.scheme).name);
-    const auto& scheme = sig::info(m_options.scheme);
-    const std::int64_t t0 = now();
-    auto not_selected = [](const std::string& name) {
-        return CheckResult{name, Status::skip, "", "", "not selected (--only/--skip)", {}};
-    };
-
-    // valid, duplicate and latency share the first delivery.
-    // The valid event goes first, whatever is selected: it is the control that makes a
-    // rejection mean something (an endpoint refusing everything would pass every 4xx check),
-    // and duplicate and latency are measured on it.
-    std::string valid_id = new_event_id();
-    std::string valid_body = event_body(valid_id, "valid", t0);
-    std::optional<Exchange> first;
-    {
-        started("valid");
-        auto request = prepare(valid_body, valid_id, t0, m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        auto answer = send(*request);
-        if (!answer) {
-            return std::unexpected(answer.error());
-        }
-        first = *answer;
-        m_control = *answer;
+    if (auto sent = send_control(); !sent) {
+        return std::unexpected(sent.error());
     }
-    if (selected("valid")) {
-        CheckResult r{"valid", Status::fail,  "2xx", describe(*first, m_options.timeout),
-                      "",      first->latency};
-        if (is_2xx(first->status)) {
-            r.status = Status::pass;
-        } else if (first->status == 401 || first->status == 403) {
-            r.detail = "a correctly signed event was refused: is the secret or scheme (" +
-                       m_report.scheme + ") right?";
-        } else {
-            r.detail = "a correctly signed event was not accepted";
-        }
-        record(std::move(r));
-    } else {
-        record(not_selected("valid"));
-    }
-
-    if (selected("duplicate") && !is_2xx(first->status)) {
-        record({"duplicate",
-                Status::skip,
-                "2xx (treated as a duplicate)",
-                "",
-                "the first delivery was not accepted, so there is nothing to repeat",
-                {}});
-    } else if (selected("duplicate")) {
-        started("duplicate");
-        // The same event (same id and body), freshly signed as a sender's retry would be.
-        auto request = prepare(valid_body, valid_id, now(), m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        auto answer = send(*request);
-        if (!answer) {
-            return std::unexpected(answer.error());
-        }
-        CheckResult r{"duplicate",
-                      Status::fail,
-                      "2xx (treated as a duplicate)",
-                      describe(*answer, m_options.timeout),
-                      "",
-                      answer->latency};
-        std::string lower = answer->body;
-        std::ranges::transform(lower, lower.begin(),
-                               [](char c) { return static_cast<char>(std::tolower(c)); });
-        if (is_2xx(answer->status)) {
-            r.status = Status::pass;
-            if (lower.find("duplicate") != std::string::npos) {
-                r.detail = "the endpoint reported a duplicate";
-            } else if (first && first->status != answer->status && is_2xx(first->status)) {
-                r.detail = "told apart by status (" + std::to_string(first->status) + " then " +
-                           std::to_string(answer->status) + ")";
-            } else {
-                r.detail = "accepted again; the endpoint does not say whether it deduplicated";
-            }
-        } else if (answer->status == 409) {
-            r.detail = "409 on a retry makes senders give up or retry forever: answer 2xx";
-        } else {
-            r.detail = "a retry of an accepted event must be acknowledged with 2xx";
-        }
-        record(std::move(r));
-    } else {
-        record(not_selected("duplicate"));
-    }
-
-    if (selected("tampered-body")) {
-        std::string id = new_event_id();
-        std::string body = event_body(id, "tampered-body", now());
-        auto request = prepare(body, id, now(), m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        // One byte changed after signing, still valid JSON.
-        auto at = request->body.find("safe to discard");
-        request->body[at] = 'S';
-        auto r =
-            expect_rejection("tampered-body", *request, "a body changed after signing", {401, 403});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        record(std::move(*r));
-    } else {
-        record(not_selected("tampered-body"));
-    }
-
-    if (selected("wrong-secret")) {
-        std::string id = new_event_id();
-        keys::Key wrong;
-        wrong.kind = keys::KeyKind::hmac;
-        wrong.bytes = keys::SecretBytes(util::random_bytes(32));
-        wrong.origin = "a random secret";
-        auto request = prepare(event_body(id, "wrong-secret", now()), id, now(), {wrong});
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        auto r = expect_rejection("wrong-secret", *request, "a signature made with a wrong secret",
-                                  {401, 403});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        record(std::move(*r));
-    } else {
-        record(not_selected("wrong-secret"));
-    }
-
-    for (auto [name, sign] : {std::pair<std::string, std::int64_t>{"stale-timestamp", -1},
-                              std::pair<std::string, std::int64_t>{"future-timestamp", 1}}) {
-        if (!selected(name)) {
-            record(not_selected(name));
+    for (const Check& check : table()) {
+        if (check.only_where_applicable && !listed(check.name)) {
             continue;
         }
-        if (!scheme.has_timestamp) {
-            record({name,
+        if (!selected(check.name)) {
+            record({std::string(check.name),
                     Status::skip,
-                    "4xx",
                     "",
-                    "scheme " + m_report.scheme + " signs no timestamp",
+                    "",
+                    "not selected (--only/--skip)",
                     {}});
             continue;
         }
-        std::string id = new_event_id();
-        std::int64_t ts = now() + sign * m_options.timestamp_offset.count();
-        auto request = prepare(event_body(id, name, ts), id, ts, m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
+        auto result = (this->*check.run)();
+        if (!result) {
+            return std::unexpected(result.error());
         }
-        std::string what = "a timestamp " + std::to_string(m_options.timestamp_offset.count()) +
-                           (sign < 0 ? " s old" : " s in the future");
-        auto r = expect_rejection(name, *request, what, {401, 403});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        record(std::move(*r));
-    }
-
-    if (selected("missing-signature")) {
-        std::string id = new_event_id();
-        Prepared request{common_headers(id), event_body(id, "missing-signature", now())};
-        auto r = expect_rejection("missing-signature", request, "a request without signature",
-                                  {401, 403});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        record(std::move(*r));
-    } else {
-        record(not_selected("missing-signature"));
-    }
-
-    if (selected("malformed-json")) {
-        std::string id = new_event_id();
-        std::string body = event_body(id, "malformed-json", now());
-        body.resize(body.size() / 2); // cut in the middle: not JSON any more
-        auto request = prepare(body, id, now(), m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        auto r = expect_rejection("malformed-json", *request,
-                                  "malformed JSON with a valid signature", {400, 422});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        record(std::move(*r));
-    } else {
-        record(not_selected("malformed-json"));
-    }
-
-    if (selected("oversized-body")) {
-        std::string id = new_event_id();
-        auto request = prepare(event_body(id, "oversized-body", now(), m_options.max_body + 1), id,
-                               now(), m_options.keys);
-        if (!request) {
-            return std::unexpected(request.error());
-        }
-        auto r = expect_rejection("oversized-body", *request,
-                                  "a body of " + std::to_string(m_options.max_body + 1) +
-                                      " bytes (over --max-body)",
-                                  {413});
-        if (!r) {
-            return std::unexpected(r.error());
-        }
-        r->expected = "4xx (413), not a hang";
-        record(std::move(*r));
-    } else {
-        record(not_selected("oversized-body"));
-    }
-
-    if (selected("latency")) {
-        started("latency");
-        std::string budget = std::to_string(m_options.latency_budget.count()) + " ms";
-        if (first->status == 0) {
-            record({"latency",
-                    Status::skip,
-                    "<= " + budget,
-                    "",
-                    "the valid event got no answer to time",
-                    {}});
-        } else {
-            CheckResult r{"latency",
-                          Status::pass,
-                          "<= " + budget,
-                          milliseconds(first->latency),
-                          "answer time of the valid event",
-                          first->latency};
-            if (first->latency > m_options.latency_budget) {
-                r.status = Status::fail;
-                r.detail = "the valid event was answered slower than the budget";
-            }
-            record(std::move(r));
-        }
-    } else {
-        record(not_selected("latency"));
-    }
-
-    if (listed("tls-version")) {
-        record(selected("tls-version") ? tls_version() : not_selected("tls-version"));
-    }
-    if (listed("mtls-required")) {
-        if (selected("mtls-required")) {
-            auto r = mtls_required();
-            if (!r) {
-                return std::unexpected(r.error());
-            }
-            record(std::move(*r));
-        } else {
-            record(not_selected("mtls-required"));
-        }
+        record(std::move(*result));
     }
     return m_report;
+}
+
+// The valid event goes first, whatever is selected: it is the control that makes a rejection
+// mean something (an endpoint refusing everything would pass every 4xx check), and duplicate
+// and latency are measured on it.
+Result<void> Battery::send_control() {
+    m_valid_id = new_event_id();
+    m_valid_body = event_body(m_valid_id, "valid", now());
+    started("valid");
+    auto request = prepare(m_valid_body, m_valid_id, now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    auto answer = send(*request);
+    if (!answer) {
+        return std::unexpected(answer.error());
+    }
+    m_control = *answer;
+    return {};
+}
+
+Result<CheckResult> Battery::check_valid() {
+    CheckResult r{"valid", Status::fail,     "2xx", describe(m_control, m_options.timeout),
+                  "",      m_control.latency};
+    if (is_2xx(m_control.status)) {
+        r.status = Status::pass;
+    } else if (m_control.status == 401 || m_control.status == 403) {
+        r.detail = "a correctly signed event was refused: is the secret or scheme (" +
+                   m_report.scheme + ") right?";
+    } else {
+        r.detail = "a correctly signed event was not accepted";
+    }
+    return r;
+}
+
+Result<CheckResult> Battery::check_duplicate() {
+    if (!is_2xx(m_control.status)) {
+        return CheckResult{"duplicate",
+                           Status::skip,
+                           "2xx (treated as a duplicate)",
+                           "",
+                           "the first delivery was not accepted, so there is nothing to repeat",
+                           {}};
+    }
+    started("duplicate");
+    // The same event (same id and body), freshly signed as a sender's retry would be.
+    auto request = prepare(m_valid_body, m_valid_id, now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    auto answer = send(*request);
+    if (!answer) {
+        return std::unexpected(answer.error());
+    }
+    CheckResult r{"duplicate",
+                  Status::fail,
+                  "2xx (treated as a duplicate)",
+                  describe(*answer, m_options.timeout),
+                  "",
+                  answer->latency};
+    std::string lower = answer->body;
+    std::ranges::transform(lower, lower.begin(),
+                           [](char c) { return static_cast<char>(std::tolower(c)); });
+    if (is_2xx(answer->status)) {
+        r.status = Status::pass;
+        if (lower.find("duplicate") != std::string::npos) {
+            r.detail = "the endpoint reported a duplicate";
+        } else if (m_control.status != answer->status) {
+            r.detail = "told apart by status (" + std::to_string(m_control.status) + " then " +
+                       std::to_string(answer->status) + ")";
+        } else {
+            r.detail = "accepted again; the endpoint does not say whether it deduplicated";
+        }
+    } else if (answer->status == 409) {
+        r.detail = "409 on a retry makes senders give up or retry forever: answer 2xx";
+    } else {
+        r.detail = "a retry of an accepted event must be acknowledged with 2xx";
+    }
+    return r;
+}
+
+Result<CheckResult> Battery::check_tampered_body() {
+    std::string id = new_event_id();
+    auto request = prepare(event_body(id, "tampered-body", now()), id, now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    // One byte changed after signing, still valid JSON.
+    auto at = request->body.find("safe to discard");
+    request->body[at] = 'S';
+    return expect_rejection("tampered-body", *request, "a body changed after signing", {401, 403});
+}
+
+Result<CheckResult> Battery::check_wrong_secret() {
+    std::string id = new_event_id();
+    keys::Key wrong;
+    wrong.kind = keys::KeyKind::hmac;
+    wrong.bytes = keys::SecretBytes(util::random_bytes(32));
+    wrong.origin = "a random secret";
+    auto request = prepare(event_body(id, "wrong-secret", now()), id, now(), {wrong});
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    return expect_rejection("wrong-secret", *request, "a signature made with a wrong secret",
+                            {401, 403});
+}
+
+Result<CheckResult> Battery::check_stale_timestamp() {
+    return check_timestamp("stale-timestamp", -1);
+}
+
+Result<CheckResult> Battery::check_future_timestamp() {
+    return check_timestamp("future-timestamp", 1);
+}
+
+// A correctly signed event whose timestamp is --timestamp-offset seconds in the past (sign -1)
+// or the future (+1).
+Result<CheckResult> Battery::check_timestamp(std::string_view name, std::int64_t sign) {
+    if (!sig::info(m_options.scheme).has_timestamp) {
+        return CheckResult{std::string(name),
+                           Status::skip,
+                           "4xx",
+                           "",
+                           "scheme " + m_report.scheme + " signs no timestamp",
+                           {}};
+    }
+    std::string id = new_event_id();
+    std::int64_t ts = now() + sign * m_options.timestamp_offset.count();
+    auto request = prepare(event_body(id, name, ts), id, ts, m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    std::string what = "a timestamp " + std::to_string(m_options.timestamp_offset.count()) +
+                       (sign < 0 ? " s old" : " s in the future");
+    return expect_rejection(name, *request, what, {401, 403});
+}
+
+Result<CheckResult> Battery::check_missing_signature() {
+    std::string id = new_event_id();
+    Prepared request{common_headers(id), event_body(id, "missing-signature", now())};
+    return expect_rejection("missing-signature", request, "a request without signature",
+                            {401, 403});
+}
+
+Result<CheckResult> Battery::check_malformed_json() {
+    std::string id = new_event_id();
+    std::string body = event_body(id, "malformed-json", now());
+    body.resize(body.size() / 2); // cut in the middle: not JSON any more
+    auto request = prepare(body, id, now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    return expect_rejection("malformed-json", *request, "malformed JSON with a valid signature",
+                            {400, 422});
+}
+
+Result<CheckResult> Battery::check_oversized_body() {
+    std::string id = new_event_id();
+    auto request = prepare(event_body(id, "oversized-body", now(), m_options.max_body + 1), id,
+                           now(), m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    auto r = expect_rejection(
+        "oversized-body", *request,
+        "a body of " + std::to_string(m_options.max_body + 1) + " bytes (over --max-body)", {413});
+    if (r) {
+        r->expected = "4xx (413), not a hang";
+    }
+    return r;
+}
+
+Result<CheckResult> Battery::check_latency() {
+    started("latency");
+    std::string budget = std::to_string(m_options.latency_budget.count()) + " ms";
+    if (m_control.status == 0) {
+        return CheckResult{
+            "latency", Status::skip, "<= " + budget, "", "the valid event got no answer to time",
+            {}};
+    }
+    CheckResult r{"latency",
+                  Status::pass,
+                  "<= " + budget,
+                  milliseconds(m_control.latency),
+                  "answer time of the valid event",
+                  m_control.latency};
+    if (m_control.latency > m_options.latency_budget) {
+        r.status = Status::fail;
+        r.detail = "the valid event was answered slower than the budget";
+    }
+    return r;
+}
+
+Result<CheckResult> Battery::check_tls_version() {
+    return tls_version();
+}
+
+Result<CheckResult> Battery::check_mtls_required() {
+    return mtls_required();
 }
 
 bool Battery::listed(std::string_view check) const {
@@ -569,46 +580,17 @@ Result<CheckResult> Battery::mtls_required() {
     return r;
 }
 
-std::string xml_escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&apos;";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
-                out += ' ';
-            } else {
-                out += c;
-            }
-        }
-    }
-    return out;
-}
-
-std::string seconds_text(std::chrono::microseconds latency) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.6f", static_cast<double>(latency.count()) / 1e6);
-    return text;
-}
-
 } // namespace
 
 const std::vector<std::string>& check_names() {
-    return k_checks;
+    static const std::vector<std::string> k_names = [] {
+        std::vector<std::string> names;
+        for (const auto& check : Battery::table()) {
+            names.emplace_back(check.name);
+        }
+        return names;
+    }();
+    return k_names;
 }
 
 std::string_view to_string(Status status) {
@@ -625,6 +607,7 @@ std::string_view to_string(Status status) {
 
 Result<void> validate_selection(const std::vector<std::string>& only,
                                 const std::vector<std::string>& skip) {
+    const auto& k_checks = check_names();
     std::string known;
     for (const auto& name : k_checks) {
         known += (known.empty() ? "" : ", ") + name;
@@ -658,85 +641,6 @@ Result<Report> run(const ProbeOptions& options, Transport& transport) {
     }
     Battery battery(options, transport);
     return battery.run();
-}
-
-nlohmann::json to_json(const Report& report) {
-    nlohmann::json checks = nlohmann::json::array();
-    for (const auto& c : report.checks) {
-        checks.push_back({{"name", c.name},
-                          {"status", to_string(c.status)},
-                          {"expected", c.expected},
-                          {"got", c.got},
-                          {"detail", c.detail},
-                          {"latency_ms", static_cast<double>(c.latency.count()) / 1000.0}});
-    }
-    return {{"url", report.url},       {"scheme", report.scheme},   {"passed", report.passed},
-            {"failed", report.failed}, {"skipped", report.skipped}, {"checks", checks}};
-}
-
-std::string to_junit(const Report& report) {
-    std::chrono::microseconds total{};
-    for (const auto& c : report.checks) {
-        total += c.latency;
-    }
-    std::ostringstream out;
-    out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    out << "<testsuites name=\"hookctl probe\" tests=\"" << report.checks.size() << "\" failures=\""
-        << report.failed << "\" skipped=\"" << report.skipped << "\" time=\"" << seconds_text(total)
-        << "\">\n";
-    out << "  <testsuite name=\"hookctl probe " << xml_escape(report.url) << "\" tests=\""
-        << report.checks.size() << "\" failures=\"" << report.failed << "\" errors=\"0\" skipped=\""
-        << report.skipped << "\" time=\"" << seconds_text(total) << "\">\n";
-    out << "    <properties>\n      <property name=\"url\" value=\"" << xml_escape(report.url)
-        << "\"/>\n      <property name=\"scheme\" value=\"" << xml_escape(report.scheme)
-        << "\"/>\n    </properties>\n";
-    for (const auto& c : report.checks) {
-        out << "    <testcase classname=\"hookctl.probe\" name=\"" << xml_escape(c.name)
-            << "\" time=\"" << seconds_text(c.latency) << "\"";
-        if (c.status == Status::pass) {
-            out << "/>\n";
-            continue;
-        }
-        out << ">\n";
-        if (c.status == Status::fail) {
-            out << "      <failure message=\"expected " << xml_escape(c.expected) << ", got "
-                << xml_escape(c.got) << "\" type=\"check_failed\">" << xml_escape(c.detail)
-                << "</failure>\n";
-        } else {
-            out << "      <skipped message=\"" << xml_escape(c.detail) << "\"/>\n";
-        }
-        out << "    </testcase>\n";
-    }
-    out << "  </testsuite>\n</testsuites>\n";
-    return out.str();
-}
-
-std::string to_table(const Report& report) {
-    std::size_t name_width = 5;
-    std::size_t expected_width = 8;
-    for (const auto& c : report.checks) {
-        name_width = std::max(name_width, c.name.size());
-        expected_width = std::max(expected_width, c.expected.size());
-    }
-    auto pad = [](std::string s, std::size_t width) {
-        s.resize(std::max(s.size(), width), ' ');
-        return s;
-    };
-    std::ostringstream out;
-    out << "probe " << report.url << " (scheme " << report.scheme << ")\n";
-    out << pad("CHECK", name_width) << "  STATUS  " << pad("EXPECTED", expected_width) << "  GOT\n";
-    for (const auto& c : report.checks) {
-        std::string got = c.got.size() > 60 ? c.got.substr(0, 57) + "..." : c.got;
-        out << pad(c.name, name_width) << "  " << pad(std::string(to_string(c.status)), 6) << "  "
-            << pad(c.expected, expected_width) << "  " << got;
-        if (!c.detail.empty()) {
-            out << (got.empty() ? "" : "  ") << "(" << c.detail << ")";
-        }
-        out << "\n";
-    }
-    out << report.passed << " passed, " << report.failed << " failed, " << report.skipped
-        << " skipped\n";
-    return out.str();
 }
 
 } // namespace hookctl::probe

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/sig/explain.hpp>
 #include <hookctl/util/encoding.hpp>
 #include <hookctl/util/time.hpp>

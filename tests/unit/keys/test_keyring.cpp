@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/util/file.hpp>
 
 #include "../temp_dir.hpp"

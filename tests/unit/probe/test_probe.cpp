@@ -157,8 +157,20 @@ TEST_CASE("probe::run passes every check against a correct receiver, in every sc
         REQUIRE(report);
         CHECK(report->failed == 0);
         CHECK(report->ok());
-        // The TLS checks are not listed for an http:// endpoint.
+        // The TLS checks are not listed for an http:// endpoint; the others are reported in
+        // the order of check_names() (the checks' table), the control `valid` first.
         CHECK(report->checks.size() == probe::check_names().size() - 2);
+        std::vector<std::string> order;
+        for (const auto& c : report->checks) {
+            order.push_back(c.name);
+        }
+        CHECK(order == std::vector<std::string>(probe::check_names().begin(),
+                                                probe::check_names().end() - 2));
+        CHECK(probe::check_names() ==
+              std::vector<std::string>{"valid", "duplicate", "tampered-body", "wrong-secret",
+                                       "stale-timestamp", "future-timestamp", "missing-signature",
+                                       "malformed-json", "oversized-body", "latency", "tls-version",
+                                       "mtls-required"});
         if (info.has_timestamp) {
             CHECK(report->passed == 10);
         } else {
