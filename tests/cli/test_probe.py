@@ -54,6 +54,20 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def drain(self, length):
+                # Read and drop the body already on its way before closing, as listen's
+                # lingering close does: closing with unread data sends a reset, which can
+                # reach the client before the 413 it was sent (a flaky "connection reset").
+                self.connection.settimeout(5)
+                try:
+                    while length > 0:
+                        chunk = self.rfile.read(min(length, 65536))
+                        if not chunk:
+                            break
+                        length -= len(chunk)
+                except OSError:
+                    pass
+
             def too_large(self):
                 return int(self.headers.get("Content-Length", "0")) > receiver.limit
 
@@ -74,6 +88,7 @@ class Receiver:
                         return
                     self.answer(413, {"error": "body too large"})
                     self.close_connection = True
+                    self.drain(length)
                     return
                 body = self.rfile.read(length)
                 status, doc = receiver.check(self.headers, body)
