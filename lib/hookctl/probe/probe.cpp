@@ -106,6 +106,9 @@ private:
                              const std::vector<keys::Key>& keys) const;
     util::HeaderList common_headers(const std::string& event_id) const;
     Result<Exchange> send(const Prepared& request);
+    // The event `body` of `event_id`, signed at `timestamp` with the options' keys, sent.
+    Result<Exchange> send_signed(const std::string& body, const std::string& event_id,
+                                 std::int64_t timestamp);
     bool selected(std::string_view check) const;
     std::int64_t now() const { return m_options.now ? m_options.now() : util::unix_now_s(); }
     void record(CheckResult result);
@@ -135,10 +138,8 @@ private:
     Result<CheckResult> check_tls_version();
     Result<CheckResult> check_mtls_required();
 
-    // The TLS checks; each is listed only where it applies (see check_names()).
+    // Whether a TLS check is listed: only where it applies (see check_names()).
     bool listed(std::string_view check) const;
-    CheckResult tls_version();
-    Result<CheckResult> mtls_required();
 
     const ProbeOptions& m_options;
     Transport& m_transport;
@@ -316,16 +317,21 @@ Result<void> Battery::send_control() {
     m_valid_id = new_event_id();
     m_valid_body = event_body(m_valid_id, "valid", now());
     started("valid");
-    auto request = prepare(m_valid_body, m_valid_id, now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
-    auto answer = send(*request);
+    auto answer = send_signed(m_valid_body, m_valid_id, now());
     if (!answer) {
         return std::unexpected(answer.error());
     }
     m_control = *answer;
     return {};
+}
+
+Result<Exchange> Battery::send_signed(const std::string& body, const std::string& event_id,
+                                      std::int64_t timestamp) {
+    auto request = prepare(body, event_id, timestamp, m_options.keys);
+    if (!request) {
+        return std::unexpected(request.error());
+    }
+    return send(*request);
 }
 
 Result<CheckResult> Battery::check_valid() {
@@ -353,11 +359,7 @@ Result<CheckResult> Battery::check_duplicate() {
     }
     started("duplicate");
     // The same event (same id and body), freshly signed as a sender's retry would be.
-    auto request = prepare(m_valid_body, m_valid_id, now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
-    auto answer = send(*request);
+    auto answer = send_signed(m_valid_body, m_valid_id, now());
     if (!answer) {
         return std::unexpected(answer.error());
     }
@@ -500,14 +502,6 @@ Result<CheckResult> Battery::check_latency() {
     return r;
 }
 
-Result<CheckResult> Battery::check_tls_version() {
-    return tls_version();
-}
-
-Result<CheckResult> Battery::check_mtls_required() {
-    return mtls_required();
-}
-
 bool Battery::listed(std::string_view check) const {
     if (std::ranges::find(m_options.only, check) != m_options.only.end()) {
         return true;
@@ -518,7 +512,7 @@ bool Battery::listed(std::string_view check) const {
     return m_options.expect_mtls;
 }
 
-CheckResult Battery::tls_version() {
+Result<CheckResult> Battery::check_tls_version() {
     started("tls-version");
     CheckResult r{"tls-version", Status::skip, "TLS 1.0/1.1 refused", "", "", {}};
     if (!m_options.url.starts_with("https://")) {
@@ -544,7 +538,7 @@ CheckResult Battery::tls_version() {
     return r;
 }
 
-Result<CheckResult> Battery::mtls_required() {
+Result<CheckResult> Battery::check_mtls_required() {
     started("mtls-required");
     CheckResult r{
         "mtls-required", Status::fail, "refused without a client certificate", "", "", {}};
