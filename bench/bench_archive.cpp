@@ -1,4 +1,4 @@
-// Archive write and read throughput: hookctl::archive::Archive against the raw SQLite C API
+// Archive write and read throughput: hookctl::archive::Store (SQLite) against the raw SQLite C API
 // doing the same work (same rows, same batches, WAL, same synchronous level), side by side.
 // Usage: bench_archive DIR [EVENTS] [BATCH]
 #include <chrono>
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
 
     double raw_seconds = raw_insert(raw_path, events, batch);
 
-    auto archive = hookctl::archive::Archive::open(hook_path);
+    auto archive = hookctl::archive::open(hook_path);
     if (!archive) {
         std::fprintf(stderr, "%s\n", archive.error().message.c_str());
         return 4;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
             e.source = "bench";
             pending.push_back(std::move(e));
         }
-        auto r = archive->insert_events(pending);
+        auto r = (*archive)->insert_events(pending);
         if (!r) {
             std::fprintf(stderr, "%s\n", r.error().message.c_str());
             return 4;
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
     double raw_read_seconds = raw_read(raw_path, raw_bytes);
     long long hook_bytes = 0;
     start = Clock::now();
-    auto visited = archive->for_each_event({}, [&](const hookctl::archive::Event& e) {
+    auto visited = (*archive)->for_each_event({}, [&](const hookctl::archive::Event& e) {
         hook_bytes += static_cast<long long>(e.body.size());
         return true;
     });

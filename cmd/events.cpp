@@ -137,15 +137,34 @@ void add_archive_option(CLI::App& cmd, EventsOptions& opt) {
         ->type_name("FILE");
 }
 
-Result<archive::Archive> open_archive(const EventsOptions& opt, archive::Mode mode) {
+Result<std::unique_ptr<archive::Store>> open_archive(const EventsOptions& opt, archive::Mode mode) {
     auto cipher = load_archive_cipher(opt.archive_key, opt.old_keys);
     if (!cipher) {
         return std::unexpected(cipher.error());
     }
-    return archive::Archive::open(opt.archive, {.mode = mode,
-                                                .busy_timeout = std::chrono::milliseconds(5000),
-                                                .synchronous_full = true,
-                                                .cipher = *cipher});
+    return archive::open(opt.archive, {.mode = mode,
+                                       .busy_timeout = std::chrono::milliseconds(5000),
+                                       .synchronous_full = true,
+                                       .cipher = *cipher});
+}
+
+// What the subcommands that select events start with: the filter flags read, then the archive
+// opened.
+struct Selection {
+    archive::EventFilter filter;
+    std::unique_ptr<archive::Store> archive;
+};
+
+Result<Selection> open_selection(const EventsOptions& opt, archive::Mode mode) {
+    auto filter = make_filter(opt.filter);
+    if (!filter) {
+        return std::unexpected(filter.error());
+    }
+    auto opened = open_archive(opt, mode);
+    if (!opened) {
+        return std::unexpected(opened.error());
+    }
+    return Selection{std::move(*filter), std::move(*opened)};
 }
 
 bool printable_text(const std::string& body) {
@@ -181,21 +200,18 @@ std::string cell(std::string text, std::size_t width) {
 // ---------------------------------------------------------------------------------------------
 
 Result<int> run_list(const EventsOptions& opt, const Context& context) {
-    auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
+    auto selected = open_selection(opt, archive::Mode::read_only);
+    if (!selected) {
+        return std::unexpected(selected.error());
     }
-    filter->with_body = false;
-    auto archive = open_archive(opt, archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
-    }
+    auto& [filter, archive] = *selected;
+    filter.with_body = false;
     const bool table = !context.global.json && is_tty(1);
     if (table) {
         std::printf("%-36s  %-24s  %-16s  %-9s  %8s  %s\n", "EVENT_ID", "RECEIVED_AT", "ORG",
                     "STATUS", "ATTEMPTS", "LAST_ERROR");
     }
-    auto visited = archive->for_each_event(*filter, [&](const archive::Event& e) {
+    auto visited = archive->for_each_event(filter, [&](const archive::Event& e) {
         if (table) {
             std::printf("%-36s  %-24s  %-16s  %-9s  %8lld  %s\n", cell(e.event_id, 36).c_str(),
                         util::format_time_ms(e.received_at_ms).c_str(), cell(e.org_id, 16).c_str(),
@@ -219,10 +235,11 @@ Result<int> run_list(const EventsOptions& opt, const Context& context) {
 }
 
 Result<int> run_show(const EventsOptions& opt, const Context& context) {
-    auto archive = open_archive(opt, archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto opened = open_archive(opt, archive::Mode::read_only);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
+    auto& archive = *opened;
     const std::string& id = opt.ids.front();
     auto event = archive->get_event(id);
     if (!event) {
@@ -320,14 +337,11 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
 }
 
 Result<int> run_stats(const EventsOptions& opt, const Context& context) {
-    auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
+    auto selected = open_selection(opt, archive::Mode::read_only);
+    if (!selected) {
+        return std::unexpected(selected.error());
     }
-    auto archive = open_archive(opt, archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
-    }
+    auto& [filter, archive] = *selected;
     if (!opt.run.empty()) {
         auto run = archive->get_run(opt.run);
         if (!run) {
@@ -339,7 +353,7 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
                                              opt.archive + "`)");
         }
     }
-    auto stats = archive->stats(*filter, opt.run);
+    auto stats = archive->stats(filter, opt.run);
     if (!stats) {
         return std::unexpected(stats.error());
     }
@@ -473,21 +487,18 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
         }
         return run_export_as(opt, context);
     }
-    auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
-    }
     auto redactor = make_redactor(opt);
     if (!redactor) {
         return std::unexpected(redactor.error());
     }
     const archive::Redactor* redacting = *redactor ? &**redactor : nullptr;
-    auto archive = open_archive(opt, archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto selected = open_selection(opt, archive::Mode::read_only);
+    if (!selected) {
+        return std::unexpected(selected.error());
     }
+    auto& [filter, archive] = *selected;
     auto written = write_export(opt.output, false, [&](std::ostream& out) {
-        return archive::export_ndjson(*archive, *filter, out, redacting);
+        return archive::export_ndjson(*archive, filter, out, redacting);
     });
     if (!written) {
         return std::unexpected(written.error());
@@ -509,18 +520,15 @@ void add_export_format_option(CLI::App& cmd, std::string& format) {
 
 // events export --format curl|har: the other tools' formats (archive/har.hpp).
 Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
-    auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
+    auto selected = open_selection(opt, archive::Mode::read_only);
+    if (!selected) {
+        return std::unexpected(selected.error());
     }
-    auto archive = open_archive(opt, archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
-    }
+    auto& [filter, archive] = *selected;
     auto write = [&](std::ostream& out) {
         return opt.format == "har"
-                   ? archive::export_har(*archive, *filter, out)
-                   : archive::export_curl(*archive, *filter, out,
+                   ? archive::export_har(*archive, filter, out)
+                   : archive::export_curl(*archive, filter, out,
                                           {opt.archive, util::format_time_ms(util::unix_now_ms())});
     };
     auto written = write_export(opt.output, opt.format == "curl", write);
@@ -551,16 +559,17 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
     }
     std::error_code ec;
     const bool existed = std::filesystem::exists(opt.archive, ec) || ec;
-    auto archive = open_archive(opt, archive::Mode::create);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto opened = open_archive(opt, archive::Mode::create);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
+    auto& archive = *opened;
     auto summary = archive::import_ndjson(*archive, *in, name, util::unix_now_ms());
     if (!summary) {
         // Nothing was imported (one transaction): an archive this run created goes too, so a
         // failed import leaves no empty archive behind.
         if (!existed) {
-            archive = std::unexpected(summary.error()); // closed: its -wal and -shm go with it
+            archive.reset(); // closed: its -wal and -shm go with it
             std::filesystem::remove(opt.archive, ec);
         }
         return std::unexpected(summary.error());
@@ -589,29 +598,13 @@ Result<int> run_mark(const EventsOptions& opt, const Context& context) {
     if (*status == archive::EventStatus::received) {
         return fail(ExitCode::usage, "--status: use failed, dead or delivered");
     }
-    auto archive = open_archive(opt, archive::Mode::read_write);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto opened = open_archive(opt, archive::Mode::read_write);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
-    if (auto begun = archive->begin(); !begun) {
-        return std::unexpected(begun.error());
-    }
-    auto missing = archive->mark_events(opt.ids, *status, opt.reason);
-    if (!missing) {
-        archive->rollback();
-        return std::unexpected(missing.error());
-    }
-    if (!missing->empty()) {
-        archive->rollback();
-        std::string list;
-        for (const auto& id : *missing) {
-            list += (list.empty() ? "" : ", ") + id;
-        }
-        return fail(ExitCode::usage,
-                    "no event with id " + list + " in " + opt.archive + "; nothing was marked");
-    }
-    if (auto committed = archive->commit(); !committed) {
-        return std::unexpected(committed.error());
+    auto& archive = *opened;
+    if (auto marked = archive::mark_all(*archive, opt.ids, *status, opt.reason); !marked) {
+        return std::unexpected(marked.error());
     }
     if (context.global.json) {
         print_json({{"archive", opt.archive},
@@ -636,10 +629,11 @@ Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
         return fail(ExitCode::usage, "events rekey needs --archive-key FILE: the key to move "
                                      "the archive to (--old-key FILE for the key it is under)");
     }
-    auto archive = open_archive(opt, archive::Mode::read_write);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto opened = open_archive(opt, archive::Mode::read_write);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
+    auto& archive = *opened;
     struct sigaction action = {};
     action.sa_handler = on_rekey_signal;
     sigemptyset(&action.sa_mask);
@@ -712,17 +706,14 @@ Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
     if (!max) {
         return std::unexpected(max.error());
     }
-    auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
+    auto selected =
+        open_selection(opt, opt.write ? archive::Mode::read_write : archive::Mode::read_only);
+    if (!selected) {
+        return std::unexpected(selected.error());
     }
-    auto archive =
-        open_archive(opt, opt.write ? archive::Mode::read_write : archive::Mode::read_only);
-    if (!archive) {
-        return std::unexpected(archive.error());
-    }
+    auto& [filter, archive] = *selected;
     archive::ReparseOptions options;
-    options.filter = *filter;
+    options.filter = filter;
     options.write = opt.write;
     options.parser = std::string("hookctl ") + HOOKCTL_VERSION;
     auto done = archive::reparse_events(*archive, options);
@@ -812,10 +803,11 @@ Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
 }
 
 Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
-    auto archive = open_archive(opt, archive::Mode::read_write);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto opened = open_archive(opt, archive::Mode::read_write);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
+    auto& archive = *opened;
     if (context.global.json) {
         print_json({{"archive", opt.archive}, {"schema_version", archive->schema_version()}});
     } else if (!context.global.quiet) {
@@ -862,14 +854,14 @@ Result<std::vector<ListedRun>> find_runs(const EventsOptions& opt) {
         }
     }
     for (const auto& [path, ids] : by_archive) {
-        auto db = archive::Archive::open(path, {.mode = archive::Mode::read_only});
+        auto db = archive::open(path, {.mode = archive::Mode::read_only});
         if (!db) {
             if (opt.archive_given) {
                 return std::unexpected(db.error());
             }
             continue; // an archive that moved or was deleted since: its runs are gone with it
         }
-        auto runs = db->list_runs();
+        auto runs = (*db)->list_runs();
         if (!runs) {
             return std::unexpected(runs.error());
         }
@@ -930,11 +922,12 @@ Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
         }
         path = *indexed;
     }
-    auto db = archive::Archive::open(path, {.mode = archive::Mode::read_only});
-    if (!db) {
-        return std::unexpected(db.error());
+    auto opened = archive::open(path, {.mode = archive::Mode::read_only});
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
-    auto run = db->get_run(id);
+    archive::Store& db = **opened;
+    auto run = db.get_run(id);
     if (!run) {
         return std::unexpected(run.error());
     }
@@ -943,8 +936,8 @@ Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
                                          " (list runs with `hookctl events runs --archive " + path +
                                          "`)");
     }
-    auto counts = db->count_run_items(id);
-    auto attempts = db->count_attempts(id);
+    auto counts = db.count_run_items(id);
+    auto attempts = db.count_attempts(id);
     if (!counts || !attempts) {
         return std::unexpected(!counts ? counts.error() : attempts.error());
     }

@@ -439,17 +439,24 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
     }
     std::unique_ptr<receive::Forwarder> forwarder;
     auto open_store = [&]() -> Result<receive::EventStore*> {
-        auto opened = receive::open_archive_store(flags.archive, flags.synchronous == "full",
-                                                  receive::k_archive_lock_wait, *cipher);
+        // Opened once; the forwarder takes a connection of its own through this handle.
+        auto opened = archive::open(
+            flags.archive, receive::archive_store_options(flags.synchronous == "full",
+                                                          receive::k_archive_lock_wait, *cipher));
         if (!opened) {
             return std::unexpected(opened.error());
         }
-        store = std::move(*opened);
+        const archive::Store& handle = **opened;
+        auto made = receive::archive_event_store(std::move(*opened));
+        if (!made) {
+            return std::unexpected(made.error());
+        }
+        store = std::move(*made);
         if (flags.forward_to.empty()) {
             return store.get();
         }
         auto started = receive::Forwarder::start(
-            flags.forward_to, flags.archive, keys,
+            flags.forward_to, handle, keys,
             [writer, json_logs, quiet](const receive::ForwardOutcome& o) {
                 if (quiet && o.delivered) {
                     return;

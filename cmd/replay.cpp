@@ -248,8 +248,9 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
 
 // The run's archive, opened once: the source archive itself for an archive source, else
 // --archive or hookctl's own archive of runs. A resume finds it through the run index.
-Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Plan* plan,
-                                          std::shared_ptr<const archive::BodyCipher> cipher) {
+Result<std::unique_ptr<archive::Store>>
+open_run_archive(const ReplayFlags& f, const replay::Plan* plan,
+                 std::shared_ptr<const archive::BodyCipher> cipher) {
     archive::OpenOptions options;
     options.mode = archive::Mode::read_write;
     options.cipher = std::move(cipher);
@@ -266,7 +267,7 @@ Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Pl
             }
             path = *indexed;
         }
-        return archive::Archive::open(path, options);
+        return archive::open(path, options);
     }
     if (plan->source.kind == replay::SourceKind::archive) {
         if (!f.archive.empty() &&
@@ -276,14 +277,7 @@ Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Pl
                                              "recorded in that archive (its events' "
                                              "statuses follow the run); drop --archive");
         }
-        archive::OpenOptions unkeyed = options;
-        unkeyed.cipher = nullptr;
-        auto opened = archive::Archive::open(plan->source.path, unkeyed);
-        if (!opened) {
-            return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
-        }
-        // A key that does not open it fails as in every command (exit 4).
-        return options.cipher ? opened->another(options) : std::move(opened);
+        return replay::open_source_archive(plan->source); // with the keys of --archive-key
     }
     // Never the foreign file itself: runs of foreign sources go to an archive of hookctl's.
     std::string path = f.archive.empty() ? replay::default_run_archive() : f.archive;
@@ -291,7 +285,7 @@ Result<archive::Archive> open_run_archive(const ReplayFlags& f, const replay::Pl
         fs::create_directories(fs::path(path).parent_path(), ec);
     }
     options.mode = archive::Mode::create;
-    return archive::Archive::open(path, options);
+    return archive::open(path, options);
 }
 
 std::string format_seconds(double s) {
@@ -486,7 +480,15 @@ void print_summary(const replay::RunResult& r) {
 
 Result<int> run_dry(const ReplayFlags& f, const replay::Plan& plan, const Context& context,
                     const replay::Invocation& how) {
-    auto dry = replay::dry_run(plan, how);
+    std::unique_ptr<archive::Store> source; // an archive source, opened once for the dry run
+    if (plan.source.kind == replay::SourceKind::archive) {
+        auto opened = replay::open_source_archive(plan.source);
+        if (!opened) {
+            return std::unexpected(opened.error());
+        }
+        source = std::move(*opened);
+    }
+    auto dry = replay::dry_run(plan, how, source.get());
     if (!dry) {
         return std::unexpected(dry.error());
     }
@@ -565,18 +567,19 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
         }
         changes = std::move(*built);
     }
-    auto store = open_run_archive(f, plan ? &*plan : nullptr, *cipher);
-    if (!store) {
-        return std::unexpected(store.error());
+    auto opened = open_run_archive(f, plan ? &*plan : nullptr, *cipher);
+    if (!opened) {
+        return std::unexpected(opened.error());
     }
+    archive::Store& store = **opened; // the one handle of this replay
     if (!plan && f.dry_run) {
-        auto run = store->get_run(f.resume);
-        auto counts = store->count_run_items(f.resume);
+        auto run = store.get_run(f.resume);
+        auto counts = store.count_run_items(f.resume);
         if (!run || !counts) {
             return std::unexpected(!run ? run.error() : counts.error());
         }
         if (!*run) {
-            return fail(ExitCode::usage, "no run " + f.resume + " in " + store->path());
+            return fail(ExitCode::usage, "no run " + f.resume + " in " + store.path());
         }
         std::cout << "dry run: resuming run " << f.resume << " would send its " << counts->pending
                   << " pending events (of " << counts->total() << " selected; " << counts->delivered
@@ -626,14 +629,14 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
 
-    auto result = plan ? replay::start_run(*plan, *store, how, hooks, g_stop)
-                       : replay::resume_run(f.resume, changes, *store, how, hooks, g_stop);
+    auto result = plan ? replay::start_run(*plan, store, how, hooks, g_stop)
+                       : replay::resume_run(f.resume, changes, store, how, hooks, g_stop);
     logs.end_bar();
     if (!result) {
         if (!run_id.empty()) {
             write_log(logs,
                       replay::LogRecord::note("run " + run_id + " failed; resume with: " +
-                                                  replay::resume_command(run_id, store->path()),
+                                                  replay::resume_command(run_id, store.path()),
                                               true),
                       run_id);
         }

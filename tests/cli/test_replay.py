@@ -20,7 +20,7 @@ ENV = {"REPLAY_SECRET": SECRET}
 
 def archive_schema_sql():
     """The archive's migrations, read from the source so the fixture follows the schema."""
-    with open(os.path.join(SOURCE, "lib", "hookctl", "archive", "schema.cpp")) as f:
+    with open(os.path.join(SOURCE, "lib", "hookctl", "archive", "sqlite", "schema.cpp")) as f:
         text = f.read()
     return re.findall(r'R"sql\((.*?)\)sql"', text, re.S)
 

@@ -1,12 +1,14 @@
 #pragma once
 
-// hookctl::archive: the SQLite archive of DESIGN.md §5 (events, delivery attempts, runs, and
-// the receiver's request log). The schema is documented in hookctl-events(1), section SCHEMA.
+// hookctl::archive: the archive of DESIGN.md §5 (events, delivery attempts, runs, and the
+// receiver's request log) behind one interface, Store, that each backend implements. The SQLite
+// backend (archive/sqlite/) is the one built; its schema is documented in hookctl-events(1),
+// section SCHEMA.
 //
-// Thread-safety: an Archive object is used by one thread at a time (one Archive per thread;
-// the receiver's writer thread owns one). Several Archive objects, in one process or several,
-// may open the same file: WAL mode lets readers run while one writer writes, and every
-// connection waits up to `busy_timeout` for a lock instead of failing at once.
+// Thread-safety: a Store is used by one thread at a time (one Store per thread; the receiver's
+// writer thread owns one). Several Stores, in one process or several, may open the same
+// archive: in SQLite, WAL mode lets readers run while one writer writes, and every connection
+// waits up to `busy_timeout` for a lock instead of failing at once.
 //
 // Times are Unix milliseconds (UTC) in the API and in the file (INTEGER columns named *_ms);
 // NDJSON import and export use RFC 3339 text with milliseconds (`2026-11-26T18:00:00.123Z`).
@@ -61,7 +63,7 @@ struct OpenOptions {
     bool synchronous_full = true;
     // The archive keys (hookctl-events(1), ENCRYPTION): bodies, raw MIME and re-parses are
     // sealed under the cipher's first key when stored and opened when read. Null: no key; an
-    // encrypted archive's metadata still reads and updates, its bodies do not. Archive::another
+    // encrypted archive's metadata still reads and updates, its bodies do not. Store::another
     // keeps the cipher of the archive it is called on unless `options` gives one.
     std::shared_ptr<const BodyCipher> cipher = nullptr;
 };
@@ -286,39 +288,43 @@ struct Stats {
     LatencyPercentiles latency; // over every attempt (or the run's, see stats())
 };
 
-// An open archive file. Move-only; closes the connection when destroyed.
-class Archive {
+// An open archive: the one handle a command opens (archive::open) and passes down. Every
+// backend implements it (SQLite in archive/sqlite/; PostgreSQL is issue 17): events, their
+// bodies, delivery attempts, runs and run items, their queries and transactions. Callers never
+// learn which backend they talk to; nothing outside archive/ writes SQL. Bodies, raw MIME and
+// re-parses are sealed and opened by the store itself when the archive is encrypted (see
+// OpenOptions::cipher), so no caller changes with encryption at rest.
+//
+// A Store is used by one thread at a time; a thread of the same command that needs a
+// connection of its own asks the handle for another().
+class Store {
 public:
-    // Opens `path` (see Mode), sets WAL mode and the busy timeout, checks the application id
-    // and migrates the schema to k_schema_version. Fails with exit 4 (environment) when the
-    // file is missing (read_write/read_only), unreadable, read-only while writing is asked,
-    // not a SQLite database (corrupt), another application's database, or from a newer
-    // hookctl; the message names the file and what to do.
-    static Result<Archive> open(const std::string& path, const OpenOptions& options = {});
+    Store() = default;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    // Closes the connection; an open transaction is rolled back.
+    virtual ~Store() = default;
 
-    Archive(Archive&&) noexcept;
-    Archive& operator=(Archive&&) noexcept;
-    Archive(const Archive&) = delete;
-    Archive& operator=(const Archive&) = delete;
-    ~Archive();
-
-    const std::string& path() const;
+    // Where the archive is, as it was given to open(): a file path (SQLite) or a URI. It names
+    // the archive in messages and in the resume commands of runs.
+    virtual const std::string& path() const = 0;
     // The same archive opened again (a connection of its own) with `options`: for another
-    // thread of the command that opened this one.
-    Result<Archive> another(const OpenOptions& options) const;
-    // The schema version of the open file (k_schema_version after open).
-    int schema_version() const;
+    // thread of the command that opened this one. Keeps this handle's archive keys unless
+    // `options` gives some.
+    virtual Result<std::unique_ptr<Store>> another(const OpenOptions& options) const = 0;
+    // The schema version of the open archive (k_schema_version after open).
+    virtual int schema_version() const = 0;
 
     // --- explicit transactions ------------------------------------------------------------
 
     // Groups several writes into one all-or-nothing transaction (e.g. a whole import):
     // begin() takes the write lock (BEGIN IMMEDIATE, waiting up to the busy timeout); writes
     // made until commit() join it; rollback() undoes them. Without begin() every write call is
-    // its own transaction. Destroying the Archive with a transaction open rolls it back.
-    Result<void> begin();
-    Result<void> commit();
-    void rollback();
-    bool in_transaction() const;
+    // its own transaction. Destroying the Store with a transaction open rolls it back.
+    virtual Result<void> begin() = 0;
+    virtual Result<void> commit() = 0;
+    virtual void rollback() = 0;
+    virtual bool in_transaction() const = 0;
 
     // --- events ---------------------------------------------------------------------------
 
@@ -326,90 +332,92 @@ public:
     // (its event_id is already stored, or appeared earlier in the same batch; the stored
     // event is left untouched). On error nothing is stored (exit 4). Prepared statements are
     // reused across calls: this is the receiver's group-commit hot path.
-    Result<std::vector<InsertResult>> insert_events(std::span<const NewEvent> events);
+    virtual Result<std::vector<InsertResult>> insert_events(std::span<const NewEvent> events) = 0;
 
     // Calls `visit` for each event `filter` selects, in seq order, streaming (memory stays
     // flat for any number of events). `visit` returns false to stop early. Returns how many
-    // events were visited. Do not write through this Archive from inside `visit`.
-    Result<std::uint64_t> for_each_event(const EventFilter& filter,
-                                         const std::function<bool(const Event&)>& visit);
+    // events were visited. Do not write through this Store from inside `visit`.
+    virtual Result<std::uint64_t>
+    for_each_event(const EventFilter& filter, const std::function<bool(const Event&)>& visit) = 0;
 
-    // SQLite's plan for the for_each_event query of `filter` (EXPLAIN QUERY PLAN details, one
-    // per line): lets tests check that paged reads walk the primary key.
-    Result<std::string> event_query_plan(const EventFilter& filter);
+    // The backend's plan for the for_each_event query of `filter` (SQLite: the EXPLAIN QUERY
+    // PLAN details, one per line): lets tests check that paged reads walk the primary key.
+    virtual Result<std::string> event_query_plan(const EventFilter& filter) = 0;
 
     // How many events `filter` selects (ignores limit, after_seq honoured).
-    Result<std::uint64_t> count_events(const EventFilter& filter);
+    virtual Result<std::uint64_t> count_events(const EventFilter& filter) = 0;
 
     // The event `event_id`, or nullopt when there is none.
-    Result<std::optional<Event>> get_event(std::string_view event_id);
+    virtual Result<std::optional<Event>> get_event(std::string_view event_id) = 0;
 
     // Sets the status of `event_ids` to `status` with `reason` as last_error (empty reason
     // clears it), in one transaction. Returns the ids that are not in the archive (those are
     // skipped; the others are still marked).
-    Result<std::vector<std::string>> mark_events(std::span<const std::string> event_ids,
-                                                 EventStatus status, std::string_view reason);
+    virtual Result<std::vector<std::string>> mark_events(std::span<const std::string> event_ids,
+                                                         EventStatus status,
+                                                         std::string_view reason) = 0;
 
     // --- delivery attempts ----------------------------------------------------------------
 
     // Records `attempts` in one transaction; each increments its event's `attempts` count and
     // applies `new_status` when set. An attempt for an unknown event id is still recorded.
-    Result<void> record_attempts(std::span<const Attempt> attempts);
+    virtual Result<void> record_attempts(std::span<const Attempt> attempts) = 0;
     Result<void> record_attempt(const Attempt& attempt) { return record_attempts({&attempt, 1}); }
 
     // The attempts of `event_id` in time order (optionally only those of `run_id`).
-    Result<std::vector<Attempt>> attempts_for(std::string_view event_id,
-                                              std::string_view run_id = {});
+    virtual Result<std::vector<Attempt>> attempts_for(std::string_view event_id,
+                                                      std::string_view run_id = {}) = 0;
 
     // --- runs -----------------------------------------------------------------------------
 
     // Creates a run in state `running`; fails (exit 2) if `run.run_id` already exists.
-    Result<Run> create_run(const NewRun& run);
+    virtual Result<Run> create_run(const NewRun& run) = 0;
     // Sets the progress and state of `run_id` (and last_error); fails (exit 2) if unknown.
-    Result<void> update_run(std::string_view run_id, const RunProgress& progress, RunState state,
-                            std::string_view last_error = {});
-    Result<std::optional<Run>> get_run(std::string_view run_id);
+    virtual Result<void> update_run(std::string_view run_id, const RunProgress& progress,
+                                    RunState state, std::string_view last_error = {}) = 0;
+    virtual Result<std::optional<Run>> get_run(std::string_view run_id) = 0;
     // Every run, newest first.
-    Result<std::vector<Run>> list_runs();
+    virtual Result<std::vector<Run>> list_runs() = 0;
     // Replaces the stored options of `run_id` (a resume that overrode its pacing records it).
-    Result<void> set_run_options(std::string_view run_id, std::string_view options_json);
+    virtual Result<void> set_run_options(std::string_view run_id,
+                                         std::string_view options_json) = 0;
 
     // --- run items: a run's selection ------------------------------------------------------
 
     // Selects the events `filter` picks (limit honoured, after_seq ignored) as the items of
     // `run_id`, in seq order or, with `by_received_at`, in (received_at_ms, seq) order; one
     // INSERT ... SELECT, memory flat for any count. Returns how many were selected.
-    Result<std::int64_t> select_run_items(std::string_view run_id, const EventFilter& filter,
-                                          bool by_received_at);
+    virtual Result<std::int64_t>
+    select_run_items(std::string_view run_id, const EventFilter& filter, bool by_received_at) = 0;
     // Appends items (a foreign source's events, numbered by the caller) to `run_id`.
-    Result<void> add_run_items(std::string_view run_id, std::span<const RunItem> items);
+    virtual Result<void> add_run_items(std::string_view run_id, std::span<const RunItem> items) = 0;
     // Calls `visit` for each pending item of `run_id` with item > `after_item`, in item order,
     // up to `limit` items, with its event (body included) from this archive's events: the
     // selection of a run over this archive. An item whose event was deleted is visited with
     // an empty event_id in the Event. Returns how many were visited.
-    Result<std::uint64_t>
+    virtual Result<std::uint64_t>
     for_each_pending_event(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
-                           const std::function<bool(const RunItem&, const Event&)>& visit);
+                           const std::function<bool(const RunItem&, const Event&)>& visit) = 0;
     // The item `item` of `run_id`, or when it does not carry `event_id`, the first pending item
     // that does; nullopt when neither exists.
-    Result<std::optional<RunItem>> find_run_item(std::string_view run_id, std::int64_t item,
-                                                 std::string_view event_id);
+    virtual Result<std::optional<RunItem>> find_run_item(std::string_view run_id, std::int64_t item,
+                                                         std::string_view event_id) = 0;
     // How many items of `run_id` are pending, delivered and dead.
-    Result<ItemCounts> count_run_items(std::string_view run_id);
+    virtual Result<ItemCounts> count_run_items(std::string_view run_id) = 0;
     // Settles items judged without a new attempt (see ItemVerdict), in one transaction.
-    Result<void> settle_items(std::span<const ItemVerdict> verdicts);
+    virtual Result<void> settle_items(std::span<const ItemVerdict> verdicts) = 0;
     // The attempts of `run_id` counted by (outcome, reason), most first.
     struct AttemptCount {
         std::string outcome;
         std::string reason;
         std::int64_t count = 0;
     };
-    Result<std::vector<AttemptCount>> count_attempts(std::string_view run_id);
+    virtual Result<std::vector<AttemptCount>> count_attempts(std::string_view run_id) = 0;
 
     // --- the receiver's request log ---------------------------------------------------------
 
     // Appends `entries` in one transaction.
-    Result<void> log_requests(std::span<const RequestLog> entries);
+    virtual Result<void> log_requests(std::span<const RequestLog> entries) = 0;
     // Request counts by (http_status, reason, injected), most first.
     struct RequestCount {
         int http_status = 0;
@@ -417,76 +425,90 @@ public:
         bool injected = false;
         std::int64_t count = 0;
     };
-    Result<std::vector<RequestCount>> request_counts();
+    virtual Result<std::vector<RequestCount>> request_counts() = 0;
 
     // --- statistics -----------------------------------------------------------------------
 
     // Counts by status, org and day of the events `filter` selects (statuses/since/until/orgs
     // honoured), and attempt latency percentiles (of `run_id`'s attempts when not empty).
-    Result<Stats> stats(const EventFilter& filter = {}, std::string_view run_id = {});
+    virtual Result<Stats> stats(const EventFilter& filter = {}, std::string_view run_id = {}) = 0;
 
-    // Runs `PRAGMA wal_checkpoint(TRUNCATE)` (e.g. before a copy of the file is taken), waiting
-    // for other connections' locks up to `max_wait` (default: the busy timeout). Still blocked
+    // Moves what the write-ahead log holds into the archive and gives its space back (SQLite:
+    // `PRAGMA wal_checkpoint(TRUNCATE)`, e.g. before a copy of the file is taken), waiting for
+    // other connections' locks up to `max_wait` (default: the busy timeout). Still blocked
     // then, it copies what it can and is not an error; a write error (a full disk) is.
-    Result<void> checkpoint(std::optional<std::chrono::milliseconds> max_wait = std::nullopt);
+    virtual Result<void>
+    checkpoint(std::optional<std::chrono::milliseconds> max_wait = std::nullopt) = 0;
 
     // --- following: what `events tail` reads -------------------------------------------------
 
-    // `PRAGMA data_version`: a number that changes when another connection (this process or
-    // another) commits to the file, read from the WAL index without touching the tables, so a
-    // follower can look for news many times a second for next to nothing.
-    Result<std::int64_t> data_version();
+    // A number that changes when another connection (this process or another) commits to the
+    // archive, cheap enough that a follower can look for news many times a second (SQLite:
+    // `PRAGMA data_version`, read from the WAL index without touching the tables).
+    virtual Result<std::int64_t> data_version() = 0;
     // The newest rows: the largest events.seq and attempts.id (0 when there are none).
     struct HighWater {
         std::int64_t seq = 0;
         std::int64_t attempt_id = 0;
     };
-    Result<HighWater> high_water();
+    virtual Result<HighWater> high_water() = 0;
     // Calls `visit` for each attempt with id > `after_id`, in id order, up to `limit` attempts,
     // with the org_id of its event (empty when the event is not in this archive). `visit`
     // returns false to stop. Returns how many were visited.
-    Result<std::uint64_t>
+    virtual Result<std::uint64_t>
     for_each_attempt(std::int64_t after_id, std::uint64_t limit,
-                     const std::function<bool(const Attempt&, std::string_view org_id)>& visit);
+                     const std::function<bool(const Attempt&, std::string_view org_id)>& visit) = 0;
 
     // --- re-parses (hookctl-events(1), REPARSE) -------------------------------------------
 
     // Stores each re-parse as the next version of its event, in one transaction (its body
     // sealed like the event's). Returns the versions given. Fails (exit 2) naming an event id
     // that is not in the archive; then nothing is stored.
-    Result<std::vector<std::int64_t>> add_reparses(std::span<const NewReparse> reparses);
+    virtual Result<std::vector<std::int64_t>>
+    add_reparses(std::span<const NewReparse> reparses) = 0;
     // The re-parses of `event_id`, oldest first; bodies left empty unless `with_body`.
-    Result<std::vector<Reparse>> reparses_of(std::string_view event_id, bool with_body = true);
+    virtual Result<std::vector<Reparse>> reparses_of(std::string_view event_id,
+                                                     bool with_body = true) = 0;
 
     // --- encryption at rest (hookctl-events(1), ENCRYPTION; see encryption.hpp) -----------
 
     // What the archive recorded about its encryption when it was last read by this handle.
-    const EncryptionState& encryption() const;
+    virtual const EncryptionState& encryption() const = 0;
     // The key id the bodies this handle stores go under; empty when it stores them in clear.
     // Fails (exit 4) as an insert would: an encrypted archive and no key or another key, or a
     // key for an archive that holds events in clear. An archive with no events yet that is
     // given a key is recorded as encrypted under it. The receiver calls this before it listens.
-    Result<std::string> prepare_body_writes();
+    virtual Result<std::string> prepare_body_writes() = 0;
 
     // For `events rekey` (rekey.cpp), inside begin()/commit(): the state read again from the
     // file, and recorded.
-    Result<EncryptionState> reload_encryption();
-    Result<void> record_encryption(const EncryptionState& state);
+    virtual Result<EncryptionState> reload_encryption() = 0;
+    virtual Result<void> record_encryption(const EncryptionState& state) = 0;
     // The values of `table` with row > `after_row`, in row order, up to `limit` rows (a body
     // row gives its body and, when present, its raw MIME), as stored.
-    Result<std::vector<StoredValue>> stored_values(StoredTable table, std::int64_t after_row,
-                                                   std::size_t limit);
+    virtual Result<std::vector<StoredValue>>
+    stored_values(StoredTable table, std::int64_t after_row, std::size_t limit) = 0;
     // Replaces the stored bytes of each value (matched by table, row and field).
-    Result<void> replace_stored_values(std::span<const StoredValue> values);
+    virtual Result<void> replace_stored_values(std::span<const StoredValue> values) = 0;
     // The highest row of `table` (0 when empty).
-    Result<std::int64_t> last_stored_row(StoredTable table);
+    virtual Result<std::int64_t> last_stored_row(StoredTable table) = 0;
     // The codec this handle seals and opens values with.
-    const BodyCodec& codec() const;
-
-private:
-    struct Impl;
-    explicit Archive(std::unique_ptr<Impl> impl);
-    std::unique_ptr<Impl> m_impl;
+    virtual const BodyCodec& codec() const = 0;
 };
+
+// Opens the archive `where` names with the backend it names: a `postgres://` or
+// `postgresql://` URI is PostgreSQL (not built yet: fails with exit 2), anything else is the
+// path of an SQLite file. For SQLite: sets WAL mode and the busy timeout, checks the
+// application id and migrates the schema to k_schema_version. Fails with exit 4 (environment)
+// when the file is missing (read_write/read_only), unreadable, read-only while writing is
+// asked, not a SQLite database (corrupt), another application's database, or from a newer
+// hookctl; the message names the archive and what to do.
+Result<std::unique_ptr<Store>> open(const std::string& where, const OpenOptions& options = {});
+
+// Sets the status of every one of `event_ids` to `status` with `reason` as last_error, in one
+// transaction, or of none: when some ids are not in the archive, fails (exit 2) naming them and
+// nothing is marked (`events mark`).
+Result<void> mark_all(Store& store, std::span<const std::string> event_ids, EventStatus status,
+                      std::string_view reason);
 
 } // namespace hookctl::archive

@@ -138,7 +138,7 @@ PollSchedule::SteadyTime PollSchedule::after_look(SteadyTime now, bool changed) 
     return now + m_interval;
 }
 
-Follower::Follower(std::string path, Archive archive, TailFilter filter)
+Follower::Follower(std::string path, std::unique_ptr<Store> archive, TailFilter filter)
     : m_path(std::move(path))
     , m_archive(std::move(archive))
     , m_filter(std::move(filter)) {
@@ -152,11 +152,11 @@ Follower::Follower(std::string path, Archive archive, TailFilter filter)
 Result<Follower> Follower::open(const std::string& path, TailFilter filter) {
     OpenOptions options;
     options.mode = Mode::read_only;
-    auto archive = Archive::open(path, options);
-    if (!archive) {
-        return std::unexpected(archive.error());
+    auto store = archive::open(path, options);
+    if (!store) {
+        return std::unexpected(store.error());
     }
-    return Follower(path, std::move(*archive), std::move(filter));
+    return Follower(path, std::move(*store), std::move(filter));
 }
 
 bool Follower::gone() const {
@@ -174,7 +174,7 @@ Result<bool> Follower::keep(const TailRecord& record, const Event* event) {
     if (!matches(without_grep, record, {})) {
         return false;
     }
-    auto stored = m_archive.get_event(record.event_id);
+    auto stored = m_archive->get_event(record.event_id);
     if (!stored) {
         return std::unexpected(stored.error());
     }
@@ -182,12 +182,12 @@ Result<bool> Follower::keep(const TailRecord& record, const Event* event) {
 }
 
 Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
-    auto version = m_archive.data_version();
+    auto version = m_archive->data_version();
     if (!version) {
         return std::unexpected(version.error());
     }
     m_version = *version;
-    auto high = m_archive.high_water();
+    auto high = m_archive->high_water();
     if (!high) {
         return std::unexpected(high.error());
     }
@@ -210,7 +210,7 @@ Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
             page.limit = static_cast<std::uint64_t>(hi - lo);
             page.with_body = body;
             std::vector<TailRecord> chunk;
-            auto read = m_archive.for_each_event(page, [&](const Event& e) {
+            auto read = m_archive->for_each_event(page, [&](const Event& e) {
                 if (e.seq > hi) {
                     return false;
                 }
@@ -232,14 +232,14 @@ Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
         for (std::int64_t hi = high->attempt_id; hi > 0 && attempts.size() < last;) {
             std::int64_t lo = std::max<std::int64_t>(0, hi - window);
             std::vector<TailRecord> raw;
-            auto read = m_archive.for_each_attempt(lo, static_cast<std::uint64_t>(hi - lo),
-                                                   [&](const Attempt& a, std::string_view org) {
-                                                       if (a.id > hi) {
-                                                           return false;
-                                                       }
-                                                       raw.push_back(record_of(a, org));
-                                                       return true;
-                                                   });
+            auto read = m_archive->for_each_attempt(lo, static_cast<std::uint64_t>(hi - lo),
+                                                    [&](const Attempt& a, std::string_view org) {
+                                                        if (a.id > hi) {
+                                                            return false;
+                                                        }
+                                                        raw.push_back(record_of(a, org));
+                                                        return true;
+                                                    });
             if (!read) {
                 return std::unexpected(read.error());
             }
@@ -280,7 +280,7 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
         page.with_body = body;
         page.since_ms = m_filter.since_ms; // rows before it are skipped by SQLite
         std::uint64_t seen = 0;
-        auto read = m_archive.for_each_event(page, [&](const Event& e) {
+        auto read = m_archive->for_each_event(page, [&](const Event& e) {
             if (seq_high > 0 && e.seq > seq_high) {
                 return false;
             }
@@ -299,15 +299,15 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
     }
     for (bool more = true; more;) {
         std::vector<TailRecord> raw;
-        auto read = m_archive.for_each_attempt(m_attempt, k_page,
-                                               [&](const Attempt& a, std::string_view org) {
-                                                   if (attempt_high > 0 && a.id > attempt_high) {
-                                                       return false;
-                                                   }
-                                                   m_attempt = a.id;
-                                                   raw.push_back(record_of(a, org));
-                                                   return true;
-                                               });
+        auto read = m_archive->for_each_attempt(m_attempt, k_page,
+                                                [&](const Attempt& a, std::string_view org) {
+                                                    if (attempt_high > 0 && a.id > attempt_high) {
+                                                        return false;
+                                                    }
+                                                    m_attempt = a.id;
+                                                    raw.push_back(record_of(a, org));
+                                                    return true;
+                                                });
         if (!read) {
             return std::unexpected(read.error());
         }
@@ -327,7 +327,7 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
 }
 
 Result<std::vector<TailRecord>> Follower::poll(bool& changed) {
-    auto version = m_archive.data_version();
+    auto version = m_archive->data_version();
     if (!version) {
         return std::unexpected(version.error());
     }

@@ -115,12 +115,12 @@ public:
     const std::string& path() const { return m_path; }
 
 private:
-    Follower(std::string path, Archive archive, TailFilter filter);
+    Follower(std::string path, std::unique_ptr<Store> archive, TailFilter filter);
     Result<std::vector<TailRecord>> read_after(std::int64_t seq_high, std::int64_t attempt_high);
     Result<bool> keep(const TailRecord& record, const Event* event);
 
     std::string m_path;
-    Archive m_archive;
+    std::unique_ptr<Store> m_archive;
     TailFilter m_filter;
     std::int64_t m_seq = 0;
     std::int64_t m_attempt = 0;

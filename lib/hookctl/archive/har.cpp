@@ -174,7 +174,7 @@ util::HeaderList carried_headers(const util::HeaderList& stored) {
     return out;
 }
 
-Result<std::uint64_t> export_har(Archive& archive, const EventFilter& filter, std::ostream& out) {
+Result<std::uint64_t> export_har(Store& archive, const EventFilter& filter, std::ostream& out) {
     std::optional<Error> failed;
     out << "{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"hookctl\", \"version\": \""
         << HOOKCTL_VERSION << "\"}, \"entries\": [";
@@ -202,7 +202,7 @@ Result<std::uint64_t> export_har(Archive& archive, const EventFilter& filter, st
     return count;
 }
 
-Result<std::uint64_t> export_curl(Archive& archive, const EventFilter& filter, std::ostream& out,
+Result<std::uint64_t> export_curl(Store& archive, const EventFilter& filter, std::ostream& out,
                                   const ScriptOrigin& origin) {
     out << "#!/bin/sh\n"
         << "# Events of " << origin.archive << ", exported by `hookctl events export --format curl`"

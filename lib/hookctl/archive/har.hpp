@@ -32,7 +32,7 @@ namespace hookctl::archive {
 util::HeaderList carried_headers(const util::HeaderList& stored);
 
 // Writes the events `filter` selects as one HAR 1.2 document; returns how many.
-Result<std::uint64_t> export_har(Archive& archive, const EventFilter& filter, std::ostream& out);
+Result<std::uint64_t> export_har(Store& archive, const EventFilter& filter, std::ostream& out);
 
 // How the curl script names where it came from (its header comment).
 struct ScriptOrigin {
@@ -44,7 +44,7 @@ struct ScriptOrigin {
 // the other: `sh FILE URL`. Each request is signed when the script runs, by `hookctl sign` with
 // the secret in the variable HOOK_SECRET (or the one HOOKCTL_SECRET_ENV names): the script holds
 // no secret. Returns how many events it holds.
-Result<std::uint64_t> export_curl(Archive& archive, const EventFilter& filter, std::ostream& out,
+Result<std::uint64_t> export_curl(Store& archive, const EventFilter& filter, std::ostream& out,
                                   const ScriptOrigin& origin);
 
 // One request of a HAR file, as hookctl sends it again.

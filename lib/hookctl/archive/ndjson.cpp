@@ -243,8 +243,8 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
     return e;
 }
 
-Result<ImportSummary> import_ndjson(Archive& archive, std::istream& in,
-                                    std::string_view source_name, std::int64_t now_ms) {
+Result<ImportSummary> import_ndjson(Store& archive, std::istream& in, std::string_view source_name,
+                                    std::int64_t now_ms) {
     constexpr std::size_t k_batch = 512;
     ImportSummary summary;
     const bool own_transaction = !archive.in_transaction();
@@ -321,7 +321,7 @@ Result<ImportSummary> import_ndjson(Archive& archive, std::istream& in,
     return summary;
 }
 
-Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter, std::ostream& out,
+Result<std::uint64_t> export_ndjson(Store& archive, const EventFilter& filter, std::ostream& out,
                                     const Redactor* redactor) {
     bool write_failed = false;
     auto visited = archive.for_each_event(filter, [&](const Event& event) {

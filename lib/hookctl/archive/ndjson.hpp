@@ -45,12 +45,12 @@ struct ImportSummary {
 
 // Imports every line of `in` in ONE transaction: on a bad line nothing is stored and the
 // error (exit 2) names `source_name` and the line number. `now_ms` as in event_from_json.
-Result<ImportSummary> import_ndjson(Archive& archive, std::istream& in,
-                                    std::string_view source_name, std::int64_t now_ms);
+Result<ImportSummary> import_ndjson(Store& archive, std::istream& in, std::string_view source_name,
+                                    std::int64_t now_ms);
 
 // Writes the events `filter` selects to `out`, one object per line; returns how many. With a
 // `redactor`, each object is redacted first (Redactor::redact_export).
-Result<std::uint64_t> export_ndjson(Archive& archive, const EventFilter& filter, std::ostream& out,
+Result<std::uint64_t> export_ndjson(Store& archive, const EventFilter& filter, std::ostream& out,
                                     const Redactor* redactor = nullptr);
 
 } // namespace hookctl::archive

@@ -6,7 +6,7 @@ namespace hookctl::archive {
 namespace {
 
 // Commits, or rolls back and returns the error.
-Result<void> finish(Archive& archive, Result<void> done) {
+Result<void> finish(Store& archive, Result<void> done) {
     if (!done) {
         archive.rollback();
         return done;
@@ -20,7 +20,7 @@ std::int64_t& cursor_of(EncryptionState::Rekey& r, StoredTable table) {
 
 // Re-seals the next batch of `table` after the cursor under the write key; advances the cursor
 // in `state` (not recorded). Returns how many rows it read (0: none left).
-Result<std::size_t> reseal_batch(Archive& archive, EncryptionState& state, StoredTable table,
+Result<std::size_t> reseal_batch(Store& archive, EncryptionState& state, StoredTable table,
                                  std::size_t rows, RekeyProgress& progress) {
     auto& cursor = cursor_of(*state.rekey, table);
     auto values = archive.stored_values(table, cursor, rows);
@@ -61,7 +61,7 @@ Result<std::size_t> reseal_batch(Archive& archive, EncryptionState& state, Store
     return read_rows;
 }
 
-Result<std::int64_t> rows_left(Archive& archive, const EncryptionState& state) {
+Result<std::int64_t> rows_left(Store& archive, const EncryptionState& state) {
     std::int64_t left = 0;
     for (auto table : {StoredTable::bodies, StoredTable::reparses}) {
         auto last = archive.last_stored_row(table);
@@ -76,7 +76,7 @@ Result<std::int64_t> rows_left(Archive& archive, const EncryptionState& state) {
 }
 
 // The first transaction: the state a rekey to the write key starts from (or resumes).
-Result<EncryptionState> start(Archive& archive, const BodyCipher& cipher, RekeyProgress& progress) {
+Result<EncryptionState> start(Store& archive, const BodyCipher& cipher, RekeyProgress& progress) {
     auto state = archive.reload_encryption();
     if (!state) {
         return std::unexpected(state.error());
@@ -127,7 +127,7 @@ Result<EncryptionState> start(Archive& archive, const BodyCipher& cipher, RekeyP
 
 } // namespace
 
-Result<RekeyProgress> rekey(Archive& archive, const RekeyOptions& options) {
+Result<RekeyProgress> rekey(Store& archive, const RekeyOptions& options) {
     const auto cipher = archive.codec().cipher();
     if (!cipher) {
         return fail(ExitCode::usage, "events rekey needs the new key: pass --archive-key FILE");

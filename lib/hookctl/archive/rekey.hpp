@@ -38,6 +38,6 @@ struct RekeyOptions {
 // The last transaction takes the rows stored meanwhile and records the new key as the only
 // one. Fails (exit 2) when the archive is encrypted under a key that was not given (`--old-key`);
 // (exit 4) on a value that does not open (altered) or a storage error.
-Result<RekeyProgress> rekey(Archive& archive, const RekeyOptions& options = {});
+Result<RekeyProgress> rekey(Store& archive, const RekeyOptions& options = {});
 
 } // namespace hookctl::archive

@@ -74,7 +74,7 @@ Result<void> examine(const Event& e, const ReparseOptions& options, ReparseResul
 }
 
 // Stores the candidates that differ from their event's latest stored version too.
-Result<std::uint64_t> write_candidates(Archive& archive, const ReparseOptions& options,
+Result<std::uint64_t> write_candidates(Store& archive, const ReparseOptions& options,
                                        std::vector<Candidate>& candidates) {
     std::vector<NewReparse> writes;
     for (auto& c : candidates) {
@@ -103,7 +103,7 @@ Result<std::uint64_t> write_candidates(Archive& archive, const ReparseOptions& o
 
 } // namespace
 
-Result<ReparseResult> reparse_events(Archive& archive, const ReparseOptions& options) {
+Result<ReparseResult> reparse_events(Store& archive, const ReparseOptions& options) {
     ReparseResult result{mime::DivergenceTally(options.keep_diffs), 0, 0, false};
     EventFilter page = options.filter;
     page.with_body = true;

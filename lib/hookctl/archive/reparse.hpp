@@ -2,7 +2,7 @@
 
 // `hookctl events reparse`: each stored raw MIME parsed again with today's parser and compared
 // with the event JSON stored from it, field by field (hookctl::mime::compare_events); with
-// `write`, the new parse stored beside the old as the event's next version (Archive::
+// `write`, the new parse stored beside the old as the event's next version (Store::
 // add_reparses), never in its place (hookctl-events(1), REPARSE).
 
 #include <cstdint>
@@ -37,6 +37,6 @@ struct ReparseResult {
 // from outside it, org_id, received_at, trace_id and raw_mime's storage key, are left out)
 // and from the event's latest stored version. Fails (exit 4) when a body cannot be read (an
 // encrypted archive without its key) or stored; (exit 2/4) as parse_message fails.
-Result<ReparseResult> reparse_events(Archive& archive, const ReparseOptions& options);
+Result<ReparseResult> reparse_events(Store& archive, const ReparseOptions& options);
 
 } // namespace hookctl::archive

@@ -6,7 +6,7 @@ namespace {
 
 class ArchiveStore final : public EventStore {
 public:
-    explicit ArchiveStore(archive::Archive archive)
+    explicit ArchiveStore(std::unique_ptr<archive::Store> archive)
         : m_archive(std::move(archive)) {}
 
     Result<std::vector<StoreResult>> insert_batch(std::vector<IncomingEvent>& events) override {
@@ -26,13 +26,13 @@ public:
             n.source = "listen";
             m_batch.push_back(std::move(n));
         }
-        auto inserted = m_archive.insert_events(m_batch);
+        auto inserted = m_archive->insert_events(m_batch);
         if (!inserted) {
             // A write that failed (a full disk, most often) leaves the WAL as large as it grew:
             // move what it holds into the database and truncate it, so the space it held is
             // free for the next batch. Without waiting: when another process holds the lock,
             // the next batch must not wait for it twice.
-            (void)m_archive.checkpoint(std::chrono::milliseconds(0));
+            (void)m_archive->checkpoint(std::chrono::milliseconds(0));
             return std::unexpected(inserted.error());
         }
         std::vector<StoreResult> out;
@@ -45,30 +45,41 @@ public:
     }
 
 private:
-    archive::Archive m_archive;
+    std::unique_ptr<archive::Store> m_archive;
     std::vector<archive::NewEvent> m_batch;
 };
 
 } // namespace
 
-Result<std::unique_ptr<EventStore>>
-open_archive_store(const std::string& path, bool synchronous_full,
-                   std::chrono::milliseconds lock_wait,
-                   std::shared_ptr<const archive::BodyCipher> cipher) {
+archive::OpenOptions archive_store_options(bool synchronous_full,
+                                           std::chrono::milliseconds lock_wait,
+                                           std::shared_ptr<const archive::BodyCipher> cipher) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
     options.synchronous_full = synchronous_full;
     options.busy_timeout = lock_wait;
     options.cipher = std::move(cipher);
-    auto opened = archive::Archive::open(path, options);
+    return options;
+}
+
+Result<std::unique_ptr<EventStore>> archive_event_store(std::unique_ptr<archive::Store> store) {
+    // Refused now rather than as a 503 for every event: bodies this store could not write.
+    if (auto ready = store->prepare_body_writes(); !ready) {
+        return std::unexpected(ready.error());
+    }
+    return std::make_unique<ArchiveStore>(std::move(store));
+}
+
+Result<std::unique_ptr<EventStore>>
+open_archive_store(const std::string& path, bool synchronous_full,
+                   std::chrono::milliseconds lock_wait,
+                   std::shared_ptr<const archive::BodyCipher> cipher) {
+    auto opened =
+        archive::open(path, archive_store_options(synchronous_full, lock_wait, std::move(cipher)));
     if (!opened) {
         return std::unexpected(opened.error());
     }
-    // Refused now rather than as a 503 for every event: bodies this store could not write.
-    if (auto ready = opened->prepare_body_writes(); !ready) {
-        return std::unexpected(ready.error());
-    }
-    return std::make_unique<ArchiveStore>(std::move(*opened));
+    return archive_event_store(std::move(*opened));
 }
 
 } // namespace hookctl::receive

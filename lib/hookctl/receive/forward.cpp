@@ -12,7 +12,7 @@ namespace hookctl::receive {
 
 struct Forwarder::Impl {
     std::string url;
-    archive::Archive archive;
+    std::unique_ptr<archive::Store> archive;
     http::Client client;
     KeyStore& keys;
     Observer observer;
@@ -107,7 +107,7 @@ struct Forwarder::Impl {
         if (!outcome.delivered) {
             attempts.back().reason = outcome.reason;
         }
-        auto recorded = archive.record_attempts(attempts);
+        auto recorded = archive->record_attempts(attempts);
         if (!recorded && outcome.reason.empty()) {
             outcome.reason = "delivered, but not recorded: " + recorded.error().message;
         }
@@ -116,7 +116,7 @@ struct Forwarder::Impl {
         }
     }
 
-    Impl(std::string u, archive::Archive a, http::Client c, KeyStore& k, Observer o)
+    Impl(std::string u, std::unique_ptr<archive::Store> a, http::Client c, KeyStore& k, Observer o)
         : url(std::move(u))
         , archive(std::move(a))
         , client(std::move(c))
@@ -136,12 +136,12 @@ Forwarder::~Forwarder() {
     close();
 }
 
-Result<std::unique_ptr<Forwarder>> Forwarder::start(std::string url, std::string archive_path,
+Result<std::unique_ptr<Forwarder>> Forwarder::start(std::string url, const archive::Store& archive,
                                                     KeyStore& keys, Observer observer,
                                                     const http::ClientOptions& client_options) {
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
-    auto opened = archive::Archive::open(archive_path, options);
+    auto opened = archive.another(options);
     if (!opened) {
         return std::unexpected(opened.error());
     }

@@ -14,6 +14,10 @@
 #include <hookctl/sig/scheme.hpp>
 #include <hookctl/util/error.hpp>
 
+namespace hookctl::archive {
+class Store;
+}
+
 namespace hookctl::receive {
 
 // An event stored by the receiver, to be forwarded to the local application.
@@ -43,9 +47,10 @@ class Forwarder {
 public:
     using Observer = std::function<void(const ForwardOutcome&)>;
 
-    // Opens its own connection to `archive_path` and an HTTP client with `client_options` (the
-    // CAs trusted: --cacert/--capath). Fails (exit 4) when either cannot be opened.
-    static Result<std::unique_ptr<Forwarder>> start(std::string url, std::string archive_path,
+    // Opens a connection of its own to `archive` (the receiver's archive, through its handle)
+    // and an HTTP client with `client_options` (the CAs trusted: --cacert/--capath). Fails
+    // (exit 4) when either cannot be opened.
+    static Result<std::unique_ptr<Forwarder>> start(std::string url, const archive::Store& archive,
                                                     KeyStore& keys, Observer observer,
                                                     const http::ClientOptions& client_options = {});
     ~Forwarder();

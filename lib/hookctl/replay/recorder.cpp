@@ -5,8 +5,9 @@
 
 namespace hookctl::replay {
 
-Recorder::Recorder(archive::Archive archive, std::string run_id, std::function<void()> wake,
-                   std::size_t batch, std::chrono::milliseconds max_delay)
+Recorder::Recorder(std::unique_ptr<archive::Store> archive, std::string run_id,
+                   std::function<void()> wake, std::size_t batch,
+                   std::chrono::milliseconds max_delay)
     : m_archive(std::move(archive))
     , m_run_id(std::move(run_id))
     , m_wake(std::move(wake))
@@ -116,20 +117,20 @@ void Recorder::run() {
         lock.unlock();
 
         // One transaction: the attempts, the verdicts and the ledger agree after a crash.
-        auto written = m_archive.begin();
+        auto written = m_archive->begin();
         if (written && !attempts.empty()) {
-            written = m_archive.record_attempts(attempts);
+            written = m_archive->record_attempts(attempts);
         }
         if (written && !verdicts.empty()) {
-            written = m_archive.settle_items(verdicts);
+            written = m_archive->settle_items(verdicts);
         }
         if (written && run_update) {
-            written = m_archive.update_run(m_run_id, run_update->progress, run_update->state);
+            written = m_archive->update_run(m_run_id, run_update->progress, run_update->state);
         }
         if (written) {
-            written = m_archive.commit();
+            written = m_archive->commit();
         } else {
-            m_archive.rollback();
+            m_archive->rollback();
         }
         attempts.clear();
         verdicts.clear();

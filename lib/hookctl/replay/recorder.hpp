@@ -25,12 +25,12 @@ namespace hookctl::replay {
 // the concurrency.
 class Recorder final : public Journal {
 public:
-    // Records run `run_id` through `archive` (moved to the recorder's thread); `wake` runs on
-    // that thread after each commit (it must be thread-safe, e.g. Sender::wakeup). A commit
-    // happens when `batch` items wait to be settled, or `max_delay` after the first entry
-    // queued, or for a run update: fewer, larger transactions than one per attempt.
-    Recorder(archive::Archive archive, std::string run_id, std::function<void()> wake,
-             std::size_t batch, std::chrono::milliseconds max_delay);
+    // Records run `run_id` through `archive` (a connection of its own, moved to the recorder's
+    // thread); `wake` runs on that thread after each commit (it must be thread-safe, e.g.
+    // Sender::wakeup). A commit happens when `batch` items wait to be settled, or `max_delay` after
+    // the first entry queued, or for a run update: fewer, larger transactions than one per attempt.
+    Recorder(std::unique_ptr<archive::Store> archive, std::string run_id,
+             std::function<void()> wake, std::size_t batch, std::chrono::milliseconds max_delay);
     ~Recorder() override;
     Recorder(const Recorder&) = delete;
     Recorder& operator=(const Recorder&) = delete;
@@ -53,7 +53,7 @@ private:
         archive::RunState state;
     };
 
-    archive::Archive m_archive;
+    std::unique_ptr<archive::Store> m_archive;
     std::string m_run_id;
     std::function<void()> m_wake;
     std::size_t m_batch;

@@ -66,7 +66,7 @@ void index_run(const std::string& run_id, const std::string& archive_path) {
 
 // Sends the pending items of `run_id` with `plan`; the run row exists.
 Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolved& resolved,
-                       const archive::RunProgress& earlier, archive::Archive& store,
+                       const archive::RunProgress& earlier, archive::Store& store,
                        const Invocation& how, const RunHooks& hooks, const std::atomic<int>& stop,
                        RunResult result) {
     result.recorded = true;
@@ -177,7 +177,7 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
 
 } // namespace
 
-Result<RunResult> start_run(const Plan& plan, archive::Archive& store, const Invocation& how,
+Result<RunResult> start_run(const Plan& plan, archive::Store& store, const Invocation& how,
                             const RunHooks& hooks, const std::atomic<int>& stop) {
     auto resolved = resolve(plan, how, http::Resolve::to_send);
     if (!resolved) {
@@ -230,7 +230,7 @@ Result<RunResult> start_run(const Plan& plan, archive::Archive& store, const Inv
 }
 
 Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& changes,
-                             archive::Archive& store, const Invocation& how, const RunHooks& hooks,
+                             archive::Store& store, const Invocation& how, const RunHooks& hooks,
                              const std::atomic<int>& stop) {
     auto run = store.get_run(run_id);
     if (!run) {
@@ -283,7 +283,8 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
     return send(run_id, *plan, *resolved, earlier, store, how, hooks, stop, std::move(result));
 }
 
-Result<DryRun> dry_run(const Plan& plan, const Invocation& how, std::size_t show) {
+Result<DryRun> dry_run(const Plan& plan, const Invocation& how, archive::Store* source,
+                       std::size_t show) {
     auto resolved = resolve(plan, how, http::Resolve::to_check);
     if (!resolved) {
         return std::unexpected(resolved.error());
@@ -293,12 +294,12 @@ Result<DryRun> dry_run(const Plan& plan, const Invocation& how, std::size_t show
     out.url = resolved->delivery.endpoint.url;
     out.rate = resolved->rate;
     out.concurrency = resolved->concurrency;
-    auto count = count_events(plan.source);
+    auto count = count_events(plan.source, source);
     if (!count) {
         return std::unexpected(count.error());
     }
     out.count = *count;
-    auto walked = for_each_event(plan.source, [&](ReplayEvent&& e) -> Result<bool> {
+    auto walked = for_each_event(plan.source, source, [&](ReplayEvent&& e) -> Result<bool> {
         if (out.first.size() >= show) {
             return false;
         }

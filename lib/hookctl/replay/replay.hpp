@@ -59,18 +59,19 @@ struct RunHooks {
 // source archive itself (its events' statuses follow the run); for a foreign or MIME source,
 // any archive. Checks everything before recording (exit 2); records nothing when the
 // selection is empty. `stop` set to non-zero (SIGINT) ends it resumably.
-Result<RunResult> start_run(const Plan& plan, archive::Archive& store, const Invocation& how,
+Result<RunResult> start_run(const Plan& plan, archive::Store& store, const Invocation& how,
                             const RunHooks& hooks, const std::atomic<int>& stop);
 
 // Resumes `run_id` of `store`: its stored plan with `changes` applied (recorded in the run),
 // its pending items only. Fails (exit 2) when the run is unknown, completed, or recorded by a
 // hookctl without run items.
 Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& changes,
-                             archive::Archive& store, const Invocation& how, const RunHooks& hooks,
+                             archive::Store& store, const Invocation& how, const RunHooks& hooks,
                              const std::atomic<int>& stop);
 
 // What a run of `plan` would send, checked exactly as start_run checks it (but no secret is
-// loaded and nothing is recorded or sent).
+// loaded and nothing is recorded or sent). `source`: for an archive source, its handle
+// (open_source_archive), read through and not opened again.
 struct DryRun {
     std::uint64_t count = 0;
     std::vector<ReplayEvent> first; // the first few, bodies whole
@@ -80,7 +81,8 @@ struct DryRun {
     util::Rate rate;
     int concurrency = 0;
 };
-Result<DryRun> dry_run(const Plan& plan, const Invocation& how, std::size_t show = 10);
+Result<DryRun> dry_run(const Plan& plan, const Invocation& how, archive::Store* source,
+                       std::size_t show = 10);
 
 // user@host, for runs.started_by and recorded plan changes.
 std::string operator_identity();

@@ -26,18 +26,10 @@ archive::EventFilter effective_filter(const SourceSpec& spec) {
     return filter;
 }
 
-Result<archive::Archive> open_source_archive(const SourceSpec& spec) {
-    archive::OpenOptions options;
-    options.mode = archive::Mode::read_write; // migrates an older file; never creates one
-    auto opened = archive::Archive::open(spec.path, options);
-    if (!opened) {
-        return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
-    }
-    if (spec.cipher) { // a key that does not open it fails as in every command (exit 4)
-        options.cipher = spec.cipher;
-        return opened->another(options);
-    }
-    return opened;
+// A source of kind archive is read through the handle its command opened once.
+std::unexpected<Error> not_opened(const SourceSpec& spec) {
+    return fail(ExitCode::environment, "replay: the source archive " + spec.path +
+                                           " was not opened (a bug: please report it)");
 }
 
 ReplayEvent from_archive(const archive::Event& e) {
@@ -279,7 +271,7 @@ Result<void> walk_foreign(const SourceSpec& spec, bool parse, const WantMessage*
 // The pending items of a run in item order, read page by page as a cursor walks them.
 class PendingItems {
 public:
-    PendingItems(archive::Archive& store, std::string run_id)
+    PendingItems(archive::Store& store, std::string run_id)
         : m_store(store)
         , m_run_id(std::move(run_id)) {}
 
@@ -304,7 +296,7 @@ public:
     void pop() { m_page.pop_front(); }
 
 private:
-    archive::Archive& m_store;
+    archive::Store& m_store;
     std::string m_run_id;
     std::int64_t m_after = 0;
     std::deque<archive::RunItem> m_page;
@@ -358,16 +350,29 @@ Result<SourceKind> detect_source_kind(const std::string& path, bool has_query) {
     return SourceKind::mime;
 }
 
-Result<std::uint64_t> count_events(const SourceSpec& spec) {
+Result<std::unique_ptr<archive::Store>> open_source_archive(const SourceSpec& spec) {
+    archive::OpenOptions options;
+    options.mode = archive::Mode::read_write; // migrates an older file; never creates one
+    auto opened = archive::open(spec.path, options);
+    if (!opened) {
+        return fail(ExitCode::usage, "cannot read source archive: " + opened.error().message);
+    }
+    if (spec.cipher) { // a key that does not open it fails as in every command (exit 4)
+        options.cipher = spec.cipher;
+        return (*opened)->another(options);
+    }
+    return opened;
+}
+
+Result<std::uint64_t> count_events(const SourceSpec& spec, archive::Store* archive) {
     std::optional<std::uint64_t> limit = spec.filter.limit;
     std::uint64_t n = 0;
     switch (spec.kind) {
     case SourceKind::archive: {
-        auto db = open_source_archive(spec);
-        if (!db) {
-            return std::unexpected(db.error());
+        if (archive == nullptr) {
+            return not_opened(spec);
         }
-        auto counted = db->count_events(effective_filter(spec));
+        auto counted = archive->count_events(effective_filter(spec));
         if (!counted) {
             return std::unexpected(counted.error());
         }
@@ -402,7 +407,8 @@ Result<std::uint64_t> count_events(const SourceSpec& spec) {
     return limit ? std::min(n, *limit) : n;
 }
 
-Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
+Result<void> for_each_event(const SourceSpec& spec, archive::Store* archive,
+                            const EventVisitor& visit) {
     std::uint64_t left = spec.filter.limit.value_or(UINT64_MAX);
     EventVisitor limited = [&](ReplayEvent&& e) -> Result<bool> {
         if (left == 0) {
@@ -414,10 +420,10 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
     if (spec.kind != SourceKind::archive) {
         return walk_foreign(spec, true, nullptr, limited);
     }
-    auto db = open_source_archive(spec);
-    if (!db) {
-        return std::unexpected(db.error());
+    if (archive == nullptr) {
+        return not_opened(spec);
     }
+    archive::Store& db = *archive;
     // The order of the run's items: seq, or (received_at, seq) with --ordered. Only the
     // ordered walk holds its (seq, received_at) keys in memory.
     archive::EventFilter filter = effective_filter(spec);
@@ -426,7 +432,7 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
     if (spec.ordered) {
         archive::EventFilter light = filter;
         light.with_body = false;
-        auto listed = db->for_each_event(light, [&](const archive::Event& e) {
+        auto listed = db.for_each_event(light, [&](const archive::Event& e) {
             keys.emplace_back(e.received_at_ms, e.seq);
             return true;
         });
@@ -458,7 +464,7 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
             archive::EventFilter one;
             one.after_seq = seq - 1;
             one.limit = 1;
-            auto read = db->for_each_event(one, each);
+            auto read = db.for_each_event(one, each);
             if (!read) {
                 return std::unexpected(read.error());
             }
@@ -478,7 +484,7 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
         page.after_seq = cursor;
         page.limit = 256;
         std::uint64_t seen = 0;
-        auto read = db->for_each_event(page, [&](const archive::Event& e) {
+        auto read = db.for_each_event(page, [&](const archive::Event& e) {
             ++seen;
             cursor = e.seq;
             return each(e);
@@ -496,7 +502,7 @@ Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit) {
     return {};
 }
 
-Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& store,
+Result<std::int64_t> select_items(const SourceSpec& spec, archive::Store& store,
                                   std::string_view run_id) {
     if (spec.kind == SourceKind::archive) {
         return store.select_run_items(run_id, effective_filter(spec), spec.ordered);
@@ -536,7 +542,7 @@ Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& stor
     return selected;
 }
 
-Result<void> for_each_pending(const SourceSpec& spec, archive::Archive& store,
+Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                               std::string_view run_id, const EventVisitor& visit,
                               const std::function<void(const archive::RunItem&)>& missing) {
     if (spec.kind == SourceKind::archive) {
@@ -621,7 +627,7 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Archive& store,
     }
 }
 
-Prefetch::Prefetch(SourceSpec spec, archive::Archive store, std::string run_id,
+Prefetch::Prefetch(SourceSpec spec, std::unique_ptr<archive::Store> store, std::string run_id,
                    std::size_t max_events, std::size_t max_bytes, std::function<void()> wake)
     : m_max_events(std::max<std::size_t>(1, max_events))
     , m_max_bytes(max_bytes)
@@ -629,7 +635,7 @@ Prefetch::Prefetch(SourceSpec spec, archive::Archive store, std::string run_id,
     m_thread = std::thread([this, spec = std::move(spec), store = std::move(store),
                             run_id = std::move(run_id)]() mutable {
         util::block_stop_signals(); // SIGINT reaches the sending thread and wakes its poll
-        read(spec, store, run_id);
+        read(spec, *store, run_id);
     });
 }
 
@@ -642,7 +648,7 @@ Prefetch::~Prefetch() {
     m_thread.join();
 }
 
-void Prefetch::read(const SourceSpec& spec, archive::Archive& store, const std::string& run_id) {
+void Prefetch::read(const SourceSpec& spec, archive::Store& store, const std::string& run_id) {
     auto missing = [&](const archive::RunItem&) {
         std::lock_guard lock(m_mutex);
         m_missing += 1;

@@ -57,19 +57,30 @@ struct SourceSpec {
 // (exit 2) when `path` cannot be read.
 Result<SourceKind> detect_source_kind(const std::string& path, bool has_query);
 
+// Opens the hookctl archive a source of kind archive names, once per command: read-write (an
+// older file is migrated; none is created) with the source's archive keys. The handle then
+// serves the counting, the walk and the run (see count_events, for_each_event, start_run).
+// Fails (exit 2) when the file cannot be read as an archive; (exit 4) when the keys do not
+// open its bodies, as in every command.
+Result<std::unique_ptr<archive::Store>> open_source_archive(const SourceSpec& spec);
+
 // How many events `spec` selects (its limit honoured). This is also the up-front check of
 // the source: an unreadable file, an SQL error or a missing column fails here (exit 2).
-Result<std::uint64_t> count_events(const SourceSpec& spec);
+// `archive`: for a source of kind archive, its handle (open_source_archive); the file is not
+// opened again. Ignored for other kinds (they read their files themselves).
+Result<std::uint64_t> count_events(const SourceSpec& spec, archive::Store* archive);
 
 // Calls `visit` for each event `spec` selects, in the run's sending order, streaming (memory
-// flat). `visit` returns false to stop. (A dry run's walk: no run is involved.)
+// flat). `visit` returns false to stop. (A dry run's walk: no run is involved.) `archive` as
+// for count_events.
 using EventVisitor = std::function<Result<bool>(ReplayEvent&& event)>;
-Result<void> for_each_event(const SourceSpec& spec, const EventVisitor& visit);
+Result<void> for_each_event(const SourceSpec& spec, archive::Store* archive,
+                            const EventVisitor& visit);
 
 // Records the selection of `spec` as the items of run `run_id` in `store` (the run's archive;
 // for an archive source, the source itself): numbered 1.. in sending order, memory flat.
 // Returns how many events were selected. Fails (exit 2) on a source error.
-Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& store,
+Result<std::int64_t> select_items(const SourceSpec& spec, archive::Store& store,
                                   std::string_view run_id);
 
 // Calls `visit` for each pending item of run `run_id` in item order, with its event read
@@ -77,7 +88,7 @@ Result<std::int64_t> select_items(const SourceSpec& spec, archive::Archive& stor
 // by walking the source and matching each event to its item by position and event id.
 // `store` is a connection of the calling thread to the run's archive. A pending item whose
 // event is no longer in the source is reported through `missing` (the run cannot complete).
-Result<void> for_each_pending(const SourceSpec& spec, archive::Archive& store,
+Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                               std::string_view run_id, const EventVisitor& visit,
                               const std::function<void(const archive::RunItem&)>& missing);
 
@@ -104,8 +115,8 @@ public:
 // arrive in an empty queue or the source ends (it must be thread-safe, e.g. Sender::wakeup).
 class Prefetch final : public Feed {
 public:
-    Prefetch(SourceSpec spec, archive::Archive store, std::string run_id, std::size_t max_events,
-             std::size_t max_bytes, std::function<void()> wake);
+    Prefetch(SourceSpec spec, std::unique_ptr<archive::Store> store, std::string run_id,
+             std::size_t max_events, std::size_t max_bytes, std::function<void()> wake);
     // Stops the reader (it may be waiting for room) and joins it.
     ~Prefetch() override;
     Prefetch(const Prefetch&) = delete;
@@ -117,7 +128,7 @@ public:
     std::int64_t missing() const override;
 
 private:
-    void read(const SourceSpec& spec, archive::Archive& store, const std::string& run_id);
+    void read(const SourceSpec& spec, archive::Store& store, const std::string& run_id);
     bool below_low_water() const; // with the mutex held
 
     std::size_t m_max_events;

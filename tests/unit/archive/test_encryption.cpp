@@ -56,20 +56,21 @@ NewEvent make_event(std::string id, std::string body, std::optional<std::string>
     return e;
 }
 
-Archive open_with(const std::string& path, std::shared_ptr<const BodyCipher> cipher) {
+std::unique_ptr<Store> open_with(const std::string& path,
+                                 std::shared_ptr<const BodyCipher> cipher) {
     OpenOptions options;
     options.cipher = std::move(cipher);
-    auto archive = Archive::open(path, options);
+    auto archive = archive::open(path, options);
     REQUIRE(archive);
     return std::move(*archive);
 }
 
-void insert(Archive& archive, std::vector<NewEvent> events) {
+void insert(Store& archive, std::vector<NewEvent> events) {
     auto done = archive.insert_events(events);
     REQUIRE(done);
 }
 
-std::string body_of(Archive& archive, const std::string& id) {
+std::string body_of(Store& archive, const std::string& id) {
     auto e = archive.get_event(id);
     REQUIRE(e);
     REQUIRE(e->has_value());
@@ -183,17 +184,17 @@ TEST_CASE("archive::BodyCipher compresses a value before sealing when that is sh
     }
 }
 
-TEST_CASE("archive::Archive with a key stores bodies and raw MIME sealed, and reads them back") {
+TEST_CASE("archive::Store with a key stores bodies and raw MIME sealed, and reads them back") {
     TempDir dir;
     auto path = dir.file("a.db");
     auto cipher = cipher_of({'a'});
     {
         auto archive = open_with(path, cipher);
-        insert(archive, {make_event("evt_1", R"({"subject":"Quarterly PLAINSUBJECT"})",
-                                    "From: PLAINADDR@example.org\r\n\r\nPLAINBODY\r\n")});
-        CHECK(archive.encryption().encrypted);
-        CHECK(archive.encryption().key_ids == std::vector<std::string>{cipher->write_key_id()});
-        auto e = archive.get_event("evt_1");
+        insert(*archive, {make_event("evt_1", R"({"subject":"Quarterly PLAINSUBJECT"})",
+                                     "From: PLAINADDR@example.org\r\n\r\nPLAINBODY\r\n")});
+        CHECK(archive->encryption().encrypted);
+        CHECK(archive->encryption().key_ids == std::vector<std::string>{cipher->write_key_id()});
+        auto e = archive->get_event("evt_1");
         REQUIRE(e);
         CHECK((*e)->body == R"({"subject":"Quarterly PLAINSUBJECT"})");
         CHECK((*e)->raw_mime == "From: PLAINADDR@example.org\r\n\r\nPLAINBODY\r\n");
@@ -205,14 +206,14 @@ TEST_CASE("archive::Archive with a key stores bodies and raw MIME sealed, and re
     SUBCASE("without a key: metadata reads, bodies fail with exit 4, writes are refused") {
         auto archive = open_with(path, nullptr);
         auto count =
-            archive.for_each_event({.with_body = false}, [](const Event&) { return true; });
+            archive->for_each_event({.with_body = false}, [](const Event&) { return true; });
         CHECK(count);
-        auto e = archive.get_event("evt_1");
+        auto e = archive->get_event("evt_1");
         REQUIRE_FALSE(e);
         CHECK(e.error().code == ExitCode::environment);
         CHECK(e.error().message.find("--archive-key") != std::string::npos);
         std::vector<NewEvent> more{make_event("evt_2", "in clear")};
-        auto refused = archive.insert_events(more);
+        auto refused = archive->insert_events(more);
         REQUIRE_FALSE(refused);
         CHECK(refused.error().code == ExitCode::environment);
         CHECK(file_bytes(path).find("in clear") == std::string::npos);
@@ -220,19 +221,19 @@ TEST_CASE("archive::Archive with a key stores bodies and raw MIME sealed, and re
     SUBCASE("a wrong key is refused at open with exit 4") {
         OpenOptions options;
         options.cipher = cipher_of({'b'});
-        auto archive = Archive::open(path, options);
+        auto archive = archive::open(path, options);
         REQUIRE_FALSE(archive);
         CHECK(archive.error().code == ExitCode::environment);
     }
 }
 
-TEST_CASE("archive::Archive a sealed body moved to another row fails authentication") {
+TEST_CASE("archive::Store a sealed body moved to another row fails authentication") {
     TempDir dir;
     auto path = dir.file("a.db");
     auto cipher = cipher_of({'a'});
     {
         auto archive = open_with(path, cipher);
-        insert(archive, {make_event("evt_1", "body one"), make_event("evt_2", "body two")});
+        insert(*archive, {make_event("evt_1", "body one"), make_event("evt_2", "body two")});
     }
     {
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
@@ -240,27 +241,27 @@ TEST_CASE("archive::Archive a sealed body moved to another row fails authenticat
                  "WHERE seq = 2");
     }
     auto archive = open_with(path, cipher);
-    CHECK(body_of(archive, "evt_1") == "body one");
-    auto moved = archive.get_event("evt_2");
+    CHECK(body_of(*archive, "evt_1") == "body one");
+    auto moved = archive->get_event("evt_2");
     REQUIRE_FALSE(moved);
     CHECK(moved.error().code == ExitCode::environment);
     CHECK(moved.error().message.find("failed authentication") != std::string::npos);
 }
 
-TEST_CASE("archive::Archive refuses a key for an archive that holds bodies in clear") {
+TEST_CASE("archive::Store refuses a key for an archive that holds bodies in clear") {
     TempDir dir;
     auto path = dir.file("a.db");
     {
         auto archive = open_with(path, nullptr);
-        insert(archive, {make_event("evt_1", "clear")});
+        insert(*archive, {make_event("evt_1", "clear")});
     }
     auto archive = open_with(path, cipher_of({'a'}));
     std::vector<NewEvent> more{make_event("evt_2", "would be sealed")};
-    auto refused = archive.insert_events(more);
+    auto refused = archive->insert_events(more);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ExitCode::environment);
     CHECK(refused.error().message.find("events rekey") != std::string::npos);
-    CHECK_FALSE(archive.encryption().encrypted);
+    CHECK_FALSE(archive->encryption().encrypted);
 }
 
 TEST_CASE("archive::rekey encrypts a clear archive, then moves it to a new key, resumably") {
@@ -274,20 +275,20 @@ TEST_CASE("archive::rekey encrypts a clear archive, then moves it to a new key, 
                                         "PLAIN body " + std::to_string(i),
                                         "PLAIN mime " + std::to_string(i)));
         }
-        insert(archive, events);
+        insert(*archive, events);
     }
     auto a = cipher_of({'a'});
     {
         auto archive = open_with(path, a);
-        auto done = rekey(archive, {.batch_rows = 3});
+        auto done = rekey(*archive, {.batch_rows = 3});
         REQUIRE(done);
         CHECK(done->finished);
         CHECK(done->encrypting);
         CHECK(done->resealed == 20);
-        CHECK(archive.encryption().key_ids == std::vector<std::string>{a->write_key_id()});
-        CHECK_FALSE(archive.encryption().rekey);
-        CHECK(body_of(archive, "evt_7") == "PLAIN body 7");
-        REQUIRE(archive.checkpoint());
+        CHECK(archive->encryption().key_ids == std::vector<std::string>{a->write_key_id()});
+        CHECK_FALSE(archive->encryption().rekey);
+        CHECK(body_of(*archive, "evt_7") == "PLAIN body 7");
+        REQUIRE(archive->checkpoint());
     }
     CHECK(file_bytes(path).find("PLAIN body") == std::string::npos);
 
@@ -297,28 +298,28 @@ TEST_CASE("archive::rekey encrypts a clear archive, then moves it to a new key, 
     {
         auto archive = open_with(path, b_then_a);
         int batches = 0;
-        auto stopped = rekey(archive, {.batch_rows = 4, .progress = [&](const RekeyProgress&) {
-                                           return ++batches < 1;
-                                       }});
+        auto stopped = rekey(*archive, {.batch_rows = 4, .progress = [&](const RekeyProgress&) {
+                                            return ++batches < 1;
+                                        }});
         REQUIRE(stopped);
         CHECK_FALSE(stopped->finished);
         CHECK(stopped->resealed == 8);
-        REQUIRE(archive.encryption().rekey);
-        CHECK(archive.encryption().key_ids.size() == 2);
+        REQUIRE(archive->encryption().rekey);
+        CHECK(archive->encryption().key_ids.size() == 2);
         for (int i = 0; i < 10; ++i) {
-            CHECK(body_of(archive, "evt_" + std::to_string(i)) ==
+            CHECK(body_of(*archive, "evt_" + std::to_string(i)) ==
                   "PLAIN body " + std::to_string(i));
         }
     }
     {
         // The old key alone no longer opens the moved rows.
         auto archive = open_with(path, a);
-        CHECK_FALSE(archive.get_event("evt_0"));
-        CHECK(body_of(archive, "evt_9") == "PLAIN body 9");
+        CHECK_FALSE(archive->get_event("evt_0"));
+        CHECK(body_of(*archive, "evt_9") == "PLAIN body 9");
     }
     {
         auto archive = open_with(path, b_then_a);
-        auto done = rekey(archive, {.batch_rows = 4});
+        auto done = rekey(*archive, {.batch_rows = 4});
         REQUIRE(done);
         CHECK(done->finished);
         CHECK(done->resumed);
@@ -328,15 +329,15 @@ TEST_CASE("archive::rekey encrypts a clear archive, then moves it to a new key, 
     }
     auto b = cipher_of({'b'});
     auto archive = open_with(path, b);
-    CHECK(archive.encryption().key_ids == std::vector<std::string>{b->write_key_id()});
+    CHECK(archive->encryption().key_ids == std::vector<std::string>{b->write_key_id()});
     for (int i = 0; i < 10; ++i) {
-        auto e = archive.get_event("evt_" + std::to_string(i));
+        auto e = archive->get_event("evt_" + std::to_string(i));
         REQUIRE(e);
         CHECK((*e)->raw_mime == "PLAIN mime " + std::to_string(i));
     }
     OpenOptions old_only;
     old_only.cipher = a;
-    auto refused = Archive::open(path, old_only);
+    auto refused = archive::open(path, old_only);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ExitCode::environment);
 }
@@ -346,42 +347,42 @@ TEST_CASE("archive::rekey without the old key changes nothing (exit 2)") {
     auto path = dir.file("a.db");
     {
         auto archive = open_with(path, cipher_of({'a'}));
-        insert(archive, {make_event("evt_1", "one")});
+        insert(*archive, {make_event("evt_1", "one")});
     }
     // A cipher holding b only cannot open the archive; with c as the write key and b as the
     // old one, the archive's key a is missing.
     OpenOptions options;
     options.cipher = cipher_of({'c', 'b'});
-    auto refused = Archive::open(path, options);
+    auto refused = archive::open(path, options);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ExitCode::environment);
     auto archive = open_with(path, cipher_of({'a'}));
-    CHECK(body_of(archive, "evt_1") == "one");
+    CHECK(body_of(*archive, "evt_1") == "one");
 }
 
-TEST_CASE("archive::Archive re-parses are stored beside the body, sealed like it") {
+TEST_CASE("archive::Store re-parses are stored beside the body, sealed like it") {
     TempDir dir;
     auto path = dir.file("a.db");
     auto archive = open_with(path, cipher_of({'a'}));
-    insert(archive, {make_event("evt_1", R"({"subject":"old"})")});
+    insert(*archive, {make_event("evt_1", R"({"subject":"old"})")});
     std::vector<NewReparse> reparses{
         {"evt_1", "hookctl test", {"subject"}, R"({"subject":"NEWPARSE"})"}};
-    auto versions = archive.add_reparses(reparses);
+    auto versions = archive->add_reparses(reparses);
     REQUIRE(versions);
     CHECK(*versions == std::vector<std::int64_t>{1});
-    versions = archive.add_reparses(reparses);
+    versions = archive->add_reparses(reparses);
     REQUIRE(versions);
     CHECK(*versions == std::vector<std::int64_t>{2});
-    auto stored = archive.reparses_of("evt_1");
+    auto stored = archive->reparses_of("evt_1");
     REQUIRE(stored);
     REQUIRE(stored->size() == 2);
     CHECK((*stored)[0].body == R"({"subject":"NEWPARSE"})");
     CHECK((*stored)[1].divergent == std::vector<std::string>{"subject"});
-    CHECK(body_of(archive, "evt_1") == R"({"subject":"old"})");
-    REQUIRE(archive.checkpoint());
+    CHECK(body_of(*archive, "evt_1") == R"({"subject":"old"})");
+    REQUIRE(archive->checkpoint());
     CHECK(file_bytes(path).find("NEWPARSE") == std::string::npos);
     std::vector<NewReparse> unknown{{"evt_x", "", {}, "{}"}};
-    auto missing = archive.add_reparses(unknown);
+    auto missing = archive->add_reparses(unknown);
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code == ExitCode::usage);
 }

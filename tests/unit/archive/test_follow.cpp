@@ -52,8 +52,8 @@ Attempt make_attempt(std::string event_id, std::int64_t at_ms, std::string outco
 struct World {
     TempDir dir;
     std::string path = dir.file("tail.db");
-    Archive writer = [&] {
-        auto a = Archive::open(path);
+    std::unique_ptr<Store> writer = [&] {
+        auto a = archive::open(path);
         REQUIRE(a.has_value());
         return std::move(*a);
     }();
@@ -61,7 +61,7 @@ struct World {
     void store(NewEvent e) {
         std::vector<NewEvent> one;
         one.push_back(std::move(e));
-        REQUIRE(writer.insert_events(one).has_value());
+        REQUIRE(writer->insert_events(one).has_value());
     }
     Follower follower(TailFilter filter = {}) {
         auto f = Follower::open(path, std::move(filter));
@@ -144,7 +144,7 @@ TEST_CASE("archive::follow prints every commit within the schedule's maximum, on
         });
     }
     waiter.at(start + 5500ms, [&] {
-        REQUIRE(w.writer.record_attempt(make_attempt("evt_0", 3'000, "failed", 503)).has_value());
+        REQUIRE(w.writer->record_attempt(make_attempt("evt_0", 3'000, "failed", 503)).has_value());
         committed["attempt"] = clock.steady();
     });
     std::map<std::string, PollSchedule::SteadyTime> printed;
@@ -186,7 +186,7 @@ TEST_CASE("archive::Follower backlog shows the last N lines, events and attempts
     for (int i = 1; i <= 30; ++i) {
         w.store(make_event("evt_" + std::to_string(i), i * 1000, i % 2 ? "odd" : "even"));
     }
-    REQUIRE(w.writer.record_attempt(make_attempt("evt_3", 29'500, "failed", 503)).has_value());
+    REQUIRE(w.writer->record_attempt(make_attempt("evt_3", 29'500, "failed", 503)).has_value());
     auto f = w.follower();
     auto last = f.backlog(3);
     REQUIRE(last.has_value());
@@ -211,8 +211,8 @@ TEST_CASE("archive::Follower filters by status, org, time and payload text") {
     w.store(make_event("evt_a", 1'000, "acme", R"({"subject":"invoice 42"})"));
     w.store(make_event("evt_b", 2'000, "globex", R"({"subject":"invoice 43"})"));
     w.store(make_event("evt_c", 3'000, "acme", R"({"subject":"hello"})"));
-    REQUIRE(w.writer.record_attempt(make_attempt("evt_a", 4'000, "failed", 500)).has_value());
-    REQUIRE(w.writer.record_attempt(make_attempt("evt_c", 5'000, "delivered", 200)).has_value());
+    REQUIRE(w.writer->record_attempt(make_attempt("evt_a", 4'000, "failed", 500)).has_value());
+    REQUIRE(w.writer->record_attempt(make_attempt("evt_c", 5'000, "delivered", 200)).has_value());
 
     auto org = w.follower({.org_ids = {"acme"}});
     CHECK(ids(*org.backlog(10)) ==

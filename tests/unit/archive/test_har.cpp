@@ -22,8 +22,8 @@ const std::string k_binary("\x00\xff\xfe{not text}\n", 14);
 
 struct Stored {
     TempDir dir;
-    Archive archive = [&] {
-        auto a = Archive::open(dir.file("har.db"));
+    std::unique_ptr<Store> archive = [&] {
+        auto a = archive::open(dir.file("har.db"));
         REQUIRE(a.has_value());
         return std::move(*a);
     }();
@@ -44,7 +44,7 @@ struct Stored {
         events[1].received_at_ms = 1'764'160'001'000;
         events[1].headers.add("Content-Type", "application/octet-stream");
         events[1].body = k_binary;
-        REQUIRE(archive.insert_events(events).has_value());
+        REQUIRE(archive->insert_events(events).has_value());
         Attempt a;
         a.event_id = "evt_text";
         a.target = "https://staging.example/hooks";
@@ -54,7 +54,7 @@ struct Stored {
         a.outcome = AttemptOutcome::failed;
         a.reason = "http_503";
         a.detail = "upstream unavailable";
-        REQUIRE(archive.record_attempt(a).has_value());
+        REQUIRE(archive->record_attempt(a).has_value());
     }
 };
 
@@ -63,7 +63,7 @@ struct Stored {
 TEST_CASE("archive::export_har writes HAR 1.2 with the stored request and the last response") {
     Stored s;
     std::ostringstream out;
-    auto n = export_har(s.archive, {}, out);
+    auto n = export_har(*s.archive, {}, out);
     REQUIRE(n.has_value());
     CHECK(*n == 2);
     auto doc = json::parse(out.str());
@@ -91,7 +91,7 @@ TEST_CASE("archive::export_har writes HAR 1.2 with the stored request and the la
 TEST_CASE("archive::read_har gives back every body byte for byte, with its event id") {
     Stored s;
     std::ostringstream out;
-    REQUIRE(export_har(s.archive, {}, out).has_value());
+    REQUIRE(export_har(*s.archive, {}, out).has_value());
     auto requests = read_har(out.str(), "x.har");
     REQUIRE(requests.has_value());
     REQUIRE(requests->size() == 2);
@@ -164,7 +164,7 @@ TEST_CASE("archive::carried_headers drops signatures and connection headers, kee
 TEST_CASE("archive::export_curl writes a script that signs at run time and holds no secret") {
     Stored s;
     std::ostringstream out;
-    auto n = export_curl(s.archive, {}, out, {"events.db", "2026-11-26T18:00:00.000Z"});
+    auto n = export_curl(*s.archive, {}, out, {"events.db", "2026-11-26T18:00:00.000Z"});
     REQUIRE(n.has_value());
     CHECK(*n == 2);
     const std::string script = out.str();

@@ -32,7 +32,7 @@ constexpr std::int64_t k_now = 1764180000000;
 
 TEST_CASE("archive::import_ndjson then export_ndjson round-trips every field and byte") {
     TempArchive t;
-    auto archive = Archive::open(t.path);
+    auto archive = archive::open(t.path);
     REQUIRE(archive);
     std::string input =
         R"({"event_id":"e1","payload":{"type":"email.received","n":[1,2.5,"x"]},"org_id":"acme","received_at":"2025-11-26T18:00:00.250Z","headers":[["X-Signature","ab"],["X-Signature","cd"]]})"
@@ -44,31 +44,31 @@ TEST_CASE("archive::import_ndjson then export_ndjson round-trips every field and
         R"({"event_id":"e4","payload":"{\"a\": 1}"})"
         "\n";
     std::istringstream in(input);
-    auto summary = import_ndjson(*archive, in, "input.ndjson", k_now);
+    auto summary = import_ndjson(**archive, in, "input.ndjson", k_now);
     REQUIRE(summary);
     CHECK(summary->lines == 4);
     CHECK(summary->inserted == 4);
     CHECK(summary->duplicates == 0);
 
-    auto e1 = archive->get_event("e1");
+    auto e1 = (*archive)->get_event("e1");
     REQUIRE(e1);
     CHECK((*e1)->body == R"({"type":"email.received","n":[1,2.5,"x"]})");
     CHECK((*e1)->received_at_ms == 1764180000250);
     CHECK((*e1)->headers.entries().size() == 2);
     CHECK((*e1)->source == "import");
-    auto e2 = archive->get_event("e2");
+    auto e2 = (*archive)->get_event("e2");
     CHECK((*e2)->body == "not json {");
     CHECK((*e2)->status == EventStatus::failed);
     CHECK((*e2)->attempts == 3);
     CHECK((*e2)->received_at_ms == k_now);
-    auto e3 = archive->get_event("e3");
+    auto e3 = (*archive)->get_event("e3");
     CHECK((*e3)->body == std::string("\x00\xff\x01\x02", 4));
     CHECK((*e3)->raw_mime == "From: a\r\n\r\nhi");
     CHECK((*e3)->last_error == "http_410");
     CHECK((*e3)->received_at_ms == 1764180000000);
 
     std::ostringstream out;
-    auto exported = export_ndjson(*archive, {}, out);
+    auto exported = export_ndjson(**archive, {}, out);
     REQUIRE(exported);
     CHECK(*exported == 4);
     std::istringstream lines(out.str());
@@ -87,15 +87,15 @@ TEST_CASE("archive::import_ndjson then export_ndjson round-trips every field and
 
     // Import the export into a second archive: the same bytes and fields come back.
     TempArchive t2;
-    auto second = Archive::open(t2.path);
+    auto second = archive::open(t2.path);
     REQUIRE(second);
     std::istringstream again(out.str());
-    auto summary2 = import_ndjson(*second, again, "export", k_now + 99999);
+    auto summary2 = import_ndjson(**second, again, "export", k_now + 99999);
     REQUIRE(summary2);
     CHECK(summary2->inserted == 4);
     for (const char* id : {"e1", "e2", "e3", "e4"}) {
-        auto a = archive->get_event(id);
-        auto b = second->get_event(id);
+        auto a = (*archive)->get_event(id);
+        auto b = (*second)->get_event(id);
         REQUIRE(a);
         REQUIRE(b);
         REQUIRE(b->has_value());
@@ -112,7 +112,7 @@ TEST_CASE("archive::import_ndjson then export_ndjson round-trips every field and
 
     // Importing it again: every event is a duplicate, nothing changes.
     std::istringstream third(out.str());
-    auto summary3 = import_ndjson(*second, third, "export", k_now);
+    auto summary3 = import_ndjson(**second, third, "export", k_now);
     REQUIRE(summary3);
     CHECK(summary3->inserted == 0);
     CHECK(summary3->duplicates == 4);
@@ -120,7 +120,7 @@ TEST_CASE("archive::import_ndjson then export_ndjson round-trips every field and
 
 TEST_CASE("archive::import_ndjson rejects a bad line by number and imports nothing") {
     TempArchive t;
-    auto archive = Archive::open(t.path);
+    auto archive = archive::open(t.path);
     REQUIRE(archive);
     struct Case {
         std::string bad_line;
@@ -141,20 +141,20 @@ TEST_CASE("archive::import_ndjson rejects a bad line by number and imports nothi
                             "\n\n" +
                             c.bad_line + "\n" + R"({"event_id":"ok2","payload":{}})" + "\n";
         std::istringstream in(input);
-        auto r = import_ndjson(*archive, in, "bad.ndjson", k_now);
+        auto r = import_ndjson(**archive, in, "bad.ndjson", k_now);
         REQUIRE_FALSE(r);
         CHECK(r.error().code == ExitCode::usage);
         CHECK(r.error().message.find("bad.ndjson line 3") != std::string::npos);
         CHECK(r.error().message.find(c.expect) != std::string::npos);
         CHECK(r.error().message.find("nothing was imported") != std::string::npos);
-        CHECK(*archive->count_events({}) == 0);
-        CHECK_FALSE(archive->in_transaction());
+        CHECK(*(*archive)->count_events({}) == 0);
+        CHECK_FALSE((*archive)->in_transaction());
     }
 }
 
 TEST_CASE("archive::import_ndjson imports a large file in one transaction") {
     TempArchive t;
-    auto archive = Archive::open(t.path);
+    auto archive = archive::open(t.path);
     REQUIRE(archive);
     std::string input;
     for (int i = 0; i < 3000; ++i) {
@@ -162,8 +162,8 @@ TEST_CASE("archive::import_ndjson imports a large file in one transaction") {
                  std::to_string(i) + "}}\n";
     }
     std::istringstream in(input);
-    auto r = import_ndjson(*archive, in, "big", k_now);
+    auto r = import_ndjson(**archive, in, "big", k_now);
     REQUIRE(r);
     CHECK(r->inserted == 3000);
-    CHECK(*archive->count_events({}) == 3000);
+    CHECK(*(*archive)->count_events({}) == 3000);
 }

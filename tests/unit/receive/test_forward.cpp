@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -40,7 +41,7 @@ receive::KeyStore key_store() {
 // An archive holding the events the receiver stored, before they are forwarded.
 std::string stored(const TempDir& dir, std::vector<std::string> ids) {
     auto path = dir.file("events.db");
-    auto db = archive::Archive::open(path);
+    auto db = archive::open(path);
     REQUIRE(db);
     std::vector<archive::NewEvent> events;
     for (auto& id : ids) {
@@ -51,7 +52,7 @@ std::string stored(const TempDir& dir, std::vector<std::string> ids) {
         e.trace_id = k_trace;
         events.push_back(std::move(e));
     }
-    REQUIRE(db->insert_events(events));
+    REQUIRE((*db)->insert_events(events));
     return path;
 }
 
@@ -82,7 +83,9 @@ TEST_CASE("receive::Forwarder re-signs each event with the primary secret, in or
     app.answer(422, "missing field: to");
     auto keys = key_store();
     Outcomes outcomes;
-    auto forwarder = receive::Forwarder::start(app.url(), path, keys, outcomes.observer());
+    auto archive = archive::open(path); // the receiver's handle
+    REQUIRE(archive);
+    auto forwarder = receive::Forwarder::start(app.url(), **archive, keys, outcomes.observer());
     REQUIRE(forwarder);
     (*forwarder)->enqueue(event("evt_a"));
     (*forwarder)->enqueue(event("evt_b"));
@@ -119,18 +122,18 @@ TEST_CASE("receive::Forwarder re-signs each event with the primary secret, in or
         CHECK_FALSE(test::verify_ok(sig::Scheme::mailparse, *headers, older, r.body, ts).ok());
     }
 
-    auto db = archive::Archive::open(path);
+    auto db = archive::open(path);
     REQUIRE(db);
-    auto a = db->get_event("evt_a");
+    auto a = (*db)->get_event("evt_a");
     REQUIRE(a);
     REQUIRE(*a);
     CHECK((*a)->status == archive::EventStatus::delivered);
-    auto b = db->get_event("evt_b");
+    auto b = (*db)->get_event("evt_b");
     REQUIRE(b);
     REQUIRE(*b);
     CHECK((*b)->status == archive::EventStatus::failed);
     CHECK((*b)->last_error == "http_422");
-    auto attempts = db->attempts_for("evt_b");
+    auto attempts = (*db)->attempts_for("evt_b");
     REQUIRE(attempts);
     REQUIRE(attempts->size() == 1);
     const auto& row = attempts->front();
@@ -140,7 +143,7 @@ TEST_CASE("receive::Forwarder re-signs each event with the primary secret, in or
     CHECK(row.outcome == archive::AttemptOutcome::failed);
     CHECK(row.reason == "http_422");
     CHECK(row.detail == "missing field: to"); // what the application said
-    auto delivered = db->attempts_for("evt_a");
+    auto delivered = (*db)->attempts_for("evt_a");
     REQUIRE(delivered);
     REQUIRE(delivered->size() == 1);
     CHECK(delivered->front().outcome == archive::AttemptOutcome::delivered);
@@ -153,7 +156,9 @@ TEST_CASE("receive::Forwarder forwards nothing enqueued after close") {
     RecordingServer app;
     auto keys = key_store();
     Outcomes outcomes;
-    auto forwarder = receive::Forwarder::start(app.url(), path, keys, outcomes.observer());
+    auto archive = archive::open(path); // the receiver's handle
+    REQUIRE(archive);
+    auto forwarder = receive::Forwarder::start(app.url(), **archive, keys, outcomes.observer());
     REQUIRE(forwarder);
     (*forwarder)->close();
     (*forwarder)->enqueue(event("evt_late"));
@@ -162,11 +167,17 @@ TEST_CASE("receive::Forwarder forwards nothing enqueued after close") {
     CHECK(app.seen().empty());
 }
 
-TEST_CASE("receive::Forwarder fails to start on an archive it cannot open, naming it") {
+TEST_CASE("receive::Forwarder fails to start when it cannot open its own connection to the "
+          "archive, naming it") {
     TempDir dir;
     auto keys = key_store();
-    auto path = (dir.path / "no-such-folder" / "events.db").string();
-    auto forwarder = receive::Forwarder::start("http://127.0.0.1:9/", path, keys, {});
+    auto folder = dir.path / "gone";
+    std::filesystem::create_directories(folder);
+    auto path = (folder / "events.db").string();
+    auto archive = archive::open(path);
+    REQUIRE(archive);
+    std::filesystem::remove_all(folder); // its connection of its own cannot be opened now
+    auto forwarder = receive::Forwarder::start("http://127.0.0.1:9/", **archive, keys, {});
     REQUIRE_FALSE(forwarder);
     CHECK(forwarder.error().message.find(path) != std::string::npos);
 }

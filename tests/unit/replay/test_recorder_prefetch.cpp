@@ -27,7 +27,7 @@ using testing::TempDir;
 // An archive of `n` failed events evt_0..evt_{n-1}, each with a body of `body_size` bytes.
 std::string make_archive(const TempDir& dir, int n, std::size_t body_size = 16) {
     auto path = dir.file("a.db");
-    auto db = archive::Archive::open(path);
+    auto db = archive::open(path);
     REQUIRE(db);
     std::vector<archive::NewEvent> events;
     for (int i = 0; i < n; ++i) {
@@ -39,11 +39,11 @@ std::string make_archive(const TempDir& dir, int n, std::size_t body_size = 16) 
         e.status = i % 3 == 2 ? archive::EventStatus::delivered : archive::EventStatus::failed;
         events.push_back(std::move(e));
     }
-    REQUIRE(db->insert_events(events));
+    REQUIRE((*db)->insert_events(events));
     return path;
 }
 
-std::string new_run(archive::Archive& db) {
+std::string new_run(archive::Store& db) {
     archive::NewRun run;
     run.kind = "replay";
     auto created = db.create_run(run);
@@ -68,10 +68,11 @@ archive::Attempt attempt(const std::string& run_id, std::int64_t item, const cha
     return a;
 }
 
-archive::Archive open(const std::string& path, archive::Mode mode = archive::Mode::read_write) {
+std::unique_ptr<archive::Store> open(const std::string& path,
+                                     archive::Mode mode = archive::Mode::read_write) {
     archive::OpenOptions options;
     options.mode = mode;
-    auto db = archive::Archive::open(path, options);
+    auto db = archive::open(path, options);
     REQUIRE(db);
     return std::move(*db);
 }
@@ -98,35 +99,35 @@ TEST_CASE("replay::select_items records an archive selection in seq or received_
     replay::SourceSpec spec;
     spec.kind = replay::SourceKind::archive;
     spec.path = path;
-    auto run = new_run(db);
+    auto run = new_run(*db);
     // Default statuses: failed and dead (20 of the 30), limit 7.
     spec.filter.limit = 7;
-    auto selected = replay::select_items(spec, db, run);
+    auto selected = replay::select_items(spec, *db, run);
     REQUIRE(selected);
     CHECK(*selected == 7);
-    auto counts = db.count_run_items(run);
+    auto counts = db->count_run_items(run);
     REQUIRE(counts);
     CHECK(counts->pending == 7);
     std::vector<std::string> ids;
-    REQUIRE(db.for_each_pending_event(run, 0, 100,
-                                      [&](const archive::RunItem& item, const archive::Event& e) {
-                                          CHECK(item.event_id == e.event_id);
-                                          ids.push_back(e.event_id);
-                                          return true;
-                                      }));
+    REQUIRE(db->for_each_pending_event(run, 0, 100,
+                                       [&](const archive::RunItem& item, const archive::Event& e) {
+                                           CHECK(item.event_id == e.event_id);
+                                           ids.push_back(e.event_id);
+                                           return true;
+                                       }));
     CHECK(ids ==
           std::vector<std::string>{"evt_0", "evt_1", "evt_3", "evt_4", "evt_6", "evt_7", "evt_9"});
     // --ordered: received_at order, which is the reverse here.
     spec.ordered = true;
     spec.filter.limit = 3;
-    auto ordered_run = new_run(db);
-    REQUIRE(replay::select_items(spec, db, ordered_run));
+    auto ordered_run = new_run(*db);
+    REQUIRE(replay::select_items(spec, *db, ordered_run));
     ids.clear();
-    REQUIRE(db.for_each_pending_event(ordered_run, 0, 100,
-                                      [&](const archive::RunItem&, const archive::Event& e) {
-                                          ids.push_back(e.event_id);
-                                          return true;
-                                      }));
+    REQUIRE(db->for_each_pending_event(ordered_run, 0, 100,
+                                       [&](const archive::RunItem&, const archive::Event& e) {
+                                           ids.push_back(e.event_id);
+                                           return true;
+                                       }));
     CHECK(ids == std::vector<std::string>{"evt_28", "evt_27", "evt_25"});
 }
 
@@ -138,8 +139,8 @@ TEST_CASE("replay::Recorder commits in batches and reports settled items only on
     spec.kind = replay::SourceKind::archive;
     spec.path = path;
     spec.filter.statuses = {archive::EventStatus::failed, archive::EventStatus::delivered};
-    auto run = new_run(db);
-    REQUIRE(replay::select_items(spec, db, run));
+    auto run = new_run(*db);
+    REQUIRE(replay::select_items(spec, *db, run));
     std::atomic<int> wakes{0};
     // A batch of 4 settled items, or 1 s: the first three wait for the fourth.
     replay::Recorder recorder(
@@ -150,7 +151,7 @@ TEST_CASE("replay::Recorder commits in batches and reports settled items only on
     }
     std::this_thread::sleep_for(100ms);
     CHECK(recorder.take_committed().empty());
-    auto before = db.attempts_for("evt_1", run);
+    auto before = db->attempts_for("evt_1", run);
     REQUIRE(before);
     CHECK(before->empty()); // not committed yet
     archive::ItemVerdict verdict;
@@ -168,12 +169,12 @@ TEST_CASE("replay::Recorder commits in batches and reports settled items only on
     }
     CHECK(items == std::vector<std::int64_t>{2, 3, 4, 5}); // the retry settles nothing
     CHECK(wakes.load() >= 1);
-    auto counts = db.count_run_items(run);
+    auto counts = db->count_run_items(run);
     REQUIRE(counts);
     CHECK(counts->delivered == 3);
     CHECK(counts->dead == 1);
     CHECK(counts->pending == 6);
-    auto dead = db.get_event("evt_4");
+    auto dead = db->get_event("evt_4");
     REQUIRE(dead);
     CHECK((**dead).status == archive::EventStatus::dead);
     CHECK((**dead).last_error == "http_404");
@@ -185,7 +186,7 @@ TEST_CASE("replay::Recorder commits in batches and reports settled items only on
     recorder.update_run(progress, archive::RunState::running);
     REQUIRE(recorder.close());
     CHECK(recorder.take_committed() == std::vector<std::int64_t>{6});
-    auto stored = db.get_run(run);
+    auto stored = db->get_run(run);
     REQUIRE(stored);
     REQUIRE(stored->has_value());
     CHECK((**stored).progress.delivered == 4);
@@ -216,14 +217,14 @@ TEST_CASE("replay::Prefetch reads a run's pending items ahead, in order, and sto
     spec.kind = replay::SourceKind::archive;
     spec.path = path;
     spec.filter.statuses = {archive::EventStatus::failed};
-    auto run = new_run(db);
-    REQUIRE(*replay::select_items(spec, db, run) == 200);
+    auto run = new_run(*db);
+    REQUIRE(*replay::select_items(spec, *db, run) == 200);
     // Items 1..10 are settled already: a resume reads the other 190.
     std::vector<archive::Attempt> done;
     for (int i = 1; i <= 10; ++i) {
         done.push_back(attempt(run, i, "delivered"));
     }
-    REQUIRE(db.record_attempts(done));
+    REQUIRE(db->record_attempts(done));
     {
         std::atomic<int> wakes{0};
         replay::Prefetch feed(spec, open(path, archive::Mode::read_only), run, 8,
@@ -259,7 +260,7 @@ TEST_CASE("replay::Prefetch passes on the source's failure once what it read is 
     spec.kind = replay::SourceKind::query;
     spec.path = dir.file("a.db");
     spec.query = "SELECT no_such_column FROM events";
-    replay::Prefetch feed(spec, open(records, archive::Mode::read_only), new_run(db), 8,
+    replay::Prefetch feed(spec, open(records, archive::Mode::read_only), new_run(*db), 8,
                           std::size_t{64} << 20, {});
     drain(feed);
     REQUIRE(feed.error());
@@ -285,13 +286,13 @@ TEST_CASE("replay: a foreign table's run matches events to items by position, th
     spec.path = foreign;
     spec.query = "SELECT id AS event_id, body AS payload FROM dlq ORDER BY n";
     spec.filter.limit = 5;
-    auto run = new_run(db);
-    REQUIRE(*replay::select_items(spec, db, run) == 5);
+    auto run = new_run(*db);
+    REQUIRE(*replay::select_items(spec, *db, run) == 5);
     // f_2 is delivered; then the table changes: f_3 leaves it, f_1 moves to the end, and a
     // new row arrives. The run still sends only its own pending items: f_1, f_4, f_5.
     archive::Attempt a = attempt(run, 2, "delivered");
     a.event_id = "f_2";
-    REQUIRE(db.record_attempts({&a, 1}));
+    REQUIRE(db->record_attempts({&a, 1}));
     {
         SQLite::Database raw(foreign, SQLite::OPEN_READWRITE);
         raw.exec("DELETE FROM dlq WHERE id = 'f_3'");
@@ -302,7 +303,7 @@ TEST_CASE("replay: a foreign table's run matches events to items by position, th
     std::vector<std::int64_t> missing;
     auto reader = open(records, archive::Mode::read_only);
     REQUIRE(replay::for_each_pending(
-        spec, reader, run,
+        spec, *reader, run,
         [&](replay::ReplayEvent&& e) -> Result<bool> {
             sent.emplace_back(e.item, e.event_id);
             return true;
@@ -328,12 +329,12 @@ TEST_CASE("replay: a MIME folder's run selects message ids without parsing and s
     spec.kind = replay::SourceKind::mime;
     spec.path = folder.string();
     spec.org_id = "org_mail";
-    auto run = new_run(db);
-    REQUIRE(*replay::select_items(spec, db, run) == 3);
+    auto run = new_run(*db);
+    REQUIRE(*replay::select_items(spec, *db, run) == 3);
     std::vector<replay::ReplayEvent> events;
     auto reader = open(dir.file("runs.db"), archive::Mode::read_only);
     REQUIRE(replay::for_each_pending(
-        spec, reader, run,
+        spec, *reader, run,
         [&](replay::ReplayEvent&& e) -> Result<bool> {
             events.push_back(std::move(e));
             return true;

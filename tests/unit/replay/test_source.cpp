@@ -27,12 +27,14 @@ replay::SourceSpec spec_of(replay::SourceKind kind, const std::string& path,
 }
 
 // Every event for_each_event yields; fails the test when the walk fails.
-std::vector<replay::ReplayEvent> events_of(const replay::SourceSpec& spec) {
+std::vector<replay::ReplayEvent> events_of(const replay::SourceSpec& spec,
+                                           archive::Store* archive = nullptr) {
     std::vector<replay::ReplayEvent> out;
-    auto walked = replay::for_each_event(spec, [&](replay::ReplayEvent&& e) -> Result<bool> {
-        out.push_back(std::move(e));
-        return true;
-    });
+    auto walked =
+        replay::for_each_event(spec, archive, [&](replay::ReplayEvent&& e) -> Result<bool> {
+            out.push_back(std::move(e));
+            return true;
+        });
     REQUIRE(walked);
     return out;
 }
@@ -67,7 +69,7 @@ TEST_CASE("replay::detect_source_kind tells archive, HAR and MIME apart by conte
     CHECK(missing.error().message ==
           "cannot read --from " + dir.file("nope") + ": no such file or directory");
 
-    REQUIRE(archive::Archive::open(dir.file("events.db")));
+    REQUIRE(archive::open(dir.file("events.db")));
     CHECK(*replay::detect_source_kind(dir.file("events.db"), false) == replay::SourceKind::archive);
     // --query wins over what the file is.
     CHECK(*replay::detect_source_kind(dir.file("events.db"), true) == replay::SourceKind::query);
@@ -100,7 +102,7 @@ TEST_CASE("replay: a --query source maps columns by name, bytes kept, times in m
     auto spec = spec_of(replay::SourceKind::query, foreign_table(dir),
                         "SELECT id AS event_id, body AS payload, org AS org_id, at AS received_at "
                         "FROM dlq ORDER BY id");
-    CHECK(*replay::count_events(spec) == 4);
+    CHECK(*replay::count_events(spec, nullptr) == 4);
     auto events = events_of(spec);
     REQUIRE(events.size() == 4);
     CHECK(ids(events) == std::vector<std::string>{"d_1", "d_2", "d_3", "d_4"});
@@ -116,14 +118,14 @@ TEST_CASE("replay: a --query source maps columns by name, bytes kept, times in m
     CHECK(events[3].received_at_ms == 0); // unreadable text: unknown, not an error
 
     spec.filter.limit = 2;
-    CHECK(*replay::count_events(spec) == 2);
+    CHECK(*replay::count_events(spec, nullptr) == 2);
     CHECK(ids(events_of(spec)) == std::vector<std::string>{"d_1", "d_2"});
 
     // The visitor stops the walk.
     spec.filter.limit.reset();
     int visited = 0;
     REQUIRE(replay::for_each_event(
-        spec, [&](replay::ReplayEvent&&) -> Result<bool> { return ++visited < 3; }));
+        spec, nullptr, [&](replay::ReplayEvent&&) -> Result<bool> { return ++visited < 3; }));
     CHECK(visited == 3);
 }
 
@@ -131,7 +133,7 @@ TEST_CASE("replay: a --query source that cannot serve says which column or row, 
     TempDir dir;
     auto path = foreign_table(dir);
     auto no_payload = spec_of(replay::SourceKind::query, path, "SELECT id AS event_id FROM dlq");
-    auto counted = replay::count_events(no_payload);
+    auto counted = replay::count_events(no_payload, nullptr);
     REQUIRE_FALSE(counted);
     CHECK(counted.error().code == ExitCode::usage);
     CHECK(counted.error().message ==
@@ -139,19 +141,19 @@ TEST_CASE("replay: a --query source that cannot serve says which column or row, 
               ": the result has no payload column (alias yours: SELECT id AS event_id, body AS "
               "payload ...)");
     auto no_id = spec_of(replay::SourceKind::query, path, "SELECT body AS payload FROM dlq");
-    CHECK(replay::count_events(no_id).error().message.find("has no event_id column") !=
+    CHECK(replay::count_events(no_id, nullptr).error().message.find("has no event_id column") !=
           std::string::npos);
 
     auto empty_id = spec_of(replay::SourceKind::query, path,
                             "SELECT CASE WHEN id = 'd_2' THEN '' ELSE id END AS event_id, body AS "
                             "payload FROM dlq ORDER BY id");
     auto walked = replay::for_each_event(
-        empty_id, [](replay::ReplayEvent&&) -> Result<bool> { return true; });
+        empty_id, nullptr, [](replay::ReplayEvent&&) -> Result<bool> { return true; });
     REQUIRE_FALSE(walked);
     CHECK(walked.error().message == "--query over " + path + ": row 2 has an empty event_id");
 
     auto bad_sql = spec_of(replay::SourceKind::query, path, "SELEKT nothing");
-    auto failed = replay::count_events(bad_sql);
+    auto failed = replay::count_events(bad_sql, nullptr);
     REQUIRE_FALSE(failed);
     CHECK(failed.error().code == ExitCode::usage);
     CHECK(failed.error().message.starts_with("--query over " + path + " failed: "));
@@ -169,7 +171,7 @@ TEST_CASE("replay: a HAR source numbers entries and makes an id from a body that
       {"request":{"method":"POST","url":"http://a/","headers":[],
                   "postData":{"mimeType":"application/json","text":"{\"b\":2}"}}}]}})");
     auto spec = spec_of(replay::SourceKind::har, path);
-    CHECK(*replay::count_events(spec) == 2);
+    CHECK(*replay::count_events(spec, nullptr) == 2);
     auto events = events_of(spec);
     REQUIRE(events.size() == 2);
     CHECK(events[0].event_id == "evt_h1");
@@ -182,7 +184,7 @@ TEST_CASE("replay: a HAR source numbers entries and makes an id from a body that
           "evt_" + util::hex_encode(util::sha256(R"({"b":2})")).substr(0, 24));
 
     auto cut = dir.write("cut.har", R"({"log":{"entries":[)"); // a capture that stopped half-way
-    auto failed = replay::count_events(spec_of(replay::SourceKind::har, cut));
+    auto failed = replay::count_events(spec_of(replay::SourceKind::har, cut), nullptr);
     REQUIRE_FALSE(failed);
     CHECK(failed.error().code == ExitCode::usage);
     CHECK(failed.error().message.starts_with(cut + ": not a HAR file"));
@@ -193,7 +195,7 @@ TEST_CASE("replay: an archive source selects failed and dead events unless told,
     TempDir dir;
     auto path = dir.file("events.db");
     {
-        auto db = archive::Archive::open(path);
+        auto db = archive::open(path);
         REQUIRE(db);
         std::vector<archive::NewEvent> events;
         const archive::EventStatus statuses[] = {
@@ -208,27 +210,64 @@ TEST_CASE("replay: an archive source selects failed and dead events unless told,
             e.status = statuses[i];
             events.push_back(std::move(e));
         }
-        REQUIRE(db->insert_events(events));
+        REQUIRE((*db)->insert_events(events));
     }
     auto spec = spec_of(replay::SourceKind::archive, path);
-    CHECK(*replay::count_events(spec) == 3);
-    CHECK(ids(events_of(spec)) == std::vector<std::string>{"e2", "e3", "e5"});
+    auto source = replay::open_source_archive(spec);
+    REQUIRE(source);
+    archive::Store* db = source->get();
+    CHECK(*replay::count_events(spec, db) == 3);
+    CHECK(ids(events_of(spec, db)) == std::vector<std::string>{"e2", "e3", "e5"});
     spec.ordered = true;
-    CHECK(ids(events_of(spec)) == std::vector<std::string>{"e5", "e3", "e2"});
+    CHECK(ids(events_of(spec, db)) == std::vector<std::string>{"e5", "e3", "e2"});
     spec.filter.limit = 2;
-    CHECK(*replay::count_events(spec) == 2);
-    CHECK(ids(events_of(spec)) == std::vector<std::string>{"e5", "e3"});
+    CHECK(*replay::count_events(spec, db) == 2);
+    CHECK(ids(events_of(spec, db)) == std::vector<std::string>{"e5", "e3"});
 
     spec = spec_of(replay::SourceKind::archive, path);
     spec.filter.statuses = {archive::EventStatus::received};
-    CHECK(ids(events_of(spec)) == std::vector<std::string>{"e1"});
+    CHECK(ids(events_of(spec, db)) == std::vector<std::string>{"e1"});
     spec.filter.statuses.clear();
     spec.filter.event_ids = {"e4"}; // named events: whatever their status
-    CHECK(ids(events_of(spec)) == std::vector<std::string>{"e4"});
+    CHECK(ids(events_of(spec, db)) == std::vector<std::string>{"e4"});
 
     dir.write("not.db", "plain text");
-    auto wrong = replay::count_events(spec_of(replay::SourceKind::archive, dir.file("not.db")));
+    auto wrong =
+        replay::open_source_archive(spec_of(replay::SourceKind::archive, dir.file("not.db")));
     REQUIRE_FALSE(wrong);
     CHECK(wrong.error().code == ExitCode::usage);
     CHECK(wrong.error().message.starts_with("cannot read source archive: "));
+}
+
+TEST_CASE("replay: an archive source is counted and walked through the one handle its command "
+          "opened, never opened again by path") {
+    TempDir dir;
+    auto path = dir.file("events.db");
+    {
+        auto created = archive::open(path);
+        REQUIRE(created);
+        std::vector<archive::NewEvent> events(2);
+        events[0].event_id = "f1";
+        events[1].event_id = "f2";
+        for (auto& e : events) {
+            e.body = "{}";
+            e.status = archive::EventStatus::failed;
+        }
+        REQUIRE((*created)->insert_events(events));
+    }
+    auto spec = spec_of(replay::SourceKind::archive, path);
+    auto source = replay::open_source_archive(spec); // what `replay --from` opens, once
+    REQUIRE(source);
+    // The file moves away once the handle is open: a read that opened the path again would
+    // find nothing there (exit 2, "cannot read source archive").
+    auto moved = dir.file("moved.db");
+    fs::rename(path, moved);
+    CHECK(*replay::count_events(spec, source->get()) == 2);
+    CHECK(ids(events_of(spec, source->get())) == std::vector<std::string>{"f1", "f2"});
+    spec.ordered = true;
+    CHECK(ids(events_of(spec, source->get())) == std::vector<std::string>{"f1", "f2"});
+    // Without the handle an archive source is refused, not opened behind the caller's back.
+    auto unopened = replay::count_events(spec, nullptr);
+    REQUIRE_FALSE(unopened);
+    CHECK(unopened.error().message.find("was not opened") != std::string::npos);
 }

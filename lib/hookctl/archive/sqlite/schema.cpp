@@ -1,8 +1,8 @@
 #include <array>
 
-#include <hookctl/archive/schema.hpp>
+#include <hookctl/archive/sqlite/schema.hpp>
 
-namespace hookctl::archive::schema {
+namespace hookctl::archive::sqlite::schema {
 namespace {
 
 // Version 1: events, delivery attempts, runs.
@@ -146,4 +146,4 @@ std::span<const std::string_view> migrations() {
     return k_migrations;
 }
 
-} // namespace hookctl::archive::schema
+} // namespace hookctl::archive::sqlite::schema
