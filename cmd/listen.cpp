@@ -249,7 +249,7 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     return o;
 }
 
-Result<int> run_listen(const ListenFlags& flags, const Context& context) {
+Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     auto options = build_options(flags);
     if (!options) {
         return std::unexpected(options.error());
@@ -522,7 +522,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             " not stored (archive errors), " + std::to_string(summary->batches) + " commits" +
             (summary->drained ? "" : " (drain timeout: some requests were cut off)"));
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 } // namespace
@@ -630,10 +630,7 @@ void register_listen(CLI::App& app, Context& context) {
         ->type_name("URL");
     add_secret_options(*cmd, f->secrets);
     add_listen_tls_options(*cmd, f->tls);
-    cmd->callback([f, &context] {
-        auto code = run_listen(*f, context);
-        context.exit_code = code ? *code : report_error(context, code.error());
-    });
+    set_run(*cmd, f, context, run_listen);
 }
 
 } // namespace hookctl::cli
