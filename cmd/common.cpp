@@ -218,6 +218,10 @@ int report_error(const Context& context, const Error& error) {
     return static_cast<int>(error.code);
 }
 
+int exit_status(const Context& context, const Result<ExitCode>& result) {
+    return result ? static_cast<int>(*result) : report_error(context, result.error());
+}
+
 void print_json(const nlohmann::json& doc) {
     std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -65,6 +66,20 @@ void report_warning(const Context& context, const std::string& message);
 // Prints `error` on stderr (`hookctl: error: ...`, or a JSON object with --json) and returns
 // its exit code.
 int report_error(const Context& context, const Error& error);
+
+// The exit status of a command's result: its exit code, or its error printed (report_error) and
+// the error's code.
+int exit_status(const Context& context, const Result<ExitCode>& result);
+
+// The one way a command is wired into CLI11: when `cmd` is chosen, `run(*options, context)` runs
+// and its exit status (exit_status) becomes the process's.
+template <class Options>
+void set_run(CLI::App& cmd, std::shared_ptr<Options> options, Context& context,
+             Result<ExitCode> (*run)(const Options&, Context&)) {
+    cmd.callback([options, &context, run] {
+        context.exit_code = exit_status(context, run(*options, context));
+    });
+}
 
 // Writes `doc` on stdout as one line.
 void print_json(const nlohmann::json& doc);

@@ -646,44 +646,51 @@ complete -c hookctl -f
     return out.str();
 }
 
+// `completion`'s flags, and the command tree it describes.
+struct CompletionOptions {
+    std::string shell;
+    bool list_targets = false;
+    CLI::App* app = nullptr;
+};
+
+Result<ExitCode> run_completion(const CompletionOptions& opt, Context& context) {
+    if (opt.list_targets) {
+        if (auto config = http::load_config_or_default(context.global.config)) {
+            for (const auto& target : config->targets) {
+                std::cout << target.name << '\n';
+            }
+        }
+        return ExitCode::ok;
+    }
+    if (opt.shell.empty()) {
+        return fail(ExitCode::usage, "give a shell: hookctl completion bash|zsh|fish");
+    }
+    CommandSpec root = describe(*opt.app, {"hookctl"}, {});
+    if (opt.shell == "bash") {
+        std::cout << bash_script(root);
+    } else if (opt.shell == "zsh") {
+        std::cout << zsh_script(root);
+    } else {
+        std::cout << fish_script(root);
+    }
+    std::cout.flush();
+    return std::cout ? ExitCode::ok : ExitCode::environment;
+}
+
 } // namespace
 
 void register_completion(CLI::App& app, Context& context) {
-    auto shell = std::make_shared<std::string>();
-    auto list_targets = std::make_shared<bool>(false);
+    auto opt = std::make_shared<CompletionOptions>();
+    opt->app = &app;
     auto* cmd = app.add_subcommand(
         "completion", "Print a shell completion script generated from the command tree");
-    auto* shell_option = cmd->add_option("SHELL", *shell, "The shell: bash, zsh or fish")
+    auto* shell_option = cmd->add_option("SHELL", opt->shell, "The shell: bash, zsh or fish")
                              ->check(CLI::IsMember({"bash", "zsh", "fish"}));
     // Hidden, for the scripts: the target names of the config file, one a line; nothing (and
     // success) when there is no config file or it cannot be read, as a completion must not fail.
-    cmd->add_flag("--list-targets", *list_targets)->group("")->excludes(shell_option);
+    cmd->add_flag("--list-targets", opt->list_targets)->group("")->excludes(shell_option);
     // The tree is walked when the command runs, so every command registered is included.
-    cmd->callback([shell, list_targets, &app, &context] {
-        if (*list_targets) {
-            if (auto config = http::load_config_or_default(context.global.config)) {
-                for (const auto& target : config->targets) {
-                    std::cout << target.name << '\n';
-                }
-            }
-            return;
-        }
-        if (shell->empty()) {
-            context.exit_code = report_error(
-                context, Error{ExitCode::usage, "give a shell: hookctl completion bash|zsh|fish"});
-            return;
-        }
-        CommandSpec root = describe(app, {"hookctl"}, {});
-        if (*shell == "bash") {
-            std::cout << bash_script(root);
-        } else if (*shell == "zsh") {
-            std::cout << zsh_script(root);
-        } else {
-            std::cout << fish_script(root);
-        }
-        std::cout.flush();
-        context.exit_code = std::cout ? 0 : static_cast<int>(ExitCode::environment);
-    });
+    set_run(*cmd, opt, context, run_completion);
 }
 
 } // namespace hookctl::cli

@@ -199,7 +199,7 @@ std::string cell(std::string text, std::size_t width) {
 
 // ---------------------------------------------------------------------------------------------
 
-Result<int> run_list(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_list(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
     if (!selected) {
         return std::unexpected(selected.error());
@@ -231,10 +231,10 @@ Result<int> run_list(const EventsOptions& opt, const Context& context) {
     if (table && !context.global.quiet) {
         std::fprintf(stderr, "%llu event(s)\n", static_cast<unsigned long long>(*visited));
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_show(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_show(const EventsOptions& opt, Context& context) {
     auto opened = open_archive(opt, archive::Mode::read_only);
     if (!opened) {
         return std::unexpected(opened.error());
@@ -285,7 +285,7 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
         }
         doc["delivery_attempts"] = std::move(list);
         std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
-        return 0;
+        return ExitCode::ok;
     }
     std::cout << "event_id:    " << e.event_id << '\n'
               << "received_at: " << util::format_time_ms(e.received_at_ms) << '\n'
@@ -333,10 +333,10 @@ Result<int> run_show(const EventsOptions& opt, const Context& context) {
             std::cout << "      " << cell(a.detail, 200) << '\n';
         }
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_stats(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_stats(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
     if (!selected) {
         return std::unexpected(selected.error());
@@ -382,7 +382,7 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
             doc["run_id"] = opt.run;
         }
         std::cout << doc.dump() << '\n';
-        return 0;
+        return ExitCode::ok;
     }
     std::cout << "events: " << stats->total << '\n' << "\nby status:\n";
     for (const auto& [status, count] : stats->by_status) {
@@ -411,7 +411,7 @@ Result<int> run_stats(const EventsOptions& opt, const Context& context) {
     } else {
         std::cout << "latency: no responses recorded\n";
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 // Writes an export with `write` to stdout, or to --output: first to FILE.partial, renamed when
@@ -446,7 +446,7 @@ write_export(const std::string& output, bool executable,
     return written;
 }
 
-Result<int> run_export_as(const EventsOptions& opt, const Context& context);
+Result<ExitCode> run_export_as(const EventsOptions& opt, Context& context);
 
 // The redactor --redact, --redact-fields and --redact-key ask for; none when neither is given.
 Result<std::optional<archive::Redactor>> make_redactor(const EventsOptions& opt) {
@@ -476,7 +476,7 @@ Result<std::optional<archive::Redactor>> make_redactor(const EventsOptions& opt)
                                             std::move(fields));
 }
 
-Result<int> run_export(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_export(const EventsOptions& opt, Context& context) {
     if (opt.format != "ndjson") {
         if (opt.redact || !opt.redact_fields.empty()) {
             return fail(ExitCode::usage,
@@ -507,7 +507,7 @@ Result<int> run_export(const EventsOptions& opt, const Context& context) {
         std::cerr << "exported " << *written << " event(s) from " << opt.archive
                   << (redacting == nullptr ? "" : " (redacted; raw MIME left out)") << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 void add_export_format_option(CLI::App& cmd, std::string& format) {
@@ -519,7 +519,7 @@ void add_export_format_option(CLI::App& cmd, std::string& format) {
 }
 
 // events export --format curl|har: the other tools' formats (archive/har.hpp).
-Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_export_as(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
     if (!selected) {
         return std::unexpected(selected.error());
@@ -539,10 +539,10 @@ Result<int> run_export_as(const EventsOptions& opt, const Context& context) {
         std::cerr << "exported " << *written << " event(s) from " << opt.archive << " as "
                   << opt.format << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_import(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_import(const EventsOptions& opt, Context& context) {
     std::ifstream file;
     std::istream* in = &std::cin;
     std::string name = opt.input == "-" ? "stdin" : opt.input;
@@ -587,10 +587,10 @@ Result<int> run_import(const EventsOptions& opt, const Context& context) {
         }
         std::cerr << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_mark(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_mark(const EventsOptions& opt, Context& context) {
     auto status = archive::parse_event_status(opt.status);
     if (!status) {
         return fail(ExitCode::usage, "--status: " + status.error().message);
@@ -613,7 +613,7 @@ Result<int> run_mark(const EventsOptions& opt, const Context& context) {
     } else if (!context.global.quiet) {
         std::cerr << "marked " << opt.ids.size() << " event(s) " << to_string(*status) << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 // --- rekey, reparse ---------------------------------------------------------------------------
@@ -624,7 +624,7 @@ void on_rekey_signal(int) {
     g_rekey_stop.store(1);
 }
 
-Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_rekey(const EventsOptions& opt, Context& context) {
     if (opt.archive_key.empty()) {
         return fail(ExitCode::usage, "events rekey needs --archive-key FILE: the key to move "
                                      "the archive to (--old-key FILE for the key it is under)");
@@ -687,7 +687,7 @@ Result<int> run_rekey(const EventsOptions& opt, const Context& context) {
                   << (retired.empty() ? "" : "; key " + retired + " no longer used")
                   << (p.resumed ? "; resumed an unfinished rekey" : "") << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 std::string percent(double share) {
@@ -696,7 +696,7 @@ std::string percent(double share) {
     return buf;
 }
 
-Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_reparse(const EventsOptions& opt, Context& context) {
     if (!opt.compare && !opt.write) {
         return fail(ExitCode::usage, "events reparse needs --compare (report how today's parser "
                                      "diverges from the stored events) or --write (store the "
@@ -747,7 +747,7 @@ Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
                      {"exceeded", exceeded},       {"fields", fields},
                      {"events", events},           {"written", done->written}};
         std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
-        return exceeded ? 1 : 0;
+        return exceeded ? ExitCode::check_failed : ExitCode::ok;
     }
     std::cout << "re-parsed " << tally.compared() << " event(s) of " << opt.archive << " with "
               << options.parser;
@@ -799,10 +799,10 @@ Result<int> run_reparse(const EventsOptions& opt, const Context& context) {
         std::cerr << "hookctl: divergence " << percent(tally.rate())
                   << " is above --max-divergence " << percent(*max) << '\n';
     }
-    return exceeded ? 1 : 0;
+    return exceeded ? ExitCode::check_failed : ExitCode::ok;
 }
 
-Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_migrate(const EventsOptions& opt, Context& context) {
     auto opened = open_archive(opt, archive::Mode::read_write);
     if (!opened) {
         return std::unexpected(opened.error());
@@ -813,7 +813,7 @@ Result<int> run_migrate(const EventsOptions& opt, const Context& context) {
     } else if (!context.global.quiet) {
         std::cerr << opt.archive << ": schema version " << archive->schema_version() << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 // --- runs ------------------------------------------------------------------------------------
@@ -877,7 +877,7 @@ Result<std::vector<ListedRun>> find_runs(const EventsOptions& opt) {
     return out;
 }
 
-Result<int> run_runs(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_runs(const EventsOptions& opt, Context& context) {
     auto runs = find_runs(opt);
     if (!runs) {
         return std::unexpected(runs.error());
@@ -887,7 +887,7 @@ Result<int> run_runs(const EventsOptions& opt, const Context& context) {
         for (const auto& r : *runs) {
             std::cout << run_json(r).dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
         }
-        return 0;
+        return ExitCode::ok;
     }
     std::printf("%-20s  %-9s  %8s  %9s  %6s  %7s  %-20s  %-18s  %s\n", "RUN_ID", "STATE",
                 "SELECTED", "DELIVERED", "DEAD", "PENDING", "STARTED", "BY", "SOURCE -> TARGET");
@@ -906,10 +906,10 @@ Result<int> run_runs(const EventsOptions& opt, const Context& context) {
                                        : " (this user's, from the run index; --archive FILE "
                                          "lists one archive's)");
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
+Result<ExitCode> run_runs_show(const EventsOptions& opt, Context& context) {
     const std::string& id = opt.ids.front();
     std::string path = opt.archive;
     if (!opt.archive_given) {
@@ -960,7 +960,7 @@ Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
         doc["attempts"] = std::move(list);
         doc["resume"] = resumable ? ojson(replay::resume_command(id, path)) : ojson(nullptr);
         std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
-        return 0;
+        return ExitCode::ok;
     }
     const auto& p = listed.run.progress;
     std::cout << "run_id:      " << id << '\n'
@@ -988,16 +988,13 @@ Result<int> run_runs_show(const EventsOptions& opt, const Context& context) {
     if (resumable) {
         std::cout << "\nresume with: " << replay::resume_command(id, path) << '\n';
     }
-    return 0;
+    return ExitCode::ok;
 }
 
-using Runner = Result<int> (*)(const EventsOptions&, const Context&);
+using Runner = Result<ExitCode> (*)(const EventsOptions&, Context&);
 
 void bind(CLI::App* cmd, std::shared_ptr<EventsOptions> opt, Context& context, Runner runner) {
-    cmd->callback([opt, &context, runner] {
-        auto r = runner(*opt, context);
-        context.exit_code = r ? *r : report_error(context, r.error());
-    });
+    set_run(*cmd, opt, context, runner);
 }
 
 } // namespace
@@ -1111,8 +1108,7 @@ void register_events(CLI::App& app, Context& context) {
             if (show->parsed()) {
                 return;
             }
-            auto r = run_runs(*opt, context);
-            context.exit_code = r ? *r : report_error(context, r.error());
+            context.exit_code = exit_status(context, run_runs(*opt, context));
         });
     }
     {

@@ -57,7 +57,7 @@ Result<archive::TailFilter> make_tail_filter(const TailOptions& opt) {
     return filter;
 }
 
-Result<int> run_tail(const TailOptions& opt, const Context& context) {
+Result<ExitCode> run_tail(const TailOptions& opt, Context& context) {
     auto filter = make_tail_filter(opt);
     if (!filter) {
         return std::unexpected(filter.error());
@@ -85,7 +85,7 @@ Result<int> run_tail(const TailOptions& opt, const Context& context) {
     }
     print(*backlog);
     if (!opt.follow) {
-        return 0;
+        return ExitCode::ok;
     }
     util::SystemClock clock;
     util::SignalWaiter waiter(STDOUT_FILENO); // also ends when the reader of stdout exits
@@ -98,7 +98,7 @@ Result<int> run_tail(const TailOptions& opt, const Context& context) {
         std::cerr << "hookctl: archive " << opt.archive
                   << " was removed or replaced: stopped following\n";
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 } // namespace
@@ -129,10 +129,7 @@ void register_events_tail(CLI::App& events, Context& context) {
         ->type_name("TIME");
     cmd->add_option("--grep", opt->grep, "Only events whose payload contains TEXT")
         ->type_name("TEXT");
-    cmd->callback([opt, &context] {
-        auto r = run_tail(*opt, context);
-        context.exit_code = r ? *r : report_error(context, r.error());
-    });
+    set_run(*cmd, opt, context, run_tail);
 }
 
 } // namespace hookctl::cli

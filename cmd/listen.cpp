@@ -250,7 +250,7 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     return o;
 }
 
-Result<int> run_listen(const ListenFlags& flags, const Context& context) {
+Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     auto options = build_options(flags);
     if (!options) {
         return std::unexpected(options.error());
@@ -530,7 +530,7 @@ Result<int> run_listen(const ListenFlags& flags, const Context& context) {
             " not stored (archive errors), " + std::to_string(summary->batches) + " commits" +
             (summary->drained ? "" : " (drain timeout: some requests were cut off)"));
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 } // namespace
@@ -638,10 +638,7 @@ void register_listen(CLI::App& app, Context& context) {
         ->type_name("URL");
     add_secret_options(*cmd, f->secrets);
     add_listen_tls_options(*cmd, f->tls);
-    cmd->callback([f, &context] {
-        auto code = run_listen(*f, context);
-        context.exit_code = code ? *code : report_error(context, code.error());
-    });
+    set_run(*cmd, f, context, run_listen);
 }
 
 } // namespace hookctl::cli

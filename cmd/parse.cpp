@@ -182,7 +182,7 @@ bool is_single_message_file(const std::string& path) {
     return !(n == 5 && std::string_view(head, 5) == "From ");
 }
 
-Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
+Result<ExitCode> run_parse(const ParseCliOptions& opt, Context& context) {
     mime::ParseOptions options;
     options.org_id = opt.org;
     if (!opt.received_at.empty()) {
@@ -212,7 +212,7 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
             return std::unexpected(event.error());
         }
         print_event(*event, opt.pretty);
-        return 0;
+        return ExitCode::ok;
     }
 
     bool progress = is_tty(STDERR_FILENO) && !context.global.quiet;
@@ -279,9 +279,9 @@ Result<int> run_parse(const ParseCliOptions& opt, const Context& context) {
             std::cerr << "hookctl: " << failed << " of " << parsed + failed
                       << " messages could not be parsed (see the error lines)\n";
         }
-        return 1;
+        return ExitCode::check_failed;
     }
-    return 0;
+    return ExitCode::ok;
 }
 
 } // namespace
@@ -311,10 +311,7 @@ void register_parse(CLI::App& app, Context& context) {
                     "(default: one per CPU)")
         ->type_name("N")
         ->check(whole_number(1, 256));
-    cmd->callback([opt, &context] {
-        auto r = run_parse(*opt, context);
-        context.exit_code = r ? *r : report_error(context, r.error());
-    });
+    set_run(*cmd, opt, context, run_parse);
 }
 
 } // namespace hookctl::cli

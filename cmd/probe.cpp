@@ -34,7 +34,7 @@ struct ProbeFlags {
     bool expect_mtls = false;
 };
 
-Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
+Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     if (!flags.url.empty() && !flags.target.empty()) {
         return fail(ExitCode::usage, "give either a URL or --target NAME, not both");
     }
@@ -118,7 +118,7 @@ Result<int> run_probe(const ProbeFlags& flags, const Context& context) {
     } else {
         std::cout << probe::to_table(*report);
     }
-    return report->ok() ? 0 : 1;
+    return report->ok() ? ExitCode::ok : ExitCode::check_failed;
 }
 
 } // namespace
@@ -165,10 +165,7 @@ void register_probe(CLI::App& app, Context& context) {
                   "is refused (mtls-required)")
         ->group("TLS");
     cmd->add_flag("--yes", flags->yes, "Confirm probing a target marked production");
-    cmd->callback([flags, &context] {
-        auto code = run_probe(*flags, context);
-        context.exit_code = code ? *code : report_error(context, code.error());
-    });
+    set_run(*cmd, flags, context, run_probe);
 }
 
 } // namespace hookctl::cli

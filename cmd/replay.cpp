@@ -478,8 +478,8 @@ void print_summary(const replay::RunResult& r) {
               << '\n';
 }
 
-Result<int> run_dry(const ReplayFlags& f, const replay::Plan& plan, const Context& context,
-                    const replay::Invocation& how) {
+Result<ExitCode> run_dry(const ReplayFlags& f, const replay::Plan& plan, Context& context,
+                         const replay::Invocation& how) {
     std::unique_ptr<archive::Store> source; // an archive source, opened once for the dry run
     if (plan.source.kind == replay::SourceKind::archive) {
         auto opened = replay::open_source_archive(plan.source);
@@ -512,7 +512,7 @@ Result<int> run_dry(const ReplayFlags& f, const replay::Plan& plan, const Contex
                               {"first", first}};
         doc.update(selection_json(plan.source));
         print_json(doc);
-        return 0;
+        return ExitCode::ok;
     }
     std::cout << "dry run: " << dry->count << " events matched: " << describe_selection(plan.source)
               << "\n"
@@ -529,10 +529,11 @@ Result<int> run_dry(const ReplayFlags& f, const replay::Plan& plan, const Contex
         std::cout << "  ... and " << dry->count - dry->first.size() << " more\n";
     }
     std::cout << "nothing was sent\n";
-    return 0;
+    return ExitCode::ok;
 }
 
-Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
+Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
+    ReplayFlags f = flags; // build_plan settles the flags' defaults in place
     replay::Invocation how;
     how.config_path = context.global.config;
     how.yes = f.spec.yes;
@@ -585,7 +586,7 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
                   << " pending events (of " << counts->total() << " selected; " << counts->delivered
                   << " delivered, " << counts->dead << " dead) to " << (*run)->target
                   << "\nnothing was sent\n";
-        return 0;
+        return ExitCode::ok;
     }
 
     LogSink logs(context);
@@ -651,7 +652,7 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
             print_json(doc);
         }
         write_log(logs, replay::LogRecord::note(message), "");
-        return 0;
+        return ExitCode::ok;
     }
     if (context.global.json) {
         print_json(summary_json(*result));
@@ -670,11 +671,10 @@ Result<int> run_replay_command(ReplayFlags& f, const Context& context) {
                     " (and the same secret flags when they changed)",
                 true),
             p.run_id, {{"pending", p.pending}});
-        return static_cast<int>(result->end == replay::RunEnd::failed ? ExitCode::environment
-                                                                      : ExitCode::aborted);
+        return result->end == replay::RunEnd::failed ? ExitCode::environment : ExitCode::aborted;
     }
     // Exit 0 only when every event the run selected was delivered, earlier invocations included.
-    return p.run_dead == 0 ? 0 : 1;
+    return p.run_dead == 0 ? ExitCode::ok : ExitCode::check_failed;
 }
 
 } // namespace
@@ -763,10 +763,7 @@ void register_replay(CLI::App& app, Context& context) {
                   "rate, duration) and send nothing");
     cmd->add_flag("--no-progress", f->no_progress, "No progress bar on a TTY");
     add_secret_options(*cmd, f->secrets);
-    cmd->callback([f, &context] {
-        auto done = run_replay_command(*f, context);
-        context.exit_code = done ? *done : report_error(context, done.error());
-    });
+    set_run(*cmd, f, context, run_replay);
 }
 
 } // namespace hookctl::cli

@@ -129,7 +129,7 @@ Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring&
     return keys::generate_secret(family, format);
 }
 
-Result<void> run_begin(const RotateOptions& opt, const Context& context) {
+Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -158,7 +158,7 @@ Result<void> run_begin(const RotateOptions& opt, const Context& context) {
     }
     if (context.global.json) {
         print_json(status_json(opt.keyring, *keyring, *now));
-        return {};
+        return ExitCode::ok;
     }
     print_status(opt.keyring, *keyring, *now);
     if (!context.global.quiet) {
@@ -168,10 +168,10 @@ Result<void> run_begin(const RotateOptions& opt, const Context& context) {
                   << opt.keyring << " --id " << new_id
                   << " --reveal'), then run 'hookctl rotate finish' before the window ends\n";
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_status(const RotateOptions& opt, const Context& context) {
+Result<ExitCode> run_status(const RotateOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -185,10 +185,10 @@ Result<void> run_status(const RotateOptions& opt, const Context& context) {
     } else {
         print_status(opt.keyring, *keyring, *now);
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_finish(const RotateOptions& opt, const Context& context) {
+Result<ExitCode> run_finish(const RotateOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -205,7 +205,7 @@ Result<void> run_finish(const RotateOptions& opt, const Context& context) {
         auto doc = status_json(opt.keyring, *keyring, *now);
         doc["retired_now"] = retired;
         print_json(doc);
-        return {};
+        return ExitCode::ok;
     }
     print_status(opt.keyring, *keyring, *now);
     if (!context.global.quiet) {
@@ -220,10 +220,10 @@ Result<void> run_finish(const RotateOptions& opt, const Context& context) {
             std::cerr << "; only the primary signs and verifies now\n";
         }
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_abort(const RotateOptions& opt, const Context& context) {
+Result<ExitCode> run_abort(const RotateOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -244,28 +244,25 @@ Result<void> run_abort(const RotateOptions& opt, const Context& context) {
         auto doc = status_json(opt.keyring, *keyring, *now);
         doc["restored"] = restored;
         print_json(doc);
-        return {};
+        return ExitCode::ok;
     }
     print_status(opt.keyring, *keyring, *now);
     if (!context.global.quiet) {
         std::cerr << "hookctl: rotation aborted: " << restored
                   << " is the primary again; the new secret is retired\n";
     }
-    return {};
+    return ExitCode::ok;
 }
 
-template <class Run>
-CLI::App* add(CLI::App& rotate, const char* name, const char* help, Context& context, Run run,
+CLI::App* add(CLI::App& rotate, const char* name, const char* help, Context& context,
+              Result<ExitCode> (*run)(const RotateOptions&, Context&),
               std::shared_ptr<RotateOptions>& opt) {
     opt = std::make_shared<RotateOptions>();
     auto* cmd = rotate.add_subcommand(name, help);
     cmd->add_option("--keyring", opt->keyring, "The keyring file (see hookctl-secret(1))")
         ->type_name("FILE")
         ->required();
-    cmd->callback([opt, &context, run] {
-        auto done = run(*opt, context);
-        context.exit_code = done ? 0 : report_error(context, done.error());
-    });
+    set_run(*cmd, opt, context, run);
     return cmd;
 }
 

@@ -121,8 +121,9 @@ Result<std::optional<std::int64_t>> parse_not_after(const SecretOptions& opt, st
 }
 
 // Adds `secret` to the keyring (creating it when absent) and reports the new entry.
-Result<void> add_to_keyring(const SecretOptions& opt, const Context& context,
-                            const keys::NewSecret& secret, keys::AddOptions add, std::int64_t now) {
+Result<ExitCode> add_to_keyring(const SecretOptions& opt, const Context& context,
+                                const keys::NewSecret& secret, keys::AddOptions add,
+                                std::int64_t now) {
     bool created = false;
     std::string id;
     auto keyring = keys::update_keyring(opt.keyring, true, [&](keys::Keyring& k) -> Result<void> {
@@ -142,7 +143,7 @@ Result<void> add_to_keyring(const SecretOptions& opt, const Context& context,
         print_json({{"keyring", opt.keyring},
                     {"created", created},
                     {"key", keys::describe_entry(entry, now, opt.reveal, false)}});
-        return {};
+        return ExitCode::ok;
     }
     print_entry_line(entry, now);
     if (opt.reveal) {
@@ -156,10 +157,10 @@ Result<void> add_to_keyring(const SecretOptions& opt, const Context& context,
                   << opt.keyring << (opt.reveal ? "" : " (the secret is not shown: --reveal)")
                   << '\n';
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_new(const SecretOptions& opt, const Context& context) {
+Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -198,7 +199,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
                 doc["public_key"] = secret->public_key;
             }
             print_json(doc);
-            return {};
+            return ExitCode::ok;
         }
         if (!secret->public_key.empty()) {
             std::cout << secret->public_key << '\n';
@@ -207,7 +208,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             std::cerr << "hookctl: wrote a new " << keys::to_string(secret->family) << " secret to "
                       << opt.out << " (mode 0600), fingerprint " << secret->fingerprint << '\n';
         }
-        return {};
+        return ExitCode::ok;
     }
     // No keyring, no file: printing the fresh secret is the point.
     if (context.global.json) {
@@ -218,7 +219,7 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
             doc["public_key"] = secret->public_key;
         }
         print_json(doc);
-        return {};
+        return ExitCode::ok;
     }
     std::cout << secret->secret.view() << '\n';
     if (!secret->public_key.empty()) {
@@ -228,10 +229,10 @@ Result<void> run_new(const SecretOptions& opt, const Context& context) {
         std::cerr << "hookctl: new " << keys::to_string(secret->family) << " secret, fingerprint "
                   << secret->fingerprint << "; store it in your secret manager\n";
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_show(const SecretOptions& opt, const Context& context) {
+Result<ExitCode> run_show(const SecretOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -249,7 +250,7 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
                     {"now", util::format_time_s(*now)},
                     {"rotation_in_progress", keyring->rotation_in_progress(*now)},
                     {"keys", list}});
-        return {};
+        return ExitCode::ok;
     }
     std::cout << "ID   FINGERPRINT  FAMILY   STATE        VALID  CREATED               "
                  "NOT AFTER\n";
@@ -274,10 +275,10 @@ Result<void> run_show(const SecretOptions& opt, const Context& context) {
             }
         }
     }
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_export(const SecretOptions& opt, const Context& context) {
+Result<ExitCode> run_export(const SecretOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -324,10 +325,10 @@ Result<void> run_export(const SecretOptions& opt, const Context& context) {
         std::cout << value << '\n';
     }
     OPENSSL_cleanse(value.data(), value.size());
-    return {};
+    return ExitCode::ok;
 }
 
-Result<void> run_import(const SecretOptions& opt, const Context& context) {
+Result<ExitCode> run_import(const SecretOptions& opt, Context& context) {
     auto now = keyring_now();
     if (!now) {
         return std::unexpected(now.error());
@@ -361,12 +362,9 @@ void add_given_secret_options(CLI::App& cmd, SecretOptions& opt) {
     cmd.add_option("--secret", opt.refused)->group("");
 }
 
-template <class Run>
-void bind(CLI::App* cmd, std::shared_ptr<SecretOptions> opt, Context& context, Run run) {
-    cmd->callback([opt, &context, run] {
-        auto done = run(*opt, context);
-        context.exit_code = done ? 0 : report_error(context, done.error());
-    });
+void bind(CLI::App* cmd, std::shared_ptr<SecretOptions> opt, Context& context,
+          Result<ExitCode> (*run)(const SecretOptions&, Context&)) {
+    set_run(*cmd, opt, context, run);
 }
 
 } // namespace

@@ -62,7 +62,8 @@ std::string excerpt(std::string_view body, std::size_t limit) {
     return out;
 }
 
-Result<bool> run_send(SendOptions& opt, const Context& context) {
+Result<ExitCode> run_send(const SendOptions& options, Context& context) {
+    SendOptions opt = options; // the payload and the delivery spec are settled in place
     if (!opt.secrets.refused.empty()) {
         auto refused = load_secret_flags(opt.secrets);
         return std::unexpected(refused.error());
@@ -218,7 +219,7 @@ Result<bool> run_send(SendOptions& opt, const Context& context) {
                         {"reason", result->reason}});
         }
     }
-    return result->delivered;
+    return result->delivered ? ExitCode::ok : ExitCode::check_failed;
 }
 
 } // namespace
@@ -319,10 +320,7 @@ void register_send(CLI::App& app, Context& context) {
         ->check(CLI::PositiveNumber)
         ->needs(from_har);
     add_secret_options(*cmd, opt->secrets);
-    cmd->callback([opt, &context] {
-        auto done = run_send(*opt, context);
-        context.exit_code = !done ? report_error(context, done.error()) : *done ? 0 : 1;
-    });
+    set_run(*cmd, opt, context, run_send);
 }
 
 } // namespace hookctl::cli

@@ -22,7 +22,7 @@ struct SignOptions {
     SecretFlags secrets;
 };
 
-Result<void> run_sign(const SignOptions& opt, const Context& context) {
+Result<ExitCode> run_sign(const SignOptions& opt, Context& context) {
     auto scheme = sig::parse_scheme(opt.scheme);
     if (!scheme) {
         return std::unexpected(scheme.error());
@@ -92,7 +92,7 @@ Result<void> run_sign(const SignOptions& opt, const Context& context) {
             std::cout << name << ": " << value << '\n';
         }
     }
-    return {};
+    return ExitCode::ok;
 }
 
 } // namespace
@@ -116,10 +116,7 @@ void register_sign(CLI::App& app, Context& context) {
     cmd->add_option("--content-type", opt->content_type,
                     "Content-Type in --format curl (default application/json)");
     add_secret_options(*cmd, opt->secrets);
-    cmd->callback([opt, &context] {
-        auto done = run_sign(*opt, context);
-        context.exit_code = done ? 0 : report_error(context, done.error());
-    });
+    set_run(*cmd, opt, context, run_sign);
 }
 
 } // namespace hookctl::cli

@@ -49,10 +49,11 @@ void print_list(const Context& context) {
     }
 }
 
-Result<int> run_trigger(TriggerOptions& opt, const Context& context) {
+Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
+    TriggerOptions opt = options; // the delivery spec is settled in place
     if (opt.list) {
         print_list(context);
-        return 0;
+        return ExitCode::ok;
     }
     if (opt.scenario.empty()) {
         return std::unexpected(trigger::find_scenario("").error());
@@ -124,7 +125,7 @@ Result<int> run_trigger(TriggerOptions& opt, const Context& context) {
         if (context.global.json) {
             print_json({{"scenario", (*scenario)->name}, {"requests", requests}});
         }
-        return 0;
+        return ExitCode::ok;
     }
 
     auto client = http::Client::create(resolved->client);
@@ -178,7 +179,7 @@ Result<int> run_trigger(TriggerOptions& opt, const Context& context) {
                     {"as_documented", all},
                     {"deliveries", list}});
     }
-    return all ? 0 : 1;
+    return all ? ExitCode::ok : ExitCode::check_failed;
 }
 
 } // namespace
@@ -205,10 +206,7 @@ void register_trigger(CLI::App& app, Context& context) {
     cmd->add_flag("--dry-run", opt->dry_run, "Print the signed request(s) instead of sending");
     add_delivery_options(*cmd, opt->spec);
     add_secret_options(*cmd, opt->secrets);
-    cmd->callback([opt, &context] {
-        auto done = run_trigger(*opt, context);
-        context.exit_code = done ? *done : report_error(context, done.error());
-    });
+    set_run(*cmd, opt, context, run_trigger);
 }
 
 } // namespace hookctl::cli

@@ -53,7 +53,7 @@ Result<util::HeaderList> collect_headers(const VerifyOptions& opt) {
 }
 
 // Runs the check; returns the exit code (0 valid, 1 invalid) or an input error.
-Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
+Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
     auto headers = collect_headers(opt);
     if (!headers) {
         return std::unexpected(headers.error());
@@ -149,7 +149,7 @@ Result<int> run_verify(const VerifyOptions& opt, const Context& context) {
     } else {
         std::cout << "invalid: " << reason << " (scheme " << scheme_name << ")\n";
     }
-    return verdict->ok() ? 0 : 1;
+    return verdict->ok() ? ExitCode::ok : ExitCode::check_failed;
 }
 
 } // namespace
@@ -178,10 +178,7 @@ void register_verify(CLI::App& app, Context& context) {
     cmd->add_flag("--explain", opt->explain,
                   "When the signature does not match, say which usual mistake explains it");
     add_secret_options(*cmd, opt->secrets);
-    cmd->callback([opt, &context] {
-        auto code = run_verify(*opt, context);
-        context.exit_code = code ? *code : report_error(context, code.error());
-    });
+    set_run(*cmd, opt, context, run_verify);
 }
 
 } // namespace hookctl::cli

@@ -7,10 +7,10 @@
 
 namespace hookctl::cli {
 
-Result<int> explain_verify(const sig::VerifyRequest& request, const util::HeaderList& headers,
-                           const std::vector<keys::SecretText>& secrets,
-                           const std::string& body_path, const SecretFlags& flags,
-                           const Context& context) {
+Result<ExitCode> explain_verify(const sig::VerifyRequest& request, const util::HeaderList& headers,
+                                const std::vector<keys::SecretText>& secrets,
+                                const std::string& body_path, const SecretFlags& flags,
+                                const Context& context) {
     auto source = open_body(body_path, flags);
     if (!source) {
         return std::unexpected(source.error());
@@ -32,7 +32,7 @@ Result<int> explain_verify(const sig::VerifyRequest& request, const util::Header
     } else {
         std::cout << sig::to_text(*explained) << std::flush;
     }
-    if (explained->exit_code == 2 && !context.global.json) {
+    if (explained->exit_code == ExitCode::usage && !context.global.json) {
         report_error(context,
                      {ExitCode::usage, explained->secret_error.empty() ? explained->verdict.reason
                                                                        : explained->secret_error});

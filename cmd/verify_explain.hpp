@@ -15,9 +15,9 @@ namespace hookctl::cli {
 // `secrets` (and the keyrings' past secrets), prints the explanation (text, or JSON with
 // --json) and returns the exit code verify gives that verdict (0 valid, 1 invalid, 2 unreadable
 // header or undecodable secret).
-Result<int> explain_verify(const sig::VerifyRequest& request, const util::HeaderList& headers,
-                           const std::vector<keys::SecretText>& secrets,
-                           const std::string& body_path, const SecretFlags& flags,
-                           const Context& context);
+Result<ExitCode> explain_verify(const sig::VerifyRequest& request, const util::HeaderList& headers,
+                                const std::vector<keys::SecretText>& secrets,
+                                const std::string& body_path, const SecretFlags& flags,
+                                const Context& context);
 
 } // namespace hookctl::cli

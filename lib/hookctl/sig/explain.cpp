@@ -952,10 +952,10 @@ Result<Explanation> explain(const VerifyRequest& request, const util::HeaderList
         return std::unexpected(verdict.error());
     }
     out.verdict = std::move(*verdict);
-    out.exit_code = out.verdict.ok() ? 0
+    out.exit_code = out.verdict.ok() ? ExitCode::ok
                     : out.verdict.outcome == Outcome::malformed_header || !out.secret_error.empty()
-                        ? 2
-                        : 1;
+                        ? ExitCode::usage
+                        : ExitCode::check_failed;
     if (out.verdict.ok()) {
         out.cause = Cause::valid;
         out.finding = "valid: the signature matches";

@@ -76,7 +76,7 @@ struct Explanation {
     std::vector<Trial> evidence;      // every candidate tried, in order (empty when valid)
     // The exit code `verify` gives this verdict: 0 valid, 1 invalid, 2 unreadable header or a
     // secret that cannot be decoded for the scheme.
-    int exit_code = 1;
+    ExitCode exit_code = ExitCode::check_failed;
     std::string secret_error; // why the given secret could not be decoded, when it could not
 };
 

@@ -68,7 +68,7 @@ TEST_CASE("sig::explain says valid, with no candidates, when the signature match
     auto headers = test::sign_ok(Scheme::mailparse, keys, k_body, k_now);
     auto e = explain_ok(Scheme::mailparse, headers, held({"right-secret"}), k_body);
     CHECK(e.cause == Cause::valid);
-    CHECK(e.exit_code == 0);
+    CHECK(e.exit_code == ExitCode::ok);
     CHECK(e.evidence.empty());
     CHECK(sig::to_text(e).starts_with("valid"));
     CHECK(sig::to_json(e)["evidence"].empty());
@@ -79,7 +79,7 @@ TEST_CASE("sig::explain finds whitespace around the secret, either side") {
     auto headers = test::sign_ok(Scheme::mailparse, {raw_key("s3cret-value-01")}, k_body, k_now);
     auto e = explain_ok(Scheme::mailparse, headers, held({" s3cret-value-01 \n"}), k_body);
     CHECK(e.cause == Cause::secret_whitespace);
-    CHECK(e.exit_code == 1);
+    CHECK(e.exit_code == ExitCode::check_failed);
     CHECK(matched(e) == std::vector{Cause::secret_whitespace});
     check_secret_not_shown(e, " s3cret-value-01 \n");
     // The sender signs with the file's newline; the receiver dropped it.
@@ -179,7 +179,7 @@ TEST_CASE("sig::explain finds a timestamp in milliseconds") {
     auto e = explain_ok(Scheme::mailparse, headers, held({"ms-secret"}), k_body);
     CHECK(e.verdict.outcome == sig::Outcome::stale_timestamp);
     CHECK(e.cause == Cause::timestamp_milliseconds);
-    CHECK(e.exit_code == 1);
+    CHECK(e.exit_code == ExitCode::check_failed);
     CHECK(matched(e) == std::vector{Cause::timestamp_milliseconds});
     // Signed in milliseconds, sent in seconds: no match at the header's timestamp.
     headers = test::sign_ok(Scheme::mailparse, {key}, k_body, ms);
@@ -253,7 +253,7 @@ TEST_CASE("sig::explain says when nothing explains it, and lists what it tried")
     auto headers = test::sign_ok(Scheme::mailparse, {raw_key("their-secret")}, k_body, k_now);
     auto e = explain_ok(Scheme::mailparse, headers, held({"our-secret"}), k_body);
     CHECK(e.cause == Cause::unexplained);
-    CHECK(e.exit_code == 1);
+    CHECK(e.exit_code == ExitCode::check_failed);
     CHECK(matched(e).empty());
     CHECK(e.evidence.size() > 10);
     auto text = sig::to_text(e);
@@ -268,13 +268,13 @@ TEST_CASE("sig::explain keeps verify's exit code for an unreadable header or sec
     headers.add("X-Signature-Timestamp", std::to_string(k_now));
     auto e = explain_ok(Scheme::mailparse, headers, held({"a-secret"}), k_body);
     CHECK(e.cause == Cause::malformed_header);
-    CHECK(e.exit_code == 2);
+    CHECK(e.exit_code == ExitCode::usage);
     // A standard secret with a stray space cannot be decoded: exit 2, and the space is found.
     const std::string secret = "whsec_" + util::base64_encode("spacey-secret-0123456789abcdef01");
     auto keys = test::keys_for(Scheme::standard, {secret});
     auto signed_headers = test::sign_ok(Scheme::standard, keys, k_body, k_now, "msg_3");
     e = explain_ok(Scheme::standard, signed_headers, held({" " + secret}), k_body);
-    CHECK(e.exit_code == 2);
+    CHECK(e.exit_code == ExitCode::usage);
     CHECK(e.cause == Cause::secret_whitespace);
     CHECK_FALSE(e.secret_error.empty());
     check_secret_not_shown(e, secret);
