@@ -192,6 +192,32 @@ class RoundTripTest(TempDirTestCase):
                                               "'delivered'"), [[str(len(delivered))]])
 
 
+class EncryptedTest(TempDirTestCase):
+    def test_listen_with_archive_key_seals_bodies_in_postgres(self):
+        uri = PG.create_database("sealed")
+        key = os.path.join(self.tmp, "archive.key")
+        secret = run(["secret", "new", "--kind", "archive", "-q"], check=0).stdout
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, secret)
+        os.close(fd)
+        listener = Receiver(self.tmp, "--archive-key", key, archive=uri, name="sealed")
+        try:
+            ids = [f"evt_sealed_{i}" for i in range(3)]
+            self.assertEqual(set(Sender(listener).send(ids).values()), {202})
+        finally:
+            listener.stop()
+        # Every body in the table is a sealed envelope ("\x89HKE"), none holds the plaintext.
+        rows = PG.psql("sealed", "SELECT encode(substr(body, 1, 4), 'hex'), "
+                                 "position('evt_sealed' IN encode(body, 'escape')) FROM "
+                                 "event_bodies")
+        self.assertEqual(rows, [["89484b45", "0"]] * 3)
+        shown = json.loads(run(["events", "show", "--archive", uri, "--archive-key", key,
+                                ids[1], "--json"], check=0).stdout)
+        self.assertEqual(shown["payload"], event_body(ids[1]).decode())
+        refused = run(["events", "show", "--archive", uri, ids[1]])
+        self.assertEqual(refused.returncode, 4, refused.stderr)
+
+
 class ManyReceiversTest(TempDirTestCase):
     def test_two_listens_on_one_database_store_each_event_once(self):
         uri = PG.create_database("two")
