@@ -165,11 +165,21 @@ class RoundTripTest(TempDirTestCase):
                                               "status = 'dead' ORDER BY 1"),
                          [[ids[0], "manual"], [ids[1], "manual"]])
         # events import into PostgreSQL: the export of another archive, idempotent.
-        imported = self.write("more.ndjson", b"\n".join(exported[:5]).decode().replace(
-            "evt_rt_", "evt_im_") + "\n")
-        run(["events", "import", "--archive", uri, imported], check=0)
-        run(["events", "import", "--archive", uri, imported], check=0)
+        # The first line again at the end: in one batch, its first copy is the one stored.
+        lines = [line.decode().replace("evt_rt_", "evt_im_") for line in exported[:5]]
+        again = json.loads(lines[0])
+        again["payload"] = "second copy"
+        imported = self.write("more.ndjson", "\n".join(lines + [json.dumps(again)]) + "\n")
+        first = json.loads(run(["events", "import", "--archive", uri, imported, "--json"],
+                               check=0).stdout)
+        self.assertEqual((first["inserted"], first["duplicates"]), (5, 1))
+        second = json.loads(run(["events", "import", "--archive", uri, imported, "--json"],
+                                check=0).stdout)
+        self.assertEqual((second["inserted"], second["duplicates"]), (0, 6))
         self.assertEqual(len(table_ids("roundtrip")), 25)
+        stored = json.loads(run(["events", "show", "--archive", uri, again["event_id"],
+                                 "--json"], check=0).stdout)
+        self.assertEqual(stored["payload"], json.loads(lines[0])["payload"])
 
         # Replay from the PostgreSQL archive into a second receiver (on SQLite).
         target = Receiver(self.tmp, name="target")

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +26,7 @@ using json = nlohmann::json;
 
 // Type OIDs of the parameters sent (binary format).
 constexpr Oid k_bool = 16, k_bytea = 17, k_int8 = 20, k_int4 = 23, k_text = 25, k_float8 = 701;
+constexpr Oid k_bytea_array = 1001, k_text_array = 1009, k_int8_array = 1016;
 
 // The advisory lock key of schema migrations and of encryption changes ("hkct").
 constexpr std::int64_t k_lock_key = k_application_id;
@@ -66,6 +69,8 @@ public:
         m_lengths.push_back(0);
         return *this;
     }
+    // An array in binary format (ArrayParam::finish) of type `array_type`.
+    Params& array(Oid array_type, std::string v) { return own(array_type, std::move(v)); }
     // A text copied (the caller's string may not outlive the call).
     Params& text_copy(std::string v) { return own(k_text, std::move(v)); }
 
@@ -98,6 +103,55 @@ private:
     std::vector<int> m_lengths;
     std::vector<int> m_formats;
     std::deque<std::string> m_owned; // stable addresses
+};
+
+// A one-dimensional array parameter in PostgreSQL's binary format: a header (dimensions, whether
+// it has nulls, the element type, the length and lower bound) then each element as its length
+// (-1: null) and its bytes.
+class ArrayParam {
+public:
+    explicit ArrayParam(Oid element)
+        : m_element(element) {}
+    void add(std::string_view bytes) {
+        put32(static_cast<std::uint32_t>(bytes.size()));
+        m_data.append(bytes);
+        ++m_count;
+    }
+    void add(std::int64_t value) {
+        put32(8);
+        auto be = std::byteswap(static_cast<std::uint64_t>(value));
+        m_data.append(reinterpret_cast<const char*>(&be), 8);
+        ++m_count;
+    }
+    void add_null() {
+        put32(0xffffffffu);
+        m_nulls = true;
+        ++m_count;
+    }
+    std::string finish() const {
+        std::string out;
+        auto put = [&](std::uint32_t v) {
+            auto be = std::byteswap(v);
+            out.append(reinterpret_cast<const char*>(&be), 4);
+        };
+        put(1);
+        put(m_nulls ? 1 : 0);
+        put(m_element);
+        put(m_count);
+        put(1);
+        out += m_data;
+        return out;
+    }
+
+private:
+    void put32(std::uint32_t v) {
+        auto be = std::byteswap(v);
+        m_data.append(reinterpret_cast<const char*>(&be), 4);
+    }
+    Oid m_element;
+    std::uint32_t m_count = 0;
+    bool m_nulls = false;
+    std::string m_data;
 };
 
 // Reading a binary-format result.
@@ -913,51 +967,68 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
         }
     }
     return guarded("insert events", [&]() -> Result<std::vector<InsertResult>> {
-        // The insert of an event and of its body is one statement: the body row is written
-        // only when the event row was (ON CONFLICT DO NOTHING skips both for a stored id, or
-        // one seen earlier in the batch).
+        // The whole batch is one statement over arrays (one parse, one plan, one executor run
+        // for the batch instead of one per event): its first copy of each event id is inserted
+        // ON CONFLICT (event_id) DO NOTHING, in event id order (receivers writing overlapping
+        // batches then lock the ids in the same order and wait for each other instead of
+        // deadlocking), and a body only for an event row that was inserted. It returns the ids
+        // it inserted.
         constexpr std::string_view k_insert =
-            "WITH ins AS (INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, "
+            "WITH input AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], "
+            "$5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], "
+            "$11::text[], $12::text[], $13::bytea[], $14::bytea[]) WITH ORDINALITY AS t("
+            "event_id, received_at_ms, org_id, scheme, headers, status, attempts, last_error, "
+            "trace_id, source, verified_by, client_identity, body, raw_mime, ord)), "
+            "firsts AS (SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, ord), "
+            "ins AS (INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, "
             "status, attempts, last_error, updated_at_ms, trace_id, source, verified_by, "
-            "client_identity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING seq) "
-            "INSERT INTO event_bodies (seq, body, raw_mime) SELECT seq, $14, $15 FROM ins";
+            "client_identity) SELECT event_id, received_at_ms, org_id, scheme, headers, status, "
+            "attempts, last_error, $15, trace_id, source, verified_by, client_identity FROM "
+            "firsts ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id), "
+            "bodies AS (INSERT INTO event_bodies (seq, body, raw_mime) SELECT ins.seq, f.body, "
+            "f.raw_mime FROM ins JOIN firsts f USING (event_id)) "
+            "SELECT event_id FROM ins";
         const std::int64_t now = util::unix_now_ms();
         WriteScope write(*this);
         prepare_writes();
         const bool sealing = m_codec.state().encrypted;
-        std::vector<Params> params(events.size());
-        std::vector<std::string> headers(events.size());
-        std::deque<std::string> sealed;
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            const auto& e = events[i];
-            headers[i] = headers_to_json(e.headers);
-            auto& p = params[i];
-            p.text(e.event_id).i64(e.received_at_ms).text(e.org_id).text(e.scheme).text(headers[i]);
-            p.text(to_string(e.status)).i64(e.attempts).text(e.last_error).i64(now);
-            p.text(e.trace_id).text(e.source).text(e.verified_by).text(e.client_identity);
+        std::array<ArrayParam, 14> columns{
+            ArrayParam(k_text),  ArrayParam(k_int8), ArrayParam(k_text), ArrayParam(k_text),
+            ArrayParam(k_text),  ArrayParam(k_text), ArrayParam(k_int8), ArrayParam(k_text),
+            ArrayParam(k_text),  ArrayParam(k_text), ArrayParam(k_text), ArrayParam(k_text),
+            ArrayParam(k_bytea), ArrayParam(k_bytea)};
+        for (const auto& e : events) {
+            columns[0].add(e.event_id);
+            columns[1].add(e.received_at_ms);
+            columns[2].add(e.org_id);
+            columns[3].add(e.scheme);
+            columns[4].add(headers_to_json(e.headers));
+            columns[5].add(to_string(e.status));
+            columns[6].add(e.attempts);
+            columns[7].add(e.last_error);
+            columns[8].add(e.trace_id);
+            columns[9].add(e.source);
+            columns[10].add(e.verified_by);
+            columns[11].add(e.client_identity);
             if (sealing) {
                 auto b = m_codec.encode(e.body, k_field_body, e.event_id);
                 if (!b) {
                     return std::unexpected(b.error());
                 }
-                p.bytes(sealed.emplace_back(std::move(*b)));
-                if (e.raw_mime) {
-                    auto m = m_codec.encode(*e.raw_mime, k_field_raw_mime, e.event_id);
-                    if (!m) {
-                        return std::unexpected(m.error());
-                    }
-                    p.bytes(sealed.emplace_back(std::move(*m)));
-                } else {
-                    p.null(k_bytea);
-                }
+                columns[12].add(*b);
             } else {
-                p.bytes(e.body);
-                if (e.raw_mime) {
-                    p.bytes(*e.raw_mime);
-                } else {
-                    p.null(k_bytea);
+                columns[12].add(e.body);
+            }
+            if (!e.raw_mime) {
+                columns[13].add_null();
+            } else if (sealing) {
+                auto m = m_codec.encode(*e.raw_mime, k_field_raw_mime, e.event_id);
+                if (!m) {
+                    return std::unexpected(m.error());
                 }
+                columns[13].add(*m);
+            } else {
+                columns[13].add(*e.raw_mime);
             }
         }
         std::vector<InsertResult> results(events.size(), InsertResult::duplicate);
@@ -965,92 +1036,26 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
             write.commit();
             return results;
         }
-        // Inserted in event id order: receivers writing overlapping batches then lock the ids
-        // in the same order and wait for each other instead of deadlocking. Stable: of two
-        // copies of an id in the batch, the first is the one inserted.
-        std::vector<std::size_t> order(events.size());
-        for (std::size_t i = 0; i < order.size(); ++i) {
-            order[i] = i;
+        Params p;
+        for (std::size_t i = 0; i < columns.size(); ++i) {
+            p.array(i == 1 || i == 6 ? k_int8_array
+                    : i >= 12        ? k_bytea_array
+                                     : k_text_array,
+                    columns[i].finish());
         }
-        std::ranges::stable_sort(order, [&](std::size_t x, std::size_t y) {
-            return events[x].event_id < events[y].event_id;
-        });
-        std::size_t answered = 0;
-        const std::string name = prepared("insert events", k_insert, params[0]);
-        PGconn* c = m_conn.get();
-        // One round trip for the batch: every insert and the commit sent in a pipeline, then
-        // their results read.
-        if (PQenterPipelineMode(c) != 1) {
-            throw_error("insert events (pipeline)", nullptr);
+        p.i64(now);
+        auto r = exec("insert events", k_insert, p);
+        std::unordered_set<std::string> inserted;
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+            inserted.insert(col_text(r.get(), i, 0));
         }
-        const char* finish = write.own() ? "COMMIT" : "RELEASE SAVEPOINT hookctl_write";
-        bool sent = true;
-        for (std::size_t i : order) {
-            auto& p = params[i];
-            sent = sent && PQsendQueryPrepared(c, name.c_str(), p.size(), p.values(), p.lengths(),
-                                               p.formats(), 1) == 1;
-        }
-        sent = sent && PQsendQueryParams(c, finish, 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
-        sent = sent && PQpipelineSync(c) == 1;
-        if (!sent) {
-            throw_lost("insert events", first_line(PQerrorMessage(c)));
-        }
-        std::string error;
-        std::string sqlstate;
-        bool committed = false;
-        // Results: one per statement (each followed by a null), then the sync.
-        for (std::size_t i = 0; i <= events.size(); ++i) {
-            PgResult r(PQgetResult(c));
-            if (!r) {
-                break; // the connection broke
-            }
-            auto status = PQresultStatus(r.get());
-            if (status == PGRES_COMMAND_OK) {
-                if (i < events.size()) {
-                    std::string_view n = PQcmdTuples(r.get());
-                    results[order[i]] = n == "1" ? InsertResult::inserted : InsertResult::duplicate;
-                    ++answered;
-                } else {
-                    committed = true;
-                }
-            } else if (status != PGRES_PIPELINE_ABORTED && error.empty()) {
-                error = first_line(PQresultErrorMessage(r.get()));
-                if (const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE)) {
-                    sqlstate = s;
-                }
-            }
-            PgResult(PQgetResult(c)); // the null after each statement's result
-        }
-        bool synced = false;
-        for (int nulls = 0; nulls < 3;) {
-            PgResult r(PQgetResult(c));
-            if (!r) {
-                if (PQstatus(c) == CONNECTION_BAD) {
-                    break;
-                }
-                ++nulls;
-                continue;
-            }
-            if (PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) {
-                synced = true;
-                break;
+        // The first copy of an inserted id in the batch is the one inserted.
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            if (inserted.erase(events[i].event_id) > 0) {
+                results[i] = InsertResult::inserted;
             }
         }
-        if (!synced || PQstatus(c) == CONNECTION_BAD) {
-            // Committed or not is unknown to no one but the server: the events get no 202.
-            throw_lost("insert events", error.empty() ? first_line(PQerrorMessage(c)) : error);
-        }
-        PQexitPipelineMode(c);
-        if (!committed || answered != events.size()) {
-            // The write scope rolls back (the transaction, or to the savepoint).
-            throw PgFailure{Error{ExitCode::environment,
-                                  "archive " + m_display + ": insert events failed: " +
-                                      (error.empty() ? "the batch was not committed" : error) +
-                                      (sqlstate == "53100" ? " (the database server's disk is "
-                                                             "full: free space there and retry)"
-                                                           : "")}};
-        }
-        write.done();
+        write.commit();
         return results;
     });
 }
