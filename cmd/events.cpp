@@ -133,8 +133,10 @@ void add_filter_options(CLI::App& cmd, FilterFlags& flags, bool with_limit) {
 }
 
 void add_archive_option(CLI::App& cmd, EventsOptions& opt) {
-    cmd.add_option("--archive", opt.archive, "Archive file (default ./hookctl.db)")
-        ->type_name("FILE");
+    cmd.add_option("--archive", opt.archive,
+                   "Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no "
+                   "password in it: PGPASSWORD, ~/.pgpass)")
+        ->type_name("FILE|URI");
 }
 
 Result<std::unique_ptr<archive::Store>> open_archive(const EventsOptions& opt, archive::Mode mode) {
@@ -558,7 +560,9 @@ Result<ExitCode> run_import(const EventsOptions& opt, Context& context) {
                                      "a file, or pipe the events in");
     }
     std::error_code ec;
-    const bool existed = std::filesystem::exists(opt.archive, ec) || ec;
+    // A database server's archive is never removed; a file this import created is.
+    const bool existed =
+        archive::is_server_uri(opt.archive) || std::filesystem::exists(opt.archive, ec) || ec;
     auto opened = open_archive(opt, archive::Mode::create);
     if (!opened) {
         return std::unexpected(opened.error());

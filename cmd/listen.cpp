@@ -549,8 +549,10 @@ void register_listen(CLI::App& app, Context& context) {
     cmd->add_option("--tolerance", f->tolerance,
                     "Allowed timestamp skew, both directions (default 5m)")
         ->type_name("DURATION");
-    cmd->add_option("--archive", f->archive, "SQLite archive file (default ./hookctl.db)")
-        ->type_name("FILE");
+    cmd->add_option("--archive", f->archive,
+                    "Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no "
+                    "password in it: PGPASSWORD, ~/.pgpass)")
+        ->type_name("FILE|URI");
     add_archive_key_option(*cmd, f->archive_key);
     cmd->add_option("--max-body", f->max_body, "Largest body accepted; larger gets 413")
         ->type_name("SIZE")

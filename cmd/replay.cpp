@@ -113,7 +113,9 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     }
     std::error_code ec;
     plan.source.kind = *kind;
-    plan.source.path = fs::absolute(f.from, ec).lexically_normal().string();
+    plan.source.path = archive::is_server_uri(f.from)
+                           ? f.from
+                           : fs::absolute(f.from, ec).lexically_normal().string();
     plan.source.query = f.query;
     plan.source.reparse = f.reparse;
     plan.source.org_id = f.mime_org;
@@ -255,6 +257,9 @@ open_run_archive(const ReplayFlags& f, const replay::Plan* plan,
     options.mode = archive::Mode::read_write;
     options.cipher = std::move(cipher);
     std::error_code ec;
+    if (auto checked = archive::check_location(f.archive); !checked) {
+        return std::unexpected(checked.error());
+    }
     if (plan == nullptr) {
         std::string path = f.archive;
         if (path.empty()) {
@@ -270,8 +275,11 @@ open_run_archive(const ReplayFlags& f, const replay::Plan* plan,
         return archive::open(path, options);
     }
     if (plan->source.kind == replay::SourceKind::archive) {
-        if (!f.archive.empty() &&
-            fs::weakly_canonical(f.archive, ec) != fs::weakly_canonical(f.from, ec)) {
+        const bool same =
+            archive::is_server_uri(f.archive) || archive::is_server_uri(f.from)
+                ? f.archive == f.from
+                : fs::weakly_canonical(f.archive, ec) == fs::weakly_canonical(f.from, ec);
+        if (!f.archive.empty() && !same) {
             return fail(ExitCode::usage, "--archive " + f.archive +
                                              ": a replay from a hookctl archive is "
                                              "recorded in that archive (its events' "
@@ -685,8 +693,9 @@ void register_replay(CLI::App& app, Context& context) {
         "replay", "Re-deliver archived events at a set rate to a target, resumably");
     f->command = cmd;
     cmd->add_option("--from", f->from,
-                    "Source: a hookctl archive, an SQLite file (with --query), a .eml file, a "
-                    "directory of .eml files, a Maildir, an mbox file or a HAR file")
+                    "Source: a hookctl archive (file or postgres:// URI), an SQLite file (with "
+                    "--query), a .eml file, a directory of .eml files, a Maildir, an mbox file or "
+                    "a HAR file")
         ->type_name("SOURCE");
     cmd->add_option("--query", f->query,
                     "SQL over the --from SQLite file; columns event_id, payload (optional "
@@ -750,7 +759,8 @@ void register_replay(CLI::App& app, Context& context) {
         ->type_name("N")
         ->group("Circuit breaker");
     cmd->add_option("--archive", f->archive,
-                    "Archive recording the run of a foreign or MIME source (default: "
+                    "Archive (file or postgres:// URI) recording the run of a foreign or MIME "
+                    "source (default: "
                     "$XDG_STATE_HOME/hookctl/runs.db); with --resume, the run's archive")
         ->type_name("FILE");
     add_archive_key_option(*cmd, f->archive_key);

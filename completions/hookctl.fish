@@ -234,7 +234,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -F
 
 # hookctl replay
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive, an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive (file or postgres:// URI), an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file; columns event_id, payload (optional headers, org_id, received_at)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Archive: events with this status (repeatable; default failed and dead)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l since -r -d 'Archive: received at or after TIME'
@@ -268,7 +268,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l ordered -
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-failures -r -d 'Stop the run (exit 3, resumable) after N dead events'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l max-error-rate -r -d 'Stop the run (exit 3, resumable) when more than P of the last 10 s of attempts failed (0.5 or 50%)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l systemic-failures -r -d 'Stop the run (exit 3, resumable, nothing dead-lettered) when N attempts in a row fail with the same 401/403/404/405/410/TLS/DNS error; 3 before the first delivery; 0: off (default 10)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive recording the run of a foreign or MIME source (default: $XDG_STATE_HOME/hookctl/runs.db); with --resume, the run\'s archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive (file or postgres:// URI) recording the run of a foreign or MIME source (default: $XDG_STATE_HOME/hookctl/runs.db); with --resume, the run\'s archive'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Finish a run\'s pending events (its selection and target as recorded; pacing, retry and breaker flags may change)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'Check every option, list what would be sent (count, first events, target, rate, duration) and send nothing'
@@ -474,7 +474,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l bind -r -
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l path -r -d 'The webhook path'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l scheme -r -f -a 'auto mailparse standard svix stripe github slack shopify' -d 'Signature scheme, or auto (from the headers)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l tolerance -r -d 'Allowed timestamp skew, both directions (default 5m)'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'SQLite archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-body -r -d 'Largest body accepted; larger gets 413'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l max-buffered -r -d 'Body bytes held for requests whose signature is not checked yet, at most; beyond: 503 + Retry-After before the body is read'
@@ -552,7 +552,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l log-
 
 # hookctl events list
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l until -r -d 'Only events received before TIME (same forms)'
@@ -567,7 +567,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -l log-
 
 # hookctl events show
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
@@ -578,7 +578,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events show\'' -l log-
 
 # hookctl events stats
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l until -r -d 'Only events received before TIME (same forms)'
@@ -593,7 +593,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events stats\'' -l log
 
 # hookctl events export
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
@@ -614,7 +614,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events export\'' -l lo
 
 # hookctl events import
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
@@ -626,7 +626,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events import\'' -F
 
 # hookctl events mark
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l status -r -f -a 'failed dead delivered' -d 'New status: failed, dead or delivered'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l reason -r -d 'Why (stored as last_error)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events mark\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
@@ -659,7 +659,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events runs show\'' -l
 
 # hookctl events reparse
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Only events in these states: received, delivered, failed, dead (repeat or comma-separate)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l since -r -d 'Only events received at or after TIME (RFC 3339, YYYY-MM-DD, @unix, or a duration ago such as 24h)'
@@ -678,7 +678,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events reparse\'' -l l
 
 # hookctl events rekey
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l old-key -r -F -d 'A key FILE the bodies are under now (repeat for several)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l batch -r -d 'Rows re-encrypted per transaction (default 256)'
@@ -691,7 +691,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events rekey\'' -l log
 
 # hookctl events migrate
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l archive -r -F -d 'Archive file (default ./hookctl.db)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l archive -r -F -d 'Archive: an SQLite file (default ./hookctl.db) or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events migrate\'' -s q -l quiet -d 'Print only data and errors'

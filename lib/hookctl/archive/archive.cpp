@@ -1,4 +1,6 @@
 #include <hookctl/archive/archive.hpp>
+#include <hookctl/archive/postgres/location.hpp>
+#include <hookctl/archive/postgres/store.hpp>
 #include <hookctl/archive/sqlite/store.hpp>
 
 namespace hookctl::archive {
@@ -101,13 +103,18 @@ Result<RunState> parse_run_state(std::string_view text) {
 }
 
 Result<std::unique_ptr<Store>> open(const std::string& where, const OpenOptions& options) {
-    if (where.starts_with("postgres://") || where.starts_with("postgresql://")) {
-        // The URI may hold a password: it is not repeated.
-        return fail(ExitCode::usage,
-                    "archive: a postgres:// archive needs the PostgreSQL backend, which this "
-                    "hookctl is not built with yet: pass the path of an SQLite archive file");
+    if (postgres::is_uri(where)) {
+        return postgres::open(where, options);
     }
     return sqlite::open(where, options);
+}
+
+bool is_server_uri(std::string_view where) {
+    return postgres::is_uri(where);
+}
+
+Result<void> check_location(std::string_view where) {
+    return postgres::is_uri(where) ? postgres::check_uri(where) : Result<void>{};
 }
 
 Result<void> mark_all(Store& store, std::span<const std::string> event_ids, EventStatus status,

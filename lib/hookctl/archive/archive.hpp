@@ -494,16 +494,33 @@ public:
     virtual Result<std::int64_t> last_stored_row(StoredTable table) = 0;
     // The codec this handle seals and opens values with.
     virtual const BodyCodec& codec() const = 0;
+
+    // --- health ------------------------------------------------------------------------------
+
+    // Checks that the archive can be reached now (PostgreSQL: reconnects when the connection
+    // was lost and the reconnect pacing allows, then a round trip; SQLite: nothing to reach).
+    // The receiver's /healthz reflects it while no batch is being written.
+    virtual Result<void> ping() { return {}; }
 };
 
 // Opens the archive `where` names with the backend it names: a `postgres://` or
-// `postgresql://` URI is PostgreSQL (not built yet: fails with exit 2), anything else is the
+// `postgresql://` URI is PostgreSQL (postgres/store.hpp; a URI carrying a password is refused
+// with exit 2, never repeated), anything else is the
 // path of an SQLite file. For SQLite: sets WAL mode and the busy timeout, checks the
 // application id and migrates the schema to k_schema_version. Fails with exit 4 (environment)
 // when the file is missing (read_write/read_only), unreadable, read-only while writing is
 // asked, not a SQLite database (corrupt), another application's database, or from a newer
 // hookctl; the message names the archive and what to do.
 Result<std::unique_ptr<Store>> open(const std::string& where, const OpenOptions& options = {});
+
+// True when `where` names an archive on a database server (a `postgres://` or `postgresql://`
+// URI) rather than a file: callers skip what only applies to files (paths made absolute,
+// files removed after a failed import).
+bool is_server_uri(std::string_view where);
+
+// Fails (exit 2) when `where` is a server URI that carries a password (see archive::open); the
+// message repeats neither. Callers that name the archive before opening it check it first.
+Result<void> check_location(std::string_view where);
 
 // Sets the status of every one of `event_ids` to `status` with `reason` as last_error, in one
 // transaction, or of none: when some ids are not in the archive, fails (exit 2) naming them and

@@ -44,6 +44,8 @@ public:
         return out;
     }
 
+    Result<void> check() override { return m_archive->ping(); }
+
 private:
     std::unique_ptr<archive::Store> m_archive;
     std::vector<archive::NewEvent> m_batch;

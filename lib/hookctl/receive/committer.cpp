@@ -5,10 +5,12 @@
 
 namespace hookctl::receive {
 
-GroupCommitter::GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer)
+GroupCommitter::GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer,
+                               std::chrono::milliseconds probe_every)
     : m_store(store)
     , m_max_batch(max_batch == 0 ? 1 : max_batch)
     , m_observer(std::move(observer))
+    , m_probe_every(probe_every)
     , m_writer([this] {
         util::block_stop_signals();
         run();
@@ -34,6 +36,14 @@ std::uint64_t GroupCommitter::batches() const {
     return m_batches;
 }
 
+bool GroupCommitter::healthy(std::string* why) const {
+    std::lock_guard lock(m_mutex);
+    if (why != nullptr) {
+        *why = m_health_error;
+    }
+    return m_healthy;
+}
+
 void GroupCommitter::submit(IncomingEvent event, Done done) {
     {
         std::lock_guard lock(m_mutex);
@@ -52,7 +62,21 @@ void GroupCommitter::run() {
     for (;;) {
         {
             std::unique_lock lock(m_mutex);
-            m_wake.wait(lock, [this] { return m_closing || !m_queue.empty(); });
+            if (!m_wake.wait_for(lock, m_probe_every,
+                                 [this] { return m_closing || !m_queue.empty(); })) {
+                // Idle: is the store still (or again) reachable?
+                lock.unlock();
+                Result<void> checked;
+                try {
+                    checked = m_store.check();
+                } catch (const std::exception& e) {
+                    checked = fail(ExitCode::environment, e.what());
+                }
+                lock.lock();
+                m_healthy = checked.has_value();
+                m_health_error = checked ? std::string() : checked.error().message;
+                continue;
+            }
             if (m_queue.empty()) {
                 return; // closing and drained
             }
@@ -79,6 +103,8 @@ void GroupCommitter::run() {
         {
             std::lock_guard lock(m_mutex);
             ++m_batches;
+            m_healthy = results.has_value();
+            m_health_error = results ? std::string() : results.error().message;
         }
         if (m_observer) {
             m_observer(batch.size(), results ? nullptr : &results.error());

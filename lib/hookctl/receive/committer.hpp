@@ -38,6 +38,9 @@ class EventStore {
 public:
     virtual ~EventStore() = default;
     virtual Result<std::vector<StoreResult>> insert_batch(std::vector<IncomingEvent>& events) = 0;
+    // Whether the store can be reached now (a database server that may be down); called by the
+    // writer thread while it is idle.
+    virtual Result<void> check() { return {}; }
 };
 
 // Group commit: one writer thread takes every event queued since its last transaction and
@@ -53,7 +56,11 @@ public:
     // Called on the writer thread after each transaction with the batch size (metrics).
     using BatchObserver = std::function<void(std::size_t size, const Error* error)>;
 
-    GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer = {});
+    // `probe_every`: while no event is queued for that long, the writer checks the store
+    // (EventStore::check), so health follows an archive that went away or came back without
+    // traffic (a load balancer that took the receiver out sends none).
+    GroupCommitter(EventStore& store, std::size_t max_batch, BatchObserver observer = {},
+                   std::chrono::milliseconds probe_every = std::chrono::seconds(2));
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
     // Commits what is queued, then stops the writer.
@@ -65,6 +72,9 @@ public:
     void close();
 
     std::uint64_t batches() const;
+
+    // False while the last write or check of the store failed; `why` says what failed then.
+    bool healthy(std::string* why = nullptr) const;
 
 private:
     void run();
@@ -81,6 +91,9 @@ private:
     std::vector<Pending> m_queue;
     bool m_closing = false;
     std::uint64_t m_batches = 0;
+    std::chrono::milliseconds m_probe_every;
+    bool m_healthy = true;
+    std::string m_health_error;
     std::thread m_writer;
 };
 

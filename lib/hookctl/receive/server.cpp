@@ -411,9 +411,16 @@ private:
                 m_keep_alive = false;
                 m_linger = true;
             }
+            std::string why;
             if (path == "/healthz" &&
                 (req.method() == http::verb::get || req.method() == http::verb::head)) {
-                respond(200, "healthz", "ok\n", "text/plain");
+                if (m_state.committer.healthy(&why)) {
+                    respond(200, "healthz", "ok\n", "text/plain");
+                } else {
+                    // The archive cannot be written: events would get 503, so should this.
+                    m_retry_after = std::chrono::seconds(1);
+                    respond(503, "healthz", "archive unavailable: " + why + "\n", "text/plain");
+                }
             } else if (path == "/metrics" && req.method() == http::verb::get) {
                 respond(200, "metrics", m_state.metrics.render(),
                         "text/plain; version=0.0.4; charset=utf-8");

@@ -320,6 +320,18 @@ std::string SourceSpec::describe() const {
 }
 
 Result<SourceKind> detect_source_kind(const std::string& path, bool has_query) {
+    if (archive::is_server_uri(path)) {
+        if (auto checked = archive::check_location(path); !checked) {
+            return std::unexpected(checked.error());
+        }
+        if (has_query) {
+            return fail(ExitCode::usage,
+                        "--query reads an SQLite file; over a PostgreSQL archive it is not "
+                        "supported yet: replay the archive itself (with --status, --since, --org "
+                        "to select), or export the rows to an SQLite file first");
+        }
+        return SourceKind::archive;
+    }
     std::error_code ec;
     auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {

@@ -83,11 +83,17 @@ TEST_CASE("archive::open picks the backend from the archive argument") {
         auto refused = archive::open(uri);
         REQUIRE_FALSE(refused);
         CHECK(refused.error().code == ExitCode::usage);
-        CHECK(refused.error().message.find("PostgreSQL backend") != std::string::npos);
-        CHECK(refused.error().message.find("not built") != std::string::npos);
-        // The URI may carry a password: it is not repeated.
+        // A password in the URI is refused before any connection, and not repeated.
+        CHECK(refused.error().message.find("PGPASSWORD") != std::string::npos);
         CHECK(refused.error().message.find("s3cret") == std::string::npos);
+        CHECK(refused.error().message.find("db.example") == std::string::npos);
     }
+    // Without a password, it is the PostgreSQL backend: nothing listens on port 1 here.
+    auto unreachable = archive::open("postgres://hookctl@127.0.0.1:1/hooks");
+    REQUIRE_FALSE(unreachable);
+    CHECK(unreachable.error().code == ExitCode::environment);
+    CHECK(unreachable.error().message.find("cannot connect to PostgreSQL at host 127.0.0.1 port "
+                                           "1, database hooks") != std::string::npos);
     // Nothing was created for them either.
     CHECK_FALSE(std::filesystem::exists("postgres:"));
 }

@@ -1,5 +1,6 @@
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -173,4 +174,69 @@ TEST_CASE("receive::GroupCommitter fails the events queued behind a failing batc
     committer.close();
     CHECK(results.at("d") == StoreResult::inserted);
     CHECK(store.sizes() == std::vector<std::size_t>{1, 1});
+}
+
+namespace {
+
+// A store whose reachability the test switches; counts the checks made while idle.
+class ReachableStore final : public EventStore {
+public:
+    Result<std::vector<StoreResult>> insert_batch(std::vector<IncomingEvent>& events) override {
+        if (!reachable) {
+            return fail(ExitCode::environment, "archive db: lost PostgreSQL");
+        }
+        return std::vector<StoreResult>(events.size(), StoreResult::inserted);
+    }
+    Result<void> check() override {
+        ++checks;
+        if (!reachable) {
+            return fail(ExitCode::environment, "archive db: cannot connect");
+        }
+        return {};
+    }
+    std::atomic<bool> reachable{true};
+    std::atomic<int> checks{0};
+};
+
+// Waits (bounded) until `condition` holds; the test then asserts it.
+template <class F> bool eventually(F&& condition) {
+    for (int i = 0; i < 500 && !condition(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return condition();
+}
+
+} // namespace
+
+TEST_CASE("receive::GroupCommitter's health follows failed writes and idle checks of the store") {
+    ReachableStore store;
+    GroupCommitter committer(store, 16, {}, std::chrono::milliseconds(20));
+    CHECK(committer.healthy());
+
+    // A failed batch makes it unhealthy at once, saying why.
+    store.reachable = false;
+    std::promise<StoreResult> first;
+    committer.submit(event("a"), [&](StoreResult r) { first.set_value(r); });
+    CHECK(first.get_future().get() == StoreResult::failed);
+    std::string why;
+    CHECK_FALSE(committer.healthy(&why));
+    CHECK(why.find("PostgreSQL") != std::string::npos);
+
+    // Without any traffic, the idle check sees the store come back.
+    store.reachable = true;
+    CHECK(eventually([&] { return committer.healthy(); }));
+    CHECK(store.checks.load() > 0);
+
+    // And go away again, still without traffic.
+    store.reachable = false;
+    CHECK(eventually([&] { return !committer.healthy(); }));
+    committer.healthy(&why);
+    CHECK(why.find("cannot connect") != std::string::npos);
+
+    // A successful batch makes it healthy.
+    store.reachable = true;
+    std::promise<StoreResult> second;
+    committer.submit(event("b"), [&](StoreResult r) { second.set_value(r); });
+    CHECK(second.get_future().get() == StoreResult::inserted);
+    CHECK(committer.healthy());
 }
