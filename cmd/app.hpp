@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -18,9 +20,29 @@ struct GlobalOptions {
     std::string log_format; // --log-format text|json (default: text on a TTY, json otherwise)
 };
 
-// What the command tree shares: the global flags and the exit code the command set.
+// The time one invocation judges by (keyring windows, rotation history): HOOKCTL_NOW (Unix
+// seconds; a testing aid documented in hookctl-rotate(1)) when it is set, read once when the
+// clock is made; else the wall clock at each reading. Signature timestamps, log lines and
+// listen's per-request judgement read the wall clock itself (util/time.hpp), not this one.
+class InvocationClock {
+public:
+    // Reads HOOKCTL_NOW from the environment.
+    InvocationClock();
+    // `fixed_text`: HOOKCTL_NOW's value; nothing or empty for the wall clock.
+    explicit InvocationClock(std::optional<std::string> fixed_text);
+
+    // Now, in Unix seconds. Fails (exit 2, naming HOOKCTL_NOW and how to fix it) when
+    // HOOKCTL_NOW is set but not Unix seconds; only commands that judge time report it.
+    Result<std::int64_t> now_s() const;
+
+private:
+    std::optional<Result<std::int64_t>> m_fixed; // empty: the wall clock
+};
+
+// What the command tree shares: the global flags, the clock and the exit code the command set.
 struct Context {
     GlobalOptions global;
+    InvocationClock clock;
     int exit_code = 0;
 };
 

@@ -53,17 +53,7 @@ void add_secret_options(CLI::App& cmd, SecretFlags& flags) {
         ->type_name("FILE")
         ->allow_extra_args(false)
         ->group("Secrets");
-    // Accepted only to be refused with advice: a secret on argv leaks to `ps` and history.
-    cmd.add_option("--secret", flags.refused)
-        ->group("")
-        ->check(CLI::Validator(
-            [](const std::string&) {
-                return std::string(
-                    "refusing a secret on the command line: it leaks through process lists "
-                    "and shell history; put it in a variable and pass --secret-env NAME, or in "
-                    "a file and pass --secret-file PATH");
-            },
-            ""));
+    add_refused_secret_option(cmd);
 }
 
 Error refuse_secret_on_argv() {
@@ -73,25 +63,23 @@ Error refuse_secret_on_argv() {
                  "file and pass --secret-file PATH"};
 }
 
+void add_refused_secret_option(CLI::App& cmd) {
+    // Accepted by the parser only to be refused there, before the command runs.
+    cmd.add_option("--secret")
+        ->group("")
+        ->check(
+            CLI::Validator([](const std::string&) { return refuse_secret_on_argv().message; }, ""));
+}
+
 Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
-                                                        std::optional<std::int64_t> now) {
-    if (!flags.refused.empty()) {
-        return std::unexpected(refuse_secret_on_argv());
-    }
+                                                        std::int64_t now_s) {
     auto sources = flags.sources();
     if (sources.empty()) {
         return fail(ExitCode::usage,
                     "no secret given: pass --secret-env NAME, --secret-file PATH ('-' reads "
                     "stdin) or --keyring FILE");
     }
-    if (!now) {
-        auto clock = keyring_now();
-        if (!clock) {
-            return std::unexpected(clock.error());
-        }
-        now = *clock;
-    }
-    return keys::load_secrets(sources, *now);
+    return keys::load_secrets(sources, now_s);
 }
 
 namespace {
@@ -226,21 +214,36 @@ void print_json(const nlohmann::json& doc) {
     std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
-std::int64_t unix_now() {
-    return util::unix_now_s();
+namespace {
+
+std::optional<std::string> fixed_now_from_environment() {
+    const char* fixed = std::getenv("HOOKCTL_NOW");
+    if (fixed == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(fixed);
 }
 
-Result<std::int64_t> keyring_now() {
-    const char* fixed = std::getenv("HOOKCTL_NOW");
-    if (fixed == nullptr || *fixed == '\0') {
-        return unix_now();
+} // namespace
+
+InvocationClock::InvocationClock()
+    : InvocationClock(fixed_now_from_environment()) {}
+
+InvocationClock::InvocationClock(std::optional<std::string> fixed_text) {
+    if (!fixed_text || fixed_text->empty()) {
+        return;
     }
-    auto t = util::parse_unix_seconds(fixed);
-    if (!t) {
-        return fail(ExitCode::usage, "HOOKCTL_NOW: " + t.error().message +
-                                         " (it is a testing aid: unset it to use the clock)");
+    auto t = util::parse_unix_seconds(*fixed_text);
+    if (t) {
+        m_fixed = *t;
+    } else {
+        m_fixed = fail(ExitCode::usage, "HOOKCTL_NOW: " + t.error().message +
+                                            " (it is a testing aid: unset it to use the clock)");
     }
-    return *t;
+}
+
+Result<std::int64_t> InvocationClock::now_s() const {
+    return m_fixed ? *m_fixed : util::unix_now_s();
 }
 
 bool is_tty(int fd) {

@@ -24,7 +24,6 @@ struct SecretFlags {
     std::vector<std::string> env;      // --secret-env NAME
     std::vector<std::string> files;    // --secret-file PATH
     std::vector<std::string> keyrings; // --keyring FILE: its secrets valid now (hookctl-rotate(1))
-    std::string refused;               // --secret VALUE: refused, never echoed
 
     // Sources in order: every --secret-env, then every --secret-file, then every --keyring.
     std::vector<keys::SecretSource> sources() const;
@@ -33,13 +32,17 @@ struct SecretFlags {
 // The one answer to a secret given on argv (--secret VALUE): exit 2, the value never echoed.
 Error refuse_secret_on_argv();
 
-// Adds --secret-env, --secret-file and the refused --secret to `cmd`.
+// Adds the hidden --secret to `cmd`: the parser refuses it with refuse_secret_on_argv()'s
+// message (exit 2) before the command runs, whatever the value.
+void add_refused_secret_option(CLI::App& cmd);
+
+// Adds --secret-env, --secret-file, --keyring and the refused --secret to `cmd`.
 void add_secret_options(CLI::App& cmd, SecretFlags& flags);
 
-// Loads the secrets `flags` name; fails (exit 2) when none is given or --secret was used.
-// Keyring entries are chosen by their validity at `now` (default: keyring_now()).
+// Loads the secrets `flags` name; fails (exit 2) when none is given. Keyring entries are chosen
+// by their validity at `now_s` (Unix seconds: the invocation's clock, Context::clock).
 Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags,
-                                                        std::optional<std::int64_t> now = {});
+                                                        std::int64_t now_s);
 
 // A check for an integer flag: its value must be a whole number from `min` to `max`, else it is
 // refused with "must be a whole number ≥ 1" (or "from 1 to 256") and the value given, in place
@@ -83,13 +86,6 @@ void set_run(CLI::App& cmd, std::shared_ptr<Options> options, Context& context,
 
 // Writes `doc` on stdout as one line.
 void print_json(const nlohmann::json& doc);
-
-// Now, in Unix seconds.
-std::int64_t unix_now();
-
-// The time keyring states are judged at: HOOKCTL_NOW (Unix seconds; a testing aid documented
-// in hookctl-rotate(1)) when set, else unix_now(). Fails (exit 2) on a malformed HOOKCTL_NOW.
-Result<std::int64_t> keyring_now();
 
 // True when file descriptor `fd` is a terminal.
 bool is_tty(int fd);

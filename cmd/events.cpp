@@ -468,7 +468,8 @@ Result<std::optional<archive::Redactor>> make_redactor(const EventsOptions& opt)
     }
     keys::SecretBytes key(util::random_bytes(32)); // one export's pseudonyms, unlinkable
     if (!opt.redact_key.empty()) {
-        auto loaded = keys::load_secrets({{keys::SecretSource::Kind::file, opt.redact_key}});
+        // A file, not a keyring: no window to judge, so the time given does not matter.
+        auto loaded = keys::load_secrets({{keys::SecretSource::Kind::file, opt.redact_key}}, 0);
         if (!loaded) {
             return fail(loaded.error().code, "--redact-key: " + loaded.error().message);
         }

@@ -259,7 +259,7 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     // ends. A secret read from stdin cannot be read twice, so reloads keep it. Keyring windows are
     // judged by the clock at each request (not HOOKCTL_NOW): a verify-only secret stops verifying
     // the second its window ends.
-    auto started_at = unix_now();
+    auto started_at = util::unix_now_s();
     auto texts = load_secret_flags(flags.secrets, started_at);
     if (!texts) {
         return std::unexpected(texts.error());
@@ -339,7 +339,7 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
         }
     }
     receive::Reloader reloader(hooks.on_notice);
-    reloader.add("secrets", receive::reload_secrets(keys, [] { return unix_now(); }));
+    reloader.add("secrets", receive::reload_secrets(keys, [] { return util::unix_now_s(); }));
     util::FileWatcher watcher(watched, std::chrono::milliseconds(250),
                               [&reloader] { reloader.reload("secret files changed"); });
 

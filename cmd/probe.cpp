@@ -45,12 +45,6 @@ Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     if (auto ok = probe::validate_selection(flags.only, flags.skip); !ok) {
         return std::unexpected(ok.error());
     }
-    if (!flags.secrets.refused.empty()) {
-        // Refused with advice: a secret on argv leaks to `ps` and shell history.
-        if (auto refused = load_secret_flags(flags.secrets); !refused) {
-            return std::unexpected(refused.error());
-        }
-    }
     http::DeliverySpec spec;
     spec.config_path = context.global.config;
     spec.to = flags.url;
@@ -61,13 +55,12 @@ Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     spec.insecure = flags.insecure;
     spec.tls = flags.tls;
     spec.timeout = flags.timeout;
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
-    spec.keyring_time = *now;
     auto prompt = tty_prompt();
-    auto delivery = http::resolve_delivery(spec, prompt);
+    auto delivery = http::resolve_delivery(spec, prompt, *now);
     if (!delivery) {
         return std::unexpected(delivery.error());
     }

@@ -96,9 +96,6 @@ Result<void> check_pacing(const ReplayFlags& f) {
 }
 
 Result<replay::Plan> build_plan(ReplayFlags& f) {
-    if (!f.secrets.refused.empty()) {
-        return std::unexpected(load_secret_flags(f.secrets).error());
-    }
     if (f.from.empty()) {
         return fail(ExitCode::usage, "no source: pass --from ARCHIVE|SQLITE|DIR|MBOX|HAR (or "
                                      "--resume RUN_ID)");
@@ -196,9 +193,6 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
                                              "finishes the selection and target it was started "
                                              "with (start a new replay to choose others)");
         }
-    }
-    if (!f.secrets.refused.empty()) {
-        return std::unexpected(load_secret_flags(f.secrets).error());
     }
     if (auto ok = check_pacing(f); !ok) {
         return std::unexpected(ok.error());
@@ -547,11 +541,11 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
     how.yes = f.spec.yes;
     how.prompt = tty_prompt();
     how.log_retries = context.global.verbose > 0;
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
-    how.keyring_time = *now;
+    how.keyring_time_s = *now;
 
     auto cipher = load_archive_cipher(f.archive_key);
     if (!cipher) {

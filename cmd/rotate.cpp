@@ -18,7 +18,6 @@ struct RotateOptions {
     bool force = false;
     std::string secret_env;
     std::string secret_file;
-    std::string refused;
     std::string family;
     std::string format;
 };
@@ -97,10 +96,8 @@ void print_status(const std::string& path, const keys::Keyring& keyring, std::in
     std::cout << '\n';
 }
 
-Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring& keyring) {
-    if (!opt.refused.empty()) {
-        return std::unexpected(refuse_secret_on_argv());
-    }
+Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring& keyring,
+                                  std::int64_t now) {
     if (!opt.secret_env.empty() && !opt.secret_file.empty()) {
         return fail(ExitCode::usage, "give the new secret with one of --secret-env or "
                                      "--secret-file, not both");
@@ -110,7 +107,7 @@ Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring&
             opt.secret_env.empty()
                 ? keys::SecretSource{keys::SecretSource::Kind::file, opt.secret_file}
                 : keys::SecretSource{keys::SecretSource::Kind::env, opt.secret_env};
-        auto texts = keys::load_secrets({source});
+        auto texts = keys::load_secrets({source}, now);
         if (!texts) {
             return std::unexpected(texts.error());
         }
@@ -130,7 +127,7 @@ Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring&
 }
 
 Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -141,7 +138,7 @@ Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
     std::int64_t window_seconds = std::chrono::duration_cast<std::chrono::seconds>(*window).count();
     std::string new_id;
     auto keyring = keys::update_keyring(opt.keyring, false, [&](keys::Keyring& k) -> Result<void> {
-        auto secret = successor(opt, k);
+        auto secret = successor(opt, k, *now);
         if (!secret) {
             return std::unexpected(secret.error());
         }
@@ -172,7 +169,7 @@ Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_status(const RotateOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -189,7 +186,7 @@ Result<ExitCode> run_status(const RotateOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_finish(const RotateOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -224,7 +221,7 @@ Result<ExitCode> run_finish(const RotateOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_abort(const RotateOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -292,7 +289,7 @@ void register_rotate(CLI::App& app, Context& context) {
         ->add_option("--secret-file", opt->secret_file,
                      "Use the new secret from FILE ('-' for stdin; default: generate one)")
         ->type_name("FILE");
-    begin->add_option("--secret", opt->refused)->group("");
+    add_refused_secret_option(*begin);
     begin
         ->add_option("--family", opt->family,
                      "Family of a generated secret: hmac or ed25519 (default: as the primary)")

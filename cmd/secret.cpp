@@ -28,7 +28,6 @@ struct SecretOptions {
     std::string window;
     std::string secret_env;
     std::string secret_file;
-    std::string refused;
     std::string out; // new: write the secret to this file (0600) instead of stdout
     bool force = false;
     bool reveal = false;
@@ -64,10 +63,7 @@ void print_entry_line(const keys::KeyEntry& e, std::int64_t now) {
 
 // Reads the secret named by --secret-env or --secret-file (exactly one), as text or as a
 // `secret export --format json` document.
-Result<keys::NewSecret> read_given_secret(const SecretOptions& opt) {
-    if (!opt.refused.empty()) {
-        return std::unexpected(refuse_secret_on_argv());
-    }
+Result<keys::NewSecret> read_given_secret(const SecretOptions& opt, std::int64_t now) {
     if (opt.secret_env.empty() == opt.secret_file.empty()) {
         return fail(ExitCode::usage,
                     "give the secret with exactly one of --secret-env NAME or --secret-file PATH");
@@ -75,7 +71,7 @@ Result<keys::NewSecret> read_given_secret(const SecretOptions& opt) {
     keys::SecretSource source =
         opt.secret_env.empty() ? keys::SecretSource{keys::SecretSource::Kind::file, opt.secret_file}
                                : keys::SecretSource{keys::SecretSource::Kind::env, opt.secret_env};
-    auto texts = keys::load_secrets({source});
+    auto texts = keys::load_secrets({source}, now);
     if (!texts) {
         return std::unexpected(texts.error());
     }
@@ -161,7 +157,7 @@ Result<ExitCode> add_to_keyring(const SecretOptions& opt, const Context& context
 }
 
 Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -233,7 +229,7 @@ Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_show(const SecretOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -279,7 +275,7 @@ Result<ExitCode> run_show(const SecretOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_export(const SecretOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
@@ -329,11 +325,11 @@ Result<ExitCode> run_export(const SecretOptions& opt, Context& context) {
 }
 
 Result<ExitCode> run_import(const SecretOptions& opt, Context& context) {
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
-    auto secret = read_given_secret(opt);
+    auto secret = read_given_secret(opt, *now);
     if (!secret) {
         return std::unexpected(secret.error());
     }
@@ -359,7 +355,7 @@ void add_given_secret_options(CLI::App& cmd, SecretOptions& opt) {
         ->type_name("NAME");
     cmd.add_option("--secret-file", opt.secret_file, "Read the secret from FILE ('-' for stdin)")
         ->type_name("FILE");
-    cmd.add_option("--secret", opt.refused)->group("");
+    add_refused_secret_option(cmd);
 }
 
 void bind(CLI::App* cmd, std::shared_ptr<SecretOptions> opt, Context& context,

@@ -64,10 +64,6 @@ std::string excerpt(std::string_view body, std::size_t limit) {
 
 Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     SendOptions opt = options; // the payload and the delivery spec are settled in place
-    if (!opt.secrets.refused.empty()) {
-        auto refused = load_secret_flags(opt.secrets);
-        return std::unexpected(refused.error());
-    }
     opt.spec.config_path = context.global.config;
     opt.spec.secrets = opt.secrets.sources();
     util::HeaderList extra;
@@ -133,12 +129,11 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     }
     extra.add("traceparent", http::make_traceparent(trace_id));
 
-    auto now = keyring_now();
+    auto now = context.clock.now_s();
     if (!now) {
         return std::unexpected(now.error());
     }
-    opt.spec.keyring_time = *now;
-    auto resolved = http::resolve_delivery(opt.spec, tty_prompt());
+    auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
     if (!resolved) {
         return std::unexpected(resolved.error());
     }

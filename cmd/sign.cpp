@@ -4,6 +4,7 @@
 
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/util/shell.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -33,7 +34,7 @@ Result<ExitCode> run_sign(const SignOptions& opt, Context& context) {
     }
     sig::SignRequest request;
     request.scheme = *scheme;
-    request.timestamp = unix_now();
+    request.timestamp = util::unix_now_s();
     if (!opt.timestamp.empty()) {
         auto ts = sig::parse_timestamp(opt.timestamp);
         if (!ts) {
@@ -45,7 +46,11 @@ Result<ExitCode> run_sign(const SignOptions& opt, Context& context) {
     if (!info.id_header.empty()) {
         request.id = opt.id.empty() ? sig::new_message_id() : opt.id;
     }
-    auto texts = load_secret_flags(opt.secrets);
+    auto now = context.clock.now_s();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    auto texts = load_secret_flags(opt.secrets, *now);
     if (!texts) {
         return std::unexpected(texts.error());
     }

@@ -85,13 +85,14 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
         return std::unexpected(deliveries.error());
     }
 
-    if (!opt.secrets.refused.empty()) {
-        return std::unexpected(load_secret_flags(opt.secrets).error());
-    }
     opt.spec.config_path = context.global.config;
     opt.spec.secrets = opt.secrets.sources();
     opt.spec.yes = opt.spec.yes || opt.dry_run; // nothing is sent: no production guard
-    auto resolved = http::resolve_delivery(opt.spec, tty_prompt());
+    auto now = context.clock.now_s();
+    if (!now) {
+        return std::unexpected(now.error());
+    }
+    auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
     if (!resolved) {
         return std::unexpected(resolved.error());
     }

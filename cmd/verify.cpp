@@ -4,6 +4,7 @@
 
 #include <hookctl/sig/sign.hpp>
 #include <hookctl/sig/verify.hpp>
+#include <hookctl/util/time.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -80,9 +81,9 @@ Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
         return fail(ExitCode::usage, "--tolerance: " + tolerance.error().message);
     }
     request.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
-    request.now = unix_now();
+    request.now = util::unix_now_s();
     request.match_when_stale = true;          // to say "genuine, but outside the tolerance"
-    std::optional<std::int64_t> keyring_time; // keyrings follow --now; else keyring_now()
+    std::optional<std::int64_t> keyring_time; // keyrings follow --now; else the context's clock
     if (!opt.now.empty()) {
         auto now = sig::parse_timestamp(opt.now);
         if (!now) {
@@ -91,7 +92,14 @@ Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
         request.now = *now;
         keyring_time = *now;
     }
-    auto texts = load_secret_flags(opt.secrets, keyring_time);
+    if (!keyring_time) {
+        auto now = context.clock.now_s();
+        if (!now) {
+            return std::unexpected(now.error());
+        }
+        keyring_time = *now;
+    }
+    auto texts = load_secret_flags(opt.secrets, *keyring_time);
     if (!texts) {
         return std::unexpected(texts.error());
     }

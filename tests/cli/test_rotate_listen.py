@@ -113,11 +113,11 @@ class RotateWithListenTest(KeyringTestCase):
         rejected = [l for l in self.r.log_lines() if l.get("status") == 401]
         self.assertEqual(len(rejected), 1, rejected)
 
-    def test_hookctl_now_judges_the_senders_keyring_in_send_probe_and_replay(self):
+    def test_hookctl_now_judges_the_senders_keyring_in_send_probe_replay_and_trigger(self):
         """HOOKCTL_NOW is the time every command judges keyring windows at (hookctl-rotate(1)):
-        after the sender's window has ended at that time, send, probe and replay sign with the
-        new key only, which a receiver that still knows only the old key refuses. With the real
-        clock (inside the window) they dual-sign and are accepted."""
+        after the sender's window has ended at that time, send, probe, replay and trigger sign
+        with the new key only, which a receiver that still knows only the old key refuses. With
+        the real clock (inside the window) they dual-sign and are accepted."""
         self.hk(["secret", "new", "--keyring", self.sender], check=0)
         a_file = self.write("a.secret", self.export(self.sender), mode=0o600)
         now = int(time.time())
@@ -135,6 +135,8 @@ class RotateWithListenTest(KeyringTestCase):
                 "replay": ["replay", "--from", os.path.join(SOURCE, "examples", "invoice.eml"),
                            "--to", self.r.url, "--keyring", self.sender, "--archive", runs,
                            "--retries", "0", "--no-progress"],
+                "trigger": ["trigger", "message", "--to", self.r.url, "--keyring", self.sender,
+                            "--retries", "0"],
             }
             for name, args in commands.items():
                 with self.subTest(command=name, clock="real"):

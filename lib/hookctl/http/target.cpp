@@ -17,7 +17,7 @@ Result<std::chrono::milliseconds> duration_flag(const std::string& flag, const s
 } // namespace
 
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
-                                          Resolve mode) {
+                                          std::int64_t keyring_time_s, Resolve mode) {
     ResolvedDelivery out;
     if (spec.to.empty() == spec.target.empty()) {
         return fail(ExitCode::usage, spec.to.empty()
@@ -115,7 +115,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
                                                  "the target"
                                                : ""));
     }
-    auto texts = keys::load_secrets(sources, spec.keyring_time);
+    auto texts = keys::load_secrets(sources, keyring_time_s);
     if (!texts) {
         return std::unexpected(texts.error());
     }

@@ -29,9 +29,6 @@ struct DeliverySpec {
     std::string max_elapsed;     // empty: no limit
     std::string timeout = "30s"; // whole request
     std::string connect_timeout = "10s";
-    // The Unix second keyring windows are judged at (HOOKCTL_NOW, read by the command); empty:
-    // the real clock.
-    std::optional<std::int64_t> keyring_time;
 };
 
 struct ResolvedDelivery {
@@ -51,7 +48,10 @@ enum class Resolve { to_send, to_check };
 // the scheme, durations and counts parsed, the TLS files read and checked (resolve_tls_client:
 // the flags' trust and client certificate win over the target's). Every failure is exit 2 and
 // happens before anything is sent. With Resolve::to_check, no secret is loaded and no guard asked.
+// Keyrings are judged at `keyring_time_s` (Unix seconds: the command's clock, which honours
+// HOOKCTL_NOW).
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
+                                          std::int64_t keyring_time_s,
                                           Resolve mode = Resolve::to_send);
 
 } // namespace hookctl::http

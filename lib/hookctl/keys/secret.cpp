@@ -184,13 +184,12 @@ std::optional<std::string> ed25519_public_from_seed(std::string_view seed) {
 } // namespace
 
 Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources,
-                                             std::optional<std::int64_t> at) {
+                                             std::int64_t at_s) {
     std::vector<SecretText> out;
     bool stdin_used = false;
     for (const auto& source : sources) {
         if (source.kind == SecretSource::Kind::keyring) {
-            std::int64_t now_s = at ? *at : util::unix_now_s();
-            auto secrets = keyring_secrets(source.where, now_s);
+            auto secrets = keyring_secrets(source.where, at_s);
             if (!secrets) {
                 return std::unexpected(secrets.error());
             }

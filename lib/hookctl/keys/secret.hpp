@@ -85,12 +85,12 @@ Result<void> write_secret_file(const std::string& path, const SecretBytes& secre
 // empty or only whitespace (check_secret_text; a short one is reported to the warning sink).
 // One trailing newline (`\n` or `\r\n`) of a file or variable is dropped, as `echo` and
 // editors add one.
-// A keyring source yields the secrets valid at `at` (default: the system clock's now), in
+// A keyring source yields the secrets valid at `at_s` (Unix seconds, the caller's clock), in
 // signing order: its primary first, then its verify-only secrets whose window is open
 // (hookctl::keys::keyring_secrets); it fails when the keyring is unreadable, too open, corrupt
 // or holds no valid secret.
 Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& sources,
-                                             std::optional<std::int64_t> at = std::nullopt);
+                                             std::int64_t at_s);
 
 // What a decoded key is used for.
 enum class KeyKind { hmac, ed25519_private, ed25519_public };

@@ -38,8 +38,7 @@ Result<Resolved> resolve(const Plan& plan, const Invocation& how, http::Resolve 
     http::DeliverySpec spec = plan.delivery;
     spec.config_path = how.config_path;
     spec.yes = how.yes;
-    spec.keyring_time = how.keyring_time;
-    auto delivery = http::resolve_delivery(spec, how.prompt, mode);
+    auto delivery = http::resolve_delivery(spec, how.prompt, how.keyring_time_s, mode);
     if (!delivery) {
         return std::unexpected(delivery.error());
     }

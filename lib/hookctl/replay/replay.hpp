@@ -29,8 +29,8 @@ struct Invocation {
     bool yes = false;        // --yes: confirm a production target
     http::Prompt prompt;     // asks at a TTY (empty without one)
     bool log_retries = false;
-    std::string started_by;                   // user@host (default: operator_identity())
-    std::optional<std::int64_t> keyring_time; // HOOKCTL_NOW: keyrings judged then (else now)
+    std::string started_by;          // user@host (default: operator_identity())
+    std::int64_t keyring_time_s = 0; // keyrings judged then: the command's clock (HOOKCTL_NOW)
 };
 
 // A run as it stands after an invocation.

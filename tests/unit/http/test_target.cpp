@@ -15,6 +15,8 @@ using testing::TempDir;
 
 namespace {
 
+constexpr std::int64_t k_now = 1'764'000'000; // keyrings are judged at this Unix second
+
 // A secret file as the secret rule wants it (mode 600), and a source naming it.
 keys::SecretSource secret_file(const TempDir& dir, const char* name, const std::string& text) {
     auto path = dir.file(name);
@@ -32,7 +34,7 @@ http::DeliverySpec to_url(const TempDir& dir) {
 
 // The message of a spec that must fail with exit 2.
 std::string refusal(const http::DeliverySpec& spec, http::Resolve mode = http::Resolve::to_send) {
-    auto resolved = http::resolve_delivery(spec, {}, mode);
+    auto resolved = http::resolve_delivery(spec, {}, k_now, mode);
     REQUIRE_FALSE(resolved);
     CHECK(resolved.error().code == ExitCode::usage);
     return resolved.error().message;
@@ -62,7 +64,7 @@ TEST_CASE("http::resolve_delivery parses the retry policy and timeouts, naming a
     spec.max_elapsed = "1m";
     spec.timeout = "5s";
     spec.connect_timeout = "1500ms";
-    auto resolved = http::resolve_delivery(spec, {});
+    auto resolved = http::resolve_delivery(spec, {}, k_now);
     REQUIRE(resolved);
     CHECK(resolved->endpoint.url == "http://127.0.0.1:9/hook");
     CHECK(resolved->target_label == "http://127.0.0.1:9/hook");
@@ -77,9 +79,9 @@ TEST_CASE("http::resolve_delivery parses the retry policy and timeouts, naming a
     CHECK(resolved->client.connect_timeout == 1500ms);
 
     spec.max_elapsed.clear(); // no limit
-    CHECK_FALSE(http::resolve_delivery(spec, {})->policy.max_elapsed);
+    CHECK_FALSE(http::resolve_delivery(spec, {}, k_now)->policy.max_elapsed);
     spec.retries = "1000";
-    CHECK(http::resolve_delivery(spec, {})->policy.retries == 1000);
+    CHECK(http::resolve_delivery(spec, {}, k_now)->policy.retries == 1000);
 
     for (const char* bad : {"-1", "1001", "five", "5x", ""}) {
         CAPTURE(bad);
@@ -108,7 +110,7 @@ TEST_CASE("http::resolve_delivery needs a secret to send, not to check, and a kn
     spec.secrets.clear();
     CHECK(refusal(spec) == "no secret to sign with: pass --secret-env NAME, --secret-file PATH or "
                            "--keyring FILE");
-    auto checked = http::resolve_delivery(spec, {}, http::Resolve::to_check);
+    auto checked = http::resolve_delivery(spec, {}, k_now, http::Resolve::to_check);
     REQUIRE(checked);
     CHECK(checked->endpoint.keys.empty());
 
@@ -131,10 +133,10 @@ TEST_CASE("http::resolve_delivery takes a target's URL, scheme and secrets; flag
 
     // A production target: refused without --yes when no one can be asked; a dry run asks no one.
     CHECK(refusal(spec).find("--yes") != std::string::npos);
-    CHECK(http::resolve_delivery(spec, {}, http::Resolve::to_check));
+    CHECK(http::resolve_delivery(spec, {}, k_now, http::Resolve::to_check));
 
     spec.yes = true;
-    auto resolved = http::resolve_delivery(spec, {});
+    auto resolved = http::resolve_delivery(spec, {}, k_now);
     REQUIRE(resolved);
     REQUIRE(resolved->target);
     CHECK(resolved->target_label == "prod");
@@ -146,7 +148,7 @@ TEST_CASE("http::resolve_delivery takes a target's URL, scheme and secrets; flag
     // --scheme and a secret flag replace the target's.
     spec.scheme = "slack";
     spec.secrets = {secret_file(dir, "flag.secret", "0123456789abcdef0123456789abcdef")};
-    auto flagged = http::resolve_delivery(spec, {});
+    auto flagged = http::resolve_delivery(spec, {}, k_now);
     REQUIRE(flagged);
     CHECK(flagged->endpoint.scheme == sig::Scheme::slack);
     REQUIRE(flagged->endpoint.keys.size() == 1);

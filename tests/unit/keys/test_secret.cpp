@@ -12,6 +12,9 @@
 #include "../temp_dir.hpp"
 
 using namespace hookctl;
+
+// Env and file sources have no window: the time load_secrets is given does not matter.
+constexpr std::int64_t k_no_keyring_time = 0;
 using keys::SecretEncoding;
 using keys::SecretSource;
 
@@ -30,7 +33,8 @@ TEST_CASE("keys::load_secrets reads env and files, dropping one trailing newline
     std::ofstream(path) << "from-file-0123456789\r\n";
     ::chmod(path.c_str(), 0600);
     auto secrets = keys::load_secrets(
-        {{SecretSource::Kind::env, "HOOKCTL_TEST_SECRET"}, {SecretSource::Kind::file, path}});
+        {{SecretSource::Kind::env, "HOOKCTL_TEST_SECRET"}, {SecretSource::Kind::file, path}},
+        k_no_keyring_time);
     REQUIRE(secrets.has_value());
     CHECK(secrets->at(0).text.view() == "from-env-0123456789");
     CHECK(secrets->at(1).text.view() == "from-file-0123456789");
@@ -44,7 +48,7 @@ TEST_CASE("keys::check_secret_file refuses a secret file its group or others may
     for (unsigned mode : {0644u, 0640u, 0604u, 0660u, 0620u, 0601u}) {
         CAPTURE(mode);
         ::chmod(path.c_str(), mode);
-        auto loaded = keys::load_secrets({{SecretSource::Kind::file, path}});
+        auto loaded = keys::load_secrets({{SecretSource::Kind::file, path}}, k_no_keyring_time);
         REQUIRE_FALSE(loaded.has_value());
         CHECK(loaded.error().code == ExitCode::usage);
         CHECK(loaded.error().message.find("are too open") != std::string::npos);
@@ -53,7 +57,8 @@ TEST_CASE("keys::check_secret_file refuses a secret file its group or others may
     }
     for (unsigned mode : {0600u, 0400u}) {
         ::chmod(path.c_str(), mode);
-        CHECK(keys::load_secrets({{SecretSource::Kind::file, path}}).has_value());
+        CHECK(
+            keys::load_secrets({{SecretSource::Kind::file, path}}, k_no_keyring_time).has_value());
     }
     // A pipe has no permissions of its own to judge; a keyring must be a regular file.
     int fds[2];
@@ -91,14 +96,16 @@ TEST_CASE("keys::load_secrets reports short secrets to the warning sink, never t
     ::setenv("HOOKCTL_TEST_SHORT", "tiny\n", 1);
     ::setenv("HOOKCTL_TEST_LONG", "long-enough-secret-text", 1);
     auto loaded = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_SHORT"},
-                                      {SecretSource::Kind::env, "HOOKCTL_TEST_LONG"}});
+                                      {SecretSource::Kind::env, "HOOKCTL_TEST_LONG"}},
+                                     k_no_keyring_time);
     keys::set_warning_sink(nullptr);
     REQUIRE(loaded.has_value());
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].starts_with("secret from env HOOKCTL_TEST_SHORT is only 4 bytes long"));
     CHECK(warnings[0].find("tiny") == std::string::npos);
     ::setenv("HOOKCTL_TEST_BLANK", "   \n", 1);
-    auto blank = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_BLANK"}});
+    auto blank =
+        keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_BLANK"}}, k_no_keyring_time);
     REQUIRE_FALSE(blank.has_value());
     CHECK(blank.error().message.find("is only whitespace") != std::string::npos);
 }
@@ -136,17 +143,20 @@ TEST_CASE("keys::write_secret_file creates 0600 whatever the umask, and never ov
 
 TEST_CASE("keys::load_secrets fails clearly on unset, unreadable and empty secrets") {
     ::unsetenv("HOOKCTL_TEST_UNSET");
-    auto unset = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_UNSET"}});
+    auto unset =
+        keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_UNSET"}}, k_no_keyring_time);
     REQUIRE_FALSE(unset.has_value());
     CHECK(unset.error().code == ExitCode::usage);
     CHECK(unset.error().message.find("HOOKCTL_TEST_UNSET is not set") != std::string::npos);
 
-    auto missing = keys::load_secrets({{SecretSource::Kind::file, "/nonexistent/secret"}});
+    auto missing =
+        keys::load_secrets({{SecretSource::Kind::file, "/nonexistent/secret"}}, k_no_keyring_time);
     REQUIRE_FALSE(missing.has_value());
     CHECK(missing.error().message.find("/nonexistent/secret") != std::string::npos);
 
     ::setenv("HOOKCTL_TEST_EMPTY", "\n", 1);
-    auto empty = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_EMPTY"}});
+    auto empty =
+        keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_EMPTY"}}, k_no_keyring_time);
     REQUIRE_FALSE(empty.has_value());
     CHECK(empty.error().message.find("is empty") != std::string::npos);
 }
