@@ -687,13 +687,13 @@ void register_replay(CLI::App& app, Context& context) {
         "replay", "Re-deliver archived events at a set rate to a target, resumably");
     f->command = cmd;
     cmd->add_option("--from", f->from,
-                    "Source: a hookctl archive (file or postgres:// URI), an SQLite file (with "
-                    "--query), a .eml file, a directory of .eml files, a Maildir, an mbox file or "
+                    "Source: a hookctl archive (file or postgres:// URI), an SQLite file or "
+                    "postgres:// URI (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or "
                     "a HAR file")
         ->type_name("SOURCE");
     cmd->add_option("--query", f->query,
-                    "SQL over the --from SQLite file; columns event_id, payload (optional "
-                    "headers, org_id, received_at)")
+                    "SQL over the --from SQLite file or postgres:// database; columns "
+                    "event_id, payload (optional headers, org_id, received_at)")
         ->type_name("SQL");
     cmd->add_option("--status", f->statuses,
                     "Archive: events with this status (repeatable; default failed and dead)")

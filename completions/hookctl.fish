@@ -236,8 +236,8 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl send\'' -F
 
 # hookctl replay
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -s h -l help -d 'Print this help message and exit'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive (file or postgres:// URI), an SQLite file (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file; columns event_id, payload (optional headers, org_id, received_at)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l from -r -F -d 'Source: a hookctl archive (file or postgres:// URI), an SQLite file or postgres:// URI (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or a HAR file'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l query -r -d 'SQL over the --from SQLite file or postgres:// database; columns event_id, payload (optional headers, org_id, received_at)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l status -r -f -a '(__hookctl_list received delivered failed dead)' -d 'Archive: events with this status (repeatable; default failed and dead)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l since -r -d 'Archive: received at or after TIME'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l until -r -d 'Archive: received before TIME'

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import signal
+import sqlite3
 import threading
 import time
 import unittest
@@ -200,6 +201,89 @@ class RoundTripTest(TempDirTestCase):
         self.assertIn('"delivered"', runs)
         self.assertEqual(PG.psql("roundtrip", "SELECT count(*) FROM events WHERE status = "
                                               "'delivered'"), [[str(len(delivered))]])
+
+
+class QueryTest(TempDirTestCase):
+    """replay --from postgres://... --query: a foreign dead-letter table replayed in place."""
+
+    def setUp(self):
+        super().setUp()
+        self.uri = PG.create_database(f"dlq_{self.id().rsplit('.', 1)[1][:40]}")
+        self.db = self.uri.rsplit("/", 1)[1]
+        PG.psql(self.db, "CREATE TABLE webhook_failures (id text, body text, org text, "
+                         "failed_at timestamptz)")
+        values = ", ".join(
+            "('f%d', '%s', 'o%d', '2026-11-30 12:00:%02d+00')"
+            % (i, event_body(f"f{i}", n=i).decode(), i % 2, i) for i in range(8))
+        PG.psql(self.db, "INSERT INTO webhook_failures VALUES " + values)
+
+    def replay(self, query, *args, check=None, target=None):
+        argv = ["replay", "--from", self.uri, "--query", query, "--archive",
+                os.path.join(self.tmp, "runs.db"), "--secret-env", SECRET_ENV, "--no-progress"]
+        argv += ["--to", target.url if target else "http://127.0.0.1:9/"]
+        proc = run(argv + list(args), env={SECRET_ENV: SECRET}, timeout=120)
+        if check is not None:
+            self.assertEqual(proc.returncode, check, proc.stderr)
+        return proc
+
+    def test_rows_are_delivered_with_their_bytes_and_the_run_recorded(self):
+        # A timestamptz received_at is read as its instant (2026-11-30T12:00:01Z for f1).
+        dry = json.loads(self.replay("SELECT id AS event_id, body AS payload, failed_at AS "
+                                     "received_at FROM webhook_failures WHERE id = 'f1'",
+                                     "--dry-run", "--json", check=0).stdout)
+        self.assertEqual(dry["count"], 1)
+        self.assertEqual(dry["first"][0]["received_at_ms"], 1796040001000)
+        target = Receiver(self.tmp, name="target")
+        try:
+            # payload as text, then as bytea: both are sent as the stored bytes.
+            self.replay("SELECT id AS event_id, body AS payload, org AS org_id, failed_at AS "
+                        "received_at FROM webhook_failures WHERE org = 'o1' ORDER BY failed_at",
+                        "--rate", "max", check=0, target=target)
+            self.replay("SELECT id AS event_id, convert_to(body, 'UTF8') AS payload "
+                        "FROM webhook_failures WHERE id IN ('f0', 'f2')", check=0, target=target)
+        finally:
+            target.stop()
+        self.assertEqual(sorted(stored_ids(target.archive)), ["f0", "f1", "f2", "f3", "f5", "f7"])
+        for event_id in ("f2", "f3"):
+            shown = json.loads(run(["events", "show", "--archive", target.archive, event_id,
+                                    "--json"], check=0).stdout)
+            self.assertEqual(shown["payload"], event_body(event_id, n=int(event_id[1:])).decode())
+        con = sqlite3.connect(os.path.join(self.tmp, "runs.db"))
+        try:
+            self.assertEqual(con.execute("SELECT count(*) FROM attempts").fetchone()[0], 6)
+            self.assertEqual(con.execute("SELECT count(*) FROM runs").fetchone()[0], 2)
+        finally:
+            con.close()
+        # The operator's table is untouched, and hookctl created nothing in that database.
+        self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM webhook_failures"), [["8"]])
+        self.assertEqual(PG.psql(self.db, "SELECT to_regclass('events') IS NULL"), [["t"]])
+
+    def test_bad_queries_exit_2_before_sending_and_write_nothing(self):
+        cases = [
+            ("SELECT id AS event_id FROM webhook_failures", b"payload"),
+            ("SELECT body AS payload FROM webhook_failures WHERE false", b"event_id"),
+            ("SELECT id AS event_id, body AS payload FROM no_such_table",
+             b'failed: relation "no_such_table" does not exist'),
+            ("DELETE FROM webhook_failures RETURNING id AS event_id, body AS payload",
+             b"read-only"),
+            ("SELECT '' AS event_id, body AS payload FROM webhook_failures", b"empty event_id"),
+        ]
+        for query, said in cases:
+            with self.subTest(query=query):
+                proc = self.replay(query, check=2)
+                self.assertIn(b"--query", proc.stderr)
+                self.assertIn(said, proc.stderr)
+        self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM webhook_failures"), [["8"]])
+
+    def test_unreachable_database_exits_4(self):
+        port = free_port()
+        proc = run(["replay", "--from", f"postgres://hookctl@127.0.0.1:{port}/dlq", "--query",
+                    "SELECT 1 AS event_id, 2 AS payload", "--archive",
+                    os.path.join(self.tmp, "runs.db"), "--to", "http://127.0.0.1:9/",
+                    "--secret-env", SECRET_ENV, "--no-progress"],
+                   env={SECRET_ENV: SECRET}, timeout=60)
+        self.assertEqual(proc.returncode, 4, proc.stderr)
+        self.assertIn(str(port).encode(), proc.stderr)
 
 
 class EncryptedTest(TempDirTestCase):

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <unordered_set>
@@ -6,6 +7,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <hookctl/archive/har.hpp>
+#include <hookctl/archive/postgres/query.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/replay/source.hpp>
 #include <hookctl/util/encoding.hpp>
@@ -68,8 +70,93 @@ std::string sql_error(const SourceSpec& spec, const std::exception& e) {
            "received_at)";
 }
 
+std::unexpected<Error> missing_column(const SourceSpec& spec, bool id_missing) {
+    return fail(ExitCode::usage, "--query over " + spec.path + ": the result has no " +
+                                     (id_missing ? "event_id" : "payload") +
+                                     " column (alias yours: SELECT id AS event_id, body AS "
+                                     "payload ...)");
+}
+
+std::unexpected<Error> empty_event_id(const SourceSpec& spec, std::int64_t row) {
+    return fail(ExitCode::usage, "--query over " + spec.path + ": row " + std::to_string(row) +
+                                     " has an empty event_id");
+}
+
+// The query over a PostgreSQL database: the same columns by name as over SQLite. An integer
+// received_at is Unix milliseconds, a timestamp is itself, text is parsed as RFC 3339.
+Result<std::uint64_t> walk_pg_query(const SourceSpec& spec, const EventVisitor* visit) {
+    namespace pg = archive::postgres;
+    int id_col = -1, payload_col = -1, org_col = -1, received_col = -1;
+    pg::ColumnKind received_kind = pg::ColumnKind::text;
+    auto columns = [&](const std::vector<pg::QueryColumn>& shape) -> Result<void> {
+        for (std::size_t i = 0; i < shape.size(); ++i) {
+            const int c = static_cast<int>(i);
+            const auto& name = shape[i].name;
+            if (name == "event_id" && id_col < 0) {
+                id_col = c;
+            } else if (name == "payload" && payload_col < 0) {
+                payload_col = c;
+            } else if (name == "org_id" && org_col < 0) {
+                org_col = c;
+            } else if (name == "received_at" && received_col < 0) {
+                received_col = c;
+                received_kind = shape[i].kind;
+            }
+        }
+        if (id_col < 0 || payload_col < 0) {
+            return missing_column(spec, id_col < 0);
+        }
+        return {};
+    };
+    auto row = [&](std::int64_t number, pg::QueryRow& values) -> Result<bool> {
+        if (visit == nullptr) {
+            return true;
+        }
+        ReplayEvent event;
+        event.seq = number;
+        event.event_id = values[static_cast<std::size_t>(id_col)].value_or("");
+        if (event.event_id.empty()) {
+            return empty_event_id(spec, number);
+        }
+        event.body = std::move(values[static_cast<std::size_t>(payload_col)]).value_or("");
+        if (org_col >= 0) {
+            event.org_id = values[static_cast<std::size_t>(org_col)].value_or("");
+        }
+        if (received_col >= 0 && values[static_cast<std::size_t>(received_col)]) {
+            const std::string& received = *values[static_cast<std::size_t>(received_col)];
+            if (received_kind == pg::ColumnKind::integer) {
+                std::int64_t ms = 0;
+                auto [end, ec] =
+                    std::from_chars(received.data(), received.data() + received.size(), ms);
+                if (ec == std::errc() && end == received.data() + received.size()) {
+                    event.received_at_ms = ms;
+                }
+            } else if (auto ms = util::parse_time_ms(received)) {
+                event.received_at_ms = *ms;
+            }
+        }
+        return (*visit)(std::move(event));
+    };
+    auto walked = pg::query_rows(spec.path, spec.query, columns, row);
+    if (!walked) {
+        auto error = walked.error();
+        if (!error.message.starts_with("--query")) {
+            error.message = "--query over " + error.message;
+        }
+        if (error.code == ExitCode::usage && !error.message.ends_with(")")) {
+            error.message += " (the query must return columns event_id and payload; optional: "
+                             "headers, org_id, received_at)";
+        }
+        return std::unexpected(error);
+    }
+    return walked;
+}
+
 // Runs the query, mapping each row by column name; `visit` null only counts.
 Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* visit) {
+    if (archive::is_server_uri(spec.path)) {
+        return walk_pg_query(spec, visit);
+    }
     std::uint64_t count = 0;
     try {
         SQLite::Database db(spec.path, SQLite::OPEN_READONLY);
@@ -86,10 +173,7 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* vis
         int id_col = column("event_id");
         int payload_col = column("payload");
         if (id_col < 0 || payload_col < 0) {
-            return fail(ExitCode::usage, "--query over " + spec.path + ": the result has no " +
-                                             (id_col < 0 ? "event_id" : "payload") +
-                                             " column (alias yours: SELECT id AS event_id, "
-                                             "body AS payload ...)");
+            return missing_column(spec, id_col < 0);
         }
         int org_col = column("org_id");
         int received_col = column("received_at");
@@ -104,8 +188,7 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* vis
             event.seq = seq;
             event.event_id = statement.getColumn(id_col).getString();
             if (event.event_id.empty()) {
-                return fail(ExitCode::usage, "--query over " + spec.path + ": row " +
-                                                 std::to_string(seq) + " has an empty event_id");
+                return empty_event_id(spec, seq);
             }
             const auto payload = statement.getColumn(payload_col);
             event.body.assign(static_cast<const char*>(payload.getBlob()),
@@ -324,13 +407,7 @@ Result<SourceKind> detect_source_kind(const std::string& path, bool has_query) {
         if (auto checked = archive::check_location(path); !checked) {
             return std::unexpected(checked.error());
         }
-        if (has_query) {
-            return fail(ExitCode::usage,
-                        "--query reads an SQLite file; over a PostgreSQL archive it is not "
-                        "supported yet: replay the archive itself (with --status, --since, --org "
-                        "to select), or export the rows to an SQLite file first");
-        }
-        return SourceKind::archive;
+        return has_query ? SourceKind::query : SourceKind::archive;
     }
     std::error_code ec;
     auto status = fs::status(path, ec);

@@ -90,6 +90,18 @@ TEST_CASE("replay::detect_source_kind tells archive, HAR and MIME apart by conte
     CHECK(*replay::detect_source_kind(dir.file("cut"), false) == replay::SourceKind::mime);
 }
 
+TEST_CASE("replay::detect_source_kind: a PostgreSQL URI is an archive, or a query with --query") {
+    CHECK(*replay::detect_source_kind("postgres://ops@db.internal/webhooks", false) ==
+          replay::SourceKind::archive);
+    CHECK(*replay::detect_source_kind("postgresql://ops@db.internal/payments", true) ==
+          replay::SourceKind::query);
+    // A password in the URI is refused before anything connects, for a query too.
+    auto refused = replay::detect_source_kind("postgres://ops:hunter2@db.internal/payments", true);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ExitCode::usage);
+    CHECK(refused.error().message.find("hunter2") == std::string::npos);
+}
+
 TEST_CASE("replay::SourceSpec::describe names the kind and the path") {
     CHECK(spec_of(replay::SourceKind::archive, "a.db").describe() == "archive a.db");
     CHECK(spec_of(replay::SourceKind::query, "q.db").describe() == "query over q.db");
