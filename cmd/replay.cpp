@@ -688,7 +688,8 @@ void register_replay(CLI::App& app, Context& context) {
     f->command = cmd;
     cmd->add_option("--from", f->from,
                     "Source: a hookctl archive (file or postgres:// URI), an SQLite file or "
-                    "postgres:// URI (with --query), a .eml file, a directory of .eml files, a Maildir, an mbox file or "
+                    "postgres:// URI (with --query), a .eml file, a directory of .eml files, a "
+                    "Maildir, an mbox file or "
                     "a HAR file")
         ->type_name("SOURCE");
     cmd->add_option("--query", f->query,
