@@ -34,6 +34,7 @@ struct Curl {
     decltype(&::curl_easy_cleanup) easy_cleanup = nullptr;
     decltype(&::curl_easy_setopt) easy_setopt = nullptr;
     decltype(&::curl_easy_getinfo) easy_getinfo = nullptr;
+    decltype(&::curl_easy_perform) easy_perform = nullptr;
     decltype(&::curl_easy_strerror) easy_strerror = nullptr;
     decltype(&::curl_multi_init) multi_init = nullptr;
     decltype(&::curl_multi_cleanup) multi_cleanup = nullptr;
@@ -73,6 +74,7 @@ Curl load() {
     bind(c.easy_cleanup, "curl_easy_cleanup");
     bind(c.easy_setopt, "curl_easy_setopt");
     bind(c.easy_getinfo, "curl_easy_getinfo");
+    bind(c.easy_perform, "curl_easy_perform");
     bind(c.easy_strerror, "curl_easy_strerror");
     bind(c.multi_init, "curl_multi_init");
     bind(c.multi_cleanup, "curl_multi_cleanup");
@@ -170,6 +172,10 @@ CURLcode curl_easy_getinfo(CURL* handle, CURLINFO info, ...) {
     void* out = va_arg(args, void*); // every CURLINFO value is returned through a pointer
     va_end(args);
     return curl().easy_getinfo(handle, info, out);
+}
+
+CURLcode curl_easy_perform(CURL* handle) {
+    return curl().loaded ? curl().easy_perform(handle) : CURLE_FAILED_INIT;
 }
 
 const char* curl_easy_strerror(CURLcode code) {
