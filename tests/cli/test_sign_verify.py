@@ -227,6 +227,18 @@ class SignVerifyTest(TempDirTestCase):
                             f"peak RSS {peak_kib} KiB for a {size >> 20} MiB body")
 
 
+class StartupTest(unittest.TestCase):
+    def test_libcurl_is_not_a_needed_library_of_the_executable(self):
+        # libcurl and its 26 libraries load on first use (http/curl_loader.cpp): a libcurl
+        # function called somewhere but not forwarded there puts libcurl.so back among the
+        # libraries every command maps at start, `verify` and `sign` included (issue 16).
+        dynamic = subprocess.run(["readelf", "-d", HOOKCTL], stdout=subprocess.PIPE,
+                                 check=True).stdout.decode()
+        needed = [line for line in dynamic.splitlines() if "(NEEDED)" in line]
+        self.assertTrue(needed, dynamic)  # a dynamic executable: the check means something
+        self.assertFalse([line for line in needed if "libcurl" in line], needed)
+
+
 class BadInputTest(TempDirTestCase):
     def assert_input_error(self, args, fragment, env=None, input=None):
         out = run(args, env=env or SECRET_ENV, input=input, check=2)
