@@ -62,6 +62,7 @@ void register_rotate(CLI::App& app, Context& context);
 void register_listen(CLI::App& app, Context& context);
 void register_events(CLI::App& app, Context& context);
 void register_events_tail(CLI::App& events, Context& context); // events_tail.cpp
+void register_events_copy(CLI::App& events, Context& context); // events_copy.cpp
 void register_trigger(CLI::App& app, Context& context);
 
 } // namespace hookctl::cli

@@ -1006,10 +1006,11 @@ void bind(CLI::App* cmd, std::shared_ptr<EventsOptions> opt, Context& context, R
 
 void register_events(CLI::App& app, Context& context) {
     auto* events = app.add_subcommand(
-        "events", "List, show, count, export, import, mark, re-parse and re-key events in an "
+        "events", "List, show, count, export, import, copy, mark, re-parse and re-key events in an "
                   "archive");
     events->require_subcommand(1);
     register_events_tail(*events, context);
+    register_events_copy(*events, context);
 
     {
         auto opt = std::make_shared<EventsOptions>();

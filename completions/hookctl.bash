@@ -8,7 +8,7 @@ _hookctl_subcommands() {
         'hookctl') echo 'sign verify send replay parse probe completion secret rotate listen events trigger' ;;
         'hookctl secret') echo 'new show export import' ;;
         'hookctl rotate') echo 'begin status finish abort' ;;
-        'hookctl events') echo 'tail list show stats export import mark runs reparse rekey migrate' ;;
+        'hookctl events') echo 'tail copy list show stats export import mark runs reparse rekey migrate' ;;
         'hookctl events runs') echo 'show' ;;
     esac
 }
@@ -37,6 +37,7 @@ _hookctl_options() {
         'hookctl listen') echo '-h --help --bind --path --scheme --tolerance --archive --archive-key --max-body --max-buffered --max-inflight --synchronous --ready-file --tls-cert --tls-key --fail-rate --fail-status --throttle-rate --retry-after --latency --drop-rate --fail-first --seed --threads --header-timeout --body-timeout --max-header-bytes --max-headers --drain-timeout --forward-to --secret-env --secret-file --keyring --tls-client-ca --tls-client-subject --allow-from --trust-proxy --cacert --capath --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events') echo '-h --help --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events tail') echo '-h --help --archive -f --follow -n --lines --status --org --since --grep --config --json -q --quiet -v --verbose --no-color --log-format' ;;
+        'hookctl events copy') echo '-h --help --from --to --from-key --to-key --batch --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events list') echo '-h --help --archive --status --since --until --org --limit --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events show') echo '-h --help --archive --archive-key --config --json -q --quiet -v --verbose --no-color --log-format' ;;
         'hookctl events stats') echo '-h --help --archive --status --since --until --org --run --config --json -q --quiet -v --verbose --no-color --log-format' ;;
@@ -265,6 +266,13 @@ _hookctl_value() {
         'hookctl events tail|--grep') echo 'any' ;;
         'hookctl events tail|--config') echo 'file' ;;
         'hookctl events tail|--log-format') echo 'words text json' ;;
+        'hookctl events copy|--from') echo 'file' ;;
+        'hookctl events copy|--to') echo 'file' ;;
+        'hookctl events copy|--from-key') echo 'file' ;;
+        'hookctl events copy|--to-key') echo 'file' ;;
+        'hookctl events copy|--batch') echo 'any' ;;
+        'hookctl events copy|--config') echo 'file' ;;
+        'hookctl events copy|--log-format') echo 'words text json' ;;
         'hookctl events list|--archive') echo 'file' ;;
         'hookctl events list|--status') echo 'list received delivered failed dead' ;;
         'hookctl events list|--since') echo 'any' ;;

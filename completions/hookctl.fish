@@ -12,7 +12,7 @@ function __hookctl_subcommands
         case 'hookctl rotate'
             printf '%s\n' begin status finish abort
         case 'hookctl events'
-            printf '%s\n' tail list show stats export import mark runs reparse rekey migrate
+            printf '%s\n' tail copy list show stats export import mark runs reparse rekey migrate
         case 'hookctl events runs'
             printf '%s\n' show
     end
@@ -63,6 +63,8 @@ function __hookctl_value_options
             printf '%s\n' --config --log-format
         case 'hookctl events tail'
             printf '%s\n' --archive -n --lines --status --org --since --grep --config --log-format
+        case 'hookctl events copy'
+            printf '%s\n' --from --to --from-key --to-key --batch --config --log-format
         case 'hookctl events list'
             printf '%s\n' --archive --status --since --until --org --limit --config --log-format
         case 'hookctl events show'
@@ -147,7 +149,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a completion -d 'P
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a secret -d 'New, show, export and import secrets and keyrings (see hookctl-secret(1))'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a rotate -d 'Begin, check, finish or abort a secret rotation with a dual-verify window (runbook: hookctl-rotate(1))'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a listen -d 'Local test receiver: verify, deduplicate, archive durably, inject faults'
-complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import, mark, re-parse and re-key events in an archive'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a events -d 'List, show, count, export, import, copy, mark, re-parse and re-key events in an archive'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -a trigger -d 'Send a built-in inbound-email scenario (bounce, auto-reply, malformed MIME, stale timestamp, ...) and check the receiver\'s answer'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -s h -l help -d 'Print this help message and exit'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl\'' -l version -d 'Display program version information and exit'
@@ -516,6 +518,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl listen\'' -l log-forma
 
 # hookctl events
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a tail -d 'Print the last events and delivery attempts; with -f, follow new ones as they are stored (while listen or replay writes the archive)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a copy -d 'Copy every event (bodies and raw MIME), run, run item and attempt of one archive into another (SQLite or PostgreSQL), in batches; run again to resume: only what is missing is copied'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a list -d 'List events in storage order: a table on a TTY, NDJSON with --json or when stdout is not a terminal (bodies left out; see export)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a show -d 'Show one event: fields, headers, body, re-parses and delivery attempts'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events\'' -a stats -d 'Counts by status, org and day; delivery latency percentiles'
@@ -549,6 +552,20 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s q -l
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events tail\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
+
+# hookctl events copy
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -s h -l help -d 'Print this help message and exit'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l from -r -F -d 'Archive to copy from: an SQLite file or a postgres:// URI (no password in it: PGPASSWORD, ~/.pgpass)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l to -r -F -d 'Archive to copy into (created when missing): an SQLite file or a postgres:// URI'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l from-key -r -F -d 'Archive key FILE that opens the source\'s bodies (an encrypted source)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l to-key -r -F -d 'Archive key FILE that seals the bodies stored in the destination (its archive key; default: stored in clear)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l batch -r -d 'Rows per destination transaction (default 500)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l config -r -F -d 'Config file (TOML; default $XDG_CONFIG_HOME/hookctl/config.toml)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l json -d 'Machine output on stdout: one JSON document or NDJSON'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -s q -l quiet -d 'Print only data and errors'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l no-color -d 'No colour on stderr (also NO_COLOR)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events copy\'' -l log-format -r -f -a 'text json' -d 'Log lines on stderr: text or json (default: text on a TTY, json otherwise)'
 
 # hookctl events list
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl events list\'' -s h -l help -d 'Print this help message and exit'

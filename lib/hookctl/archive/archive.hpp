@@ -91,6 +91,9 @@ struct NewEvent {
     std::string source;          // who stored it: `listen`, `import`, ...
     std::string verified_by;     // fingerprint of the key that verified it, or empty
     std::string client_identity; // the verified TLS client certificate's subject, or empty
+    // When set, stored as the event's updated_at_ms (`events copy` keeps it); else the time of
+    // the insert.
+    std::optional<std::int64_t> updated_at_ms;
 };
 
 enum class InsertResult { inserted, duplicate };
@@ -229,6 +232,14 @@ struct RunItem {
     std::int64_t seq = 0; // events.seq in a hookctl archive source, else the position in it
     ItemState state = ItemState::pending;
     std::int64_t attempts = 0; // attempts this run made
+};
+
+// A run item as `events copy` moves it between archives. `of_event`: its seq is the seq of its
+// event in the archive it was read from (a run over that archive), so the copy gives it the seq
+// that event has in the destination; otherwise (a foreign source's position) seq is kept.
+struct RunItemCopy {
+    RunItem item;
+    bool of_event = false;
 };
 
 // How many of a run's items are in each state.
@@ -413,6 +424,25 @@ public:
         std::int64_t count = 0;
     };
     virtual Result<std::vector<AttemptCount>> count_attempts(std::string_view run_id) = 0;
+
+    // --- copying between archives (`events copy`, hookctl-events(1) COPY) -------------------
+
+    // Calls `visit` for each item of `run_id` with item > `after_item` (any state), in item
+    // order, up to `limit` items. Returns how many were visited.
+    virtual Result<std::uint64_t>
+    for_each_run_item(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
+                      const std::function<bool(const RunItemCopy&)>& visit) = 0;
+    // Stores `run` as it is (state, ledger, times, options) unless a run with its run_id is
+    // stored already (that one is left untouched). Returns true when it was stored.
+    virtual Result<bool> copy_run(const Run& run) = 0;
+    // Stores the items of `run_id` that are not stored yet (key: run_id, item), as they are;
+    // one transaction. Returns how many were stored.
+    virtual Result<std::uint64_t> copy_run_items(std::string_view run_id,
+                                                 std::span<const RunItemCopy> items) = 0;
+    // Stores `attempts` as they are, without counting them on their events or run items (a
+    // copy brings those counts along), each unless an attempt with the same (run_id, event_id,
+    // target, attempt, at_ms) is stored already; one transaction. Returns how many were stored.
+    virtual Result<std::uint64_t> copy_attempts(std::span<const Attempt> attempts) = 0;
 
     // --- the receiver's request log ---------------------------------------------------------
 

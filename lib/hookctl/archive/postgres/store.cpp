@@ -395,6 +395,13 @@ public:
                                           bool by_received_at) override;
     Result<void> add_run_items(std::string_view run_id, std::span<const RunItem> items) override;
     Result<std::uint64_t>
+    for_each_run_item(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
+                      const std::function<bool(const RunItemCopy&)>& visit) override;
+    Result<bool> copy_run(const Run& run) override;
+    Result<std::uint64_t> copy_run_items(std::string_view run_id,
+                                         std::span<const RunItemCopy> items) override;
+    Result<std::uint64_t> copy_attempts(std::span<const Attempt> attempts) override;
+    Result<std::uint64_t>
     for_each_pending_event(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
                            const std::function<bool(const RunItem&, const Event&)>& visit) override;
     Result<std::optional<RunItem>> find_run_item(std::string_view run_id, std::int64_t item,
@@ -976,14 +983,16 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
         constexpr std::string_view k_insert =
             "WITH input AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], "
             "$5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], "
-            "$11::text[], $12::text[], $13::bytea[], $14::bytea[]) WITH ORDINALITY AS t("
-            "event_id, received_at_ms, org_id, scheme, headers, status, attempts, last_error, "
-            "trace_id, source, verified_by, client_identity, body, raw_mime, ord)), "
+            "$11::text[], $12::text[], $13::bytea[], $14::bytea[], $15::int8[]) WITH ORDINALITY "
+            "AS t(event_id, received_at_ms, org_id, scheme, headers, status, attempts, "
+            "last_error, trace_id, source, verified_by, client_identity, body, raw_mime, "
+            "updated_at_ms, ord)), "
             "firsts AS (SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, ord), "
             "ins AS (INSERT INTO events (event_id, received_at_ms, org_id, scheme, headers, "
             "status, attempts, last_error, updated_at_ms, trace_id, source, verified_by, "
             "client_identity) SELECT event_id, received_at_ms, org_id, scheme, headers, status, "
-            "attempts, last_error, $15, trace_id, source, verified_by, client_identity FROM "
+            "attempts, last_error, updated_at_ms, trace_id, source, verified_by, client_identity "
+            "FROM "
             "firsts ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id), "
             "bodies AS (INSERT INTO event_bodies (seq, body, raw_mime) SELECT ins.seq, f.body, "
             "f.raw_mime FROM ins JOIN firsts f USING (event_id)) "
@@ -992,11 +1001,11 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
         WriteScope write(*this);
         prepare_writes();
         const bool sealing = m_codec.state().encrypted;
-        std::array<ArrayParam, 14> columns{
-            ArrayParam(k_text),  ArrayParam(k_int8), ArrayParam(k_text), ArrayParam(k_text),
-            ArrayParam(k_text),  ArrayParam(k_text), ArrayParam(k_int8), ArrayParam(k_text),
-            ArrayParam(k_text),  ArrayParam(k_text), ArrayParam(k_text), ArrayParam(k_text),
-            ArrayParam(k_bytea), ArrayParam(k_bytea)};
+        std::array<ArrayParam, 15> columns{
+            ArrayParam(k_text),  ArrayParam(k_int8),  ArrayParam(k_text), ArrayParam(k_text),
+            ArrayParam(k_text),  ArrayParam(k_text),  ArrayParam(k_int8), ArrayParam(k_text),
+            ArrayParam(k_text),  ArrayParam(k_text),  ArrayParam(k_text), ArrayParam(k_text),
+            ArrayParam(k_bytea), ArrayParam(k_bytea), ArrayParam(k_int8)};
         for (const auto& e : events) {
             columns[0].add(e.event_id);
             columns[1].add(e.received_at_ms);
@@ -1030,6 +1039,7 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
             } else {
                 columns[13].add(*e.raw_mime);
             }
+            columns[14].add(e.updated_at_ms.value_or(now));
         }
         std::vector<InsertResult> results(events.size(), InsertResult::duplicate);
         if (events.empty()) {
@@ -1038,12 +1048,11 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
         }
         Params p;
         for (std::size_t i = 0; i < columns.size(); ++i) {
-            p.array(i == 1 || i == 6 ? k_int8_array
-                    : i >= 12        ? k_bytea_array
-                                     : k_text_array,
+            p.array(i == 1 || i == 6 || i == 14 ? k_int8_array
+                    : i >= 12                   ? k_bytea_array
+                                                : k_text_array,
                     columns[i].finish());
         }
-        p.i64(now);
         auto r = exec("insert events", k_insert, p);
         std::unordered_set<std::string> inserted;
         for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -1445,6 +1454,108 @@ PgStore::for_each_pending_event(std::string_view run_id, std::int64_t after_item
             }
         }
         return visited;
+    });
+}
+
+// --- copying between archives ------------------------------------------------------------------
+
+Result<std::uint64_t>
+PgStore::for_each_run_item(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
+                           const std::function<bool(const RunItemCopy&)>& visit) {
+    return guarded("read the run's items", [&]() -> Result<std::uint64_t> {
+        std::uint64_t visited = 0;
+        std::int64_t after = after_item;
+        while (visited < limit) {
+            const std::int64_t n = std::min<std::int64_t>(k_page, clamp_limit(limit - visited));
+            Params p;
+            p.text(run_id).i64(after).i64(n);
+            auto r = exec("read the run's items",
+                          "SELECT i.item, i.event_id, i.seq, i.state, i.attempts, EXISTS (SELECT "
+                          "1 FROM events e WHERE e.seq = i.seq AND e.event_id = i.event_id) FROM "
+                          "run_items i WHERE i.run_id = $1 AND i.item > $2 ORDER BY i.item "
+                          "LIMIT $3",
+                          p);
+            const int rows = PQntuples(r.get());
+            for (int i = 0; i < rows; ++i) {
+                RunItemCopy copy{read_run_item(r.get(), i, 0), PQgetvalue(r.get(), i, 5)[0] != 0};
+                after = copy.item.item;
+                ++visited;
+                if (!visit(copy)) {
+                    return visited;
+                }
+            }
+            if (rows < n) {
+                break;
+            }
+        }
+        return visited;
+    });
+}
+
+Result<bool> PgStore::copy_run(const Run& run) {
+    return guarded("copy run", [&]() -> Result<bool> {
+        WriteScope write(*this);
+        Params p;
+        p.text(run.run_id).text(run.kind).text(run.source).text(run.target);
+        p.text(run.options_json).text(to_string(run.state)).i64(run.progress.total);
+        p.i64(run.progress.done).i64(run.progress.delivered).i64(run.progress.dead);
+        p.i64(run.progress.cursor).i64(run.created_at_ms).i64(run.updated_at_ms);
+        p.text(run.last_error).text(run.started_by).i64(run.progress.paused_until_ms);
+        auto r = exec("copy run",
+                      "INSERT INTO runs (run_id, kind, source, target, options, state, total, "
+                      "done, delivered, failed, cursor, created_at_ms, updated_at_ms, "
+                      "last_error, started_by, paused_until_ms) VALUES ($1, $2, $3, $4, $5, $6, "
+                      "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (run_id) DO "
+                      "NOTHING",
+                      p);
+        const bool stored = std::string_view(PQcmdTuples(r.get())) == "1";
+        write.commit();
+        return stored;
+    });
+}
+
+Result<std::uint64_t> PgStore::copy_run_items(std::string_view run_id,
+                                              std::span<const RunItemCopy> items) {
+    return guarded("copy the run's items", [&]() -> Result<std::uint64_t> {
+        WriteScope write(*this);
+        std::uint64_t stored = 0;
+        for (const auto& [item, of_event] : items) {
+            Params p;
+            p.text(run_id).i64(item.item).text(item.event_id).i64(item.seq);
+            p.text(to_string(item.state)).i64(item.attempts).boolean(of_event);
+            auto r = exec("copy the run's items",
+                          "INSERT INTO run_items (run_id, item, event_id, seq, state, attempts) "
+                          "VALUES ($1, $2, $3, CASE WHEN $7 THEN coalesce((SELECT seq FROM events "
+                          "WHERE event_id = $3), $4) ELSE $4 END, $5, $6) ON CONFLICT (run_id, "
+                          "item) DO NOTHING",
+                          p);
+            stored += std::string_view(PQcmdTuples(r.get())) == "1" ? 1 : 0;
+        }
+        write.commit();
+        return stored;
+    });
+}
+
+Result<std::uint64_t> PgStore::copy_attempts(std::span<const Attempt> attempts) {
+    return guarded("copy attempts", [&]() -> Result<std::uint64_t> {
+        WriteScope write(*this);
+        std::uint64_t stored = 0;
+        for (const auto& a : attempts) {
+            Params p;
+            p.text(a.run_id).text(a.event_id).text(a.target).i64(a.attempt).i64(a.at_ms);
+            p.i32(a.http_status).f64(a.latency_ms).text(to_string(a.outcome)).text(a.reason);
+            p.text(a.detail);
+            auto r = exec("copy attempts",
+                          "INSERT INTO attempts (run_id, event_id, target, attempt, at_ms, "
+                          "http_status, latency_ms, outcome, reason, detail) SELECT $1, $2, $3, "
+                          "$4, $5, $6, $7, $8, $9, $10 WHERE NOT EXISTS (SELECT 1 FROM attempts "
+                          "WHERE run_id = $1 AND event_id = $2 AND target = $3 AND attempt = $4 "
+                          "AND at_ms = $5)",
+                          p);
+            stored += std::string_view(PQcmdTuples(r.get())) == "1" ? 1 : 0;
+        }
+        write.commit();
+        return stored;
     });
 }
 

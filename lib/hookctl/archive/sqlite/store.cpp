@@ -56,6 +56,13 @@ public:
                                           bool by_received_at) override;
     Result<void> add_run_items(std::string_view run_id, std::span<const RunItem> items) override;
     Result<std::uint64_t>
+    for_each_run_item(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
+                      const std::function<bool(const RunItemCopy&)>& visit) override;
+    Result<bool> copy_run(const Run& run) override;
+    Result<std::uint64_t> copy_run_items(std::string_view run_id,
+                                         std::span<const RunItemCopy> items) override;
+    Result<std::uint64_t> copy_attempts(std::span<const Attempt> attempts) override;
+    Result<std::uint64_t>
     for_each_pending_event(std::string_view run_id, std::int64_t after_item, std::uint64_t limit,
                            const std::function<bool(const RunItem&, const Event&)>& visit) override;
     Result<std::optional<RunItem>> find_run_item(std::string_view run_id, std::int64_t item,
@@ -768,7 +775,7 @@ Result<std::vector<InsertResult>> SqliteStore::insert_events(std::span<const New
             stmt.bind(6, std::string(to_string(e.status)));
             stmt.bind(7, static_cast<std::int64_t>(e.attempts));
             stmt.bindNoCopy(8, e.last_error);
-            stmt.bind(9, static_cast<std::int64_t>(now));
+            stmt.bind(9, static_cast<std::int64_t>(e.updated_at_ms.value_or(now)));
             stmt.bindNoCopy(10, e.trace_id);
             stmt.bindNoCopy(11, e.source);
             stmt.bindNoCopy(12, e.verified_by);
@@ -1239,6 +1246,124 @@ Result<std::uint64_t> SqliteStore::for_each_pending_event(
             }
         }
         return visited;
+    });
+}
+
+// --- copying between archives ------------------------------------------------------------------
+
+Result<std::uint64_t>
+SqliteStore::for_each_run_item(std::string_view run_id, std::int64_t after_item,
+                               std::uint64_t limit,
+                               const std::function<bool(const RunItemCopy&)>& visit) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "read the run's items", [&]() -> Result<std::uint64_t> {
+        SQLite::Statement stmt(impl.db,
+                               "SELECT i.item, i.event_id, i.seq, i.state, i.attempts, EXISTS "
+                               "(SELECT 1 FROM events e WHERE e.seq = i.seq AND e.event_id = "
+                               "i.event_id) FROM run_items i WHERE i.run_id = ?1 AND i.item > ?2 "
+                               "ORDER BY i.item LIMIT ?3");
+        stmt.bind(1, std::string(run_id));
+        stmt.bind(2, static_cast<std::int64_t>(after_item));
+        stmt.bind(3, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
+        std::uint64_t visited = 0;
+        while (stmt.executeStep()) {
+            RunItemCopy copy{read_run_item(stmt, 0), stmt.getColumn(5).getInt() != 0};
+            ++visited;
+            if (!visit(copy)) {
+                break;
+            }
+        }
+        return visited;
+    });
+}
+
+Result<bool> SqliteStore::copy_run(const Run& run) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "copy run", [&]() -> Result<bool> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db,
+                               "INSERT INTO runs (run_id, kind, source, target, options, state, "
+                               "total, done, delivered, failed, cursor, created_at_ms, "
+                               "updated_at_ms, last_error, started_by, paused_until_ms) VALUES "
+                               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                               "?15, ?16) ON CONFLICT (run_id) DO NOTHING");
+        stmt.bind(1, run.run_id);
+        stmt.bind(2, run.kind);
+        stmt.bind(3, run.source);
+        stmt.bind(4, run.target);
+        stmt.bind(5, run.options_json);
+        stmt.bind(6, std::string(to_string(run.state)));
+        stmt.bind(7, static_cast<std::int64_t>(run.progress.total));
+        stmt.bind(8, static_cast<std::int64_t>(run.progress.done));
+        stmt.bind(9, static_cast<std::int64_t>(run.progress.delivered));
+        stmt.bind(10, static_cast<std::int64_t>(run.progress.dead));
+        stmt.bind(11, static_cast<std::int64_t>(run.progress.cursor));
+        stmt.bind(12, static_cast<std::int64_t>(run.created_at_ms));
+        stmt.bind(13, static_cast<std::int64_t>(run.updated_at_ms));
+        stmt.bind(14, run.last_error);
+        stmt.bind(15, run.started_by);
+        stmt.bind(16, static_cast<std::int64_t>(run.progress.paused_until_ms));
+        const bool stored = stmt.exec() == 1;
+        write.commit();
+        return stored;
+    });
+}
+
+Result<std::uint64_t> SqliteStore::copy_run_items(std::string_view run_id,
+                                                  std::span<const RunItemCopy> items) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "copy the run's items", [&]() -> Result<std::uint64_t> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db,
+                               "INSERT INTO run_items (run_id, item, event_id, seq, state, "
+                               "attempts) VALUES (?1, ?2, ?3, CASE WHEN ?7 THEN coalesce((SELECT "
+                               "seq FROM events WHERE event_id = ?3), ?4) ELSE ?4 END, ?5, ?6) "
+                               "ON CONFLICT (run_id, item) DO NOTHING");
+        const std::string id(run_id);
+        std::uint64_t stored = 0;
+        for (const auto& [item, of_event] : items) {
+            stmt.reset();
+            stmt.bind(1, id);
+            stmt.bind(2, static_cast<std::int64_t>(item.item));
+            stmt.bind(3, item.event_id);
+            stmt.bind(4, static_cast<std::int64_t>(item.seq));
+            stmt.bind(5, std::string(to_string(item.state)));
+            stmt.bind(6, static_cast<std::int64_t>(item.attempts));
+            stmt.bind(7, of_event ? 1 : 0);
+            stored += static_cast<std::uint64_t>(stmt.exec());
+        }
+        write.commit();
+        return stored;
+    });
+}
+
+Result<std::uint64_t> SqliteStore::copy_attempts(std::span<const Attempt> attempts) {
+    auto& impl = *m_impl;
+    return guarded(impl.path, "copy attempts", [&]() -> Result<std::uint64_t> {
+        WriteScope write(impl.db, impl.in_transaction);
+        SQLite::Statement stmt(impl.db,
+                               "INSERT INTO attempts (run_id, event_id, target, attempt, at_ms, "
+                               "http_status, latency_ms, outcome, reason, detail) SELECT ?1, ?2, "
+                               "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (SELECT 1 FROM "
+                               "attempts WHERE run_id = ?1 AND event_id = ?2 AND target = ?3 AND "
+                               "attempt = ?4 AND at_ms = ?5)");
+        std::uint64_t stored = 0;
+        for (const auto& a : attempts) {
+            stmt.reset();
+            stmt.bind(1, a.run_id);
+            stmt.bind(2, a.event_id);
+            stmt.bind(3, a.target);
+            stmt.bind(4, static_cast<std::int64_t>(a.attempt));
+            stmt.bind(5, static_cast<std::int64_t>(a.at_ms));
+            stmt.bind(6, a.http_status);
+            stmt.bind(7, a.latency_ms);
+            stmt.bind(8, std::string(to_string(a.outcome)));
+            stmt.bind(9, a.reason);
+            stmt.bind(10, a.detail);
+            stored += static_cast<std::uint64_t>(stmt.exec());
+        }
+        write.commit();
+        return stored;
     });
 }
 
