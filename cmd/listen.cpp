@@ -9,8 +9,6 @@
 #include <random>
 #include <unistd.h>
 
-#include <hookctl/keys/keyring.hpp>
-#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/receive/archive_store.hpp>
 #include <hookctl/receive/server.hpp>
 #include <hookctl/util/file.hpp>
@@ -126,24 +124,6 @@ Result<std::chrono::milliseconds> duration_flag(const std::string& text, const c
         return fail(ExitCode::usage, std::string(flag) + ": " + d.error().message);
     }
     return *d;
-}
-
-// The earliest time a keyring's set of valid secrets changes, so the receiver reloads then.
-std::optional<std::int64_t> next_keyring_change(const SecretFlags& flags, std::int64_t now) {
-    std::optional<std::int64_t> next;
-    for (const auto& source : flags.sources()) {
-        if (source.kind != keys::SecretSource::Kind::keyring) {
-            continue;
-        }
-        auto ring = keys::read_keyring(source.where);
-        if (!ring) {
-            continue;
-        }
-        if (auto t = ring->next_change_after(now); t && (!next || *t < *next)) {
-            next = t;
-        }
-    }
-    return next;
 }
 
 Result<receive::ListenOptions> build_options(const ListenFlags& f) {
@@ -264,34 +244,12 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     if (!texts) {
         return std::unexpected(texts.error());
     }
-    std::vector<keys::SecretText> stdin_secrets;
-    SecretFlags reload_flags = flags.secrets;
-    std::erase(reload_flags.files, "-");
-    for (std::size_t i = 0; i < texts->size(); ++i) {
-        if ((*texts)[i].origin.find("stdin") != std::string::npos ||
-            (*texts)[i].origin == "file -") {
-            stdin_secrets.push_back((*texts)[i]);
-        }
+    auto receiver =
+        receive::receiver_keys(flags.secrets.sources(), *texts, options->check.scheme, started_at);
+    if (!receiver) {
+        return std::unexpected(receiver.error());
     }
-    auto scheme = options->check.scheme;
-    auto initial =
-        receive::make_key_set(*texts, scheme, next_keyring_change(flags.secrets, started_at));
-    if (!initial) {
-        return std::unexpected(initial.error());
-    }
-    receive::KeyLoader loader = [reload_flags, stdin_secrets,
-                                 scheme](std::int64_t now) -> Result<receive::KeySet> {
-        std::vector<keys::SecretText> loaded = stdin_secrets;
-        if (!reload_flags.sources().empty()) {
-            auto more = load_secret_flags(reload_flags, now);
-            if (!more) {
-                return std::unexpected(more.error());
-            }
-            loaded.insert(loaded.end(), more->begin(), more->end());
-        }
-        return receive::make_key_set(loaded, scheme, next_keyring_change(reload_flags, now));
-    };
-    receive::KeyStore keys(loader, std::move(*initial));
+    receive::KeyStore keys(std::move(receiver->loader), std::move(receiver->initial));
 
     // Read before the address is bound: a bad key file is an input error (exit 2).
     auto cipher = load_archive_cipher(flags.archive_key);

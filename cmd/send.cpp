@@ -5,9 +5,8 @@
 #include <unistd.h>
 
 #include <hookctl/archive/har.hpp>
+#include <hookctl/http/payload.hpp>
 #include <hookctl/http/target.hpp>
-#include <hookctl/mime/parse.hpp>
-#include <hookctl/util/encoding.hpp>
 
 #include "common.hpp"
 
@@ -85,10 +84,6 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     }
 
     // The payload: JSON as given, or an .eml parsed to the event JSON.
-    std::string body;
-    std::string event_id = opt.event_id;
-    std::string trace_id;
-    bool is_eml = opt.body.size() > 4 && opt.body.ends_with(".eml");
     if (!har && opt.body == "-" && is_tty(STDIN_FILENO)) {
         return fail(ExitCode::usage, "no payload: give a FILE argument or pipe it on stdin");
     }
@@ -96,38 +91,24 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     if (!raw) {
         return std::unexpected(raw.error());
     }
-    if (is_eml) {
-        mime::ParseOptions parse_options;
-        parse_options.org_id = opt.org_id;
-        auto event = mime::parse_message(*raw, parse_options);
-        if (!event) {
-            return std::unexpected(event.error());
-        }
-        body = event->dump();
-    } else {
-        body = std::move(*raw);
-    }
-    if (opt.content_type == "application/json") {
-        auto doc = nlohmann::json::parse(body, nullptr, false);
-        if (doc.is_discarded()) {
+    http::PayloadInput input;
+    input.raw = std::move(*raw);
+    input.is_eml = opt.body.size() > 4 && opt.body.ends_with(".eml");
+    input.org_id = opt.org_id;
+    input.content_type = opt.content_type;
+    input.event_id = opt.event_id;
+    auto payload = http::build_payload(std::move(input));
+    if (!payload) {
+        if (payload.error().kind == http::PayloadFailure::not_json) {
             return fail(ExitCode::usage, (opt.from_har.empty() ? opt.body : opt.from_har) +
                                              ": not valid JSON (pass --content-type TYPE "
                                              "to send other bytes)");
         }
-        if (doc.is_object()) {
-            if (event_id.empty() && doc.contains("event_id") && doc["event_id"].is_string()) {
-                event_id = doc["event_id"].get<std::string>();
-            }
-            if (doc.contains("trace_id") && doc["trace_id"].is_string()) {
-                trace_id = doc["trace_id"].get<std::string>();
-            }
-        }
+        return std::unexpected(payload.error().error);
     }
-    if (event_id.empty()) {
-        // Deterministic, so sending the same bytes twice is idempotent at the receiver.
-        event_id = "evt_" + util::hex_encode(util::sha256(body)).substr(0, 24);
-    }
-    extra.add("traceparent", http::make_traceparent(trace_id));
+    const std::string& body = payload->body;
+    const std::string& event_id = payload->event_id;
+    extra.add("traceparent", http::make_traceparent(payload->trace_id));
 
     auto now = context.clock.now_s();
     if (!now) {

@@ -157,7 +157,7 @@ Result<SecretText> load_one(const SecretSource& source) {
         return fail(ExitCode::usage, "secret: " + source.describe() + ": internal error");
     }
     drop_trailing_newline(text);
-    SecretText secret{SecretBytes(std::move(text)), source.describe()};
+    SecretText secret{SecretBytes(std::move(text)), source.describe(), source.is_stdin()};
     if (auto ok = apply_text_rule(secret); !ok) {
         return std::unexpected(ok.error());
     }
@@ -201,7 +201,7 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
             }
             continue;
         }
-        if (source.kind == SecretSource::Kind::file && source.where == "-") {
+        if (source.is_stdin()) {
             if (stdin_used) {
                 return fail(ExitCode::usage,
                             "secret: stdin (--secret-file -) can be read only once");

@@ -42,6 +42,9 @@ struct SecretSource {
     Kind kind = Kind::env;
     std::string where; // the variable name or the path
 
+    // A file source named `-`: stdin, which can be read only once.
+    bool is_stdin() const { return kind == Kind::file && where == "-"; }
+
     // `env NAME`, `file PATH`, `keyring PATH`: how errors and logs name the source.
     std::string describe() const;
 };
@@ -49,7 +52,9 @@ struct SecretSource {
 // A secret as loaded, before it is decoded for a scheme.
 struct SecretText {
     SecretBytes text;
-    std::string origin; // SecretSource::describe(), for error messages
+    std::string origin;      // SecretSource::describe(), for error messages
+    bool from_stdin = false; // read from stdin (`file -`): it cannot be read a second time, so
+                             // whoever loads the secrets again keeps this one
 };
 
 // The rule for every file a secret is read from (`--secret-file`, a target's `secret_file`, a

@@ -1,6 +1,32 @@
+#include <hookctl/keys/keyring.hpp>
+#include <hookctl/keys/keyring_file.hpp>
 #include <hookctl/receive/keyset.hpp>
 
 namespace hookctl::receive {
+
+namespace {
+
+// The earliest time after `now` a keyring among `sources` changes its set of valid secrets. A
+// keyring that cannot be read is skipped: loading its secrets reports that.
+std::optional<std::int64_t> next_keyring_change(const std::vector<keys::SecretSource>& sources,
+                                                std::int64_t now) {
+    std::optional<std::int64_t> next;
+    for (const auto& source : sources) {
+        if (source.kind != keys::SecretSource::Kind::keyring) {
+            continue;
+        }
+        auto ring = keys::read_keyring(source.where);
+        if (!ring) {
+            continue;
+        }
+        if (auto t = ring->next_change_after(now); t && (!next || *t < *next)) {
+            next = t;
+        }
+    }
+    return next;
+}
+
+} // namespace
 
 const std::vector<keys::Key>& KeySet::for_scheme(sig::Scheme scheme) const {
     return sig::info(scheme).encoding == keys::SecretEncoding::standard_webhooks ? standard : raw;
@@ -66,6 +92,40 @@ Result<std::shared_ptr<const KeySet>> KeyStore::reload(std::int64_t now) {
     auto fresh = std::make_shared<const KeySet>(std::move(*loaded));
     m_current.store(fresh, std::memory_order_release);
     return fresh;
+}
+
+Result<ReceiverKeys> receiver_keys(const std::vector<keys::SecretSource>& sources,
+                                   const std::vector<keys::SecretText>& loaded,
+                                   std::optional<sig::Scheme> scheme, std::int64_t loaded_at) {
+    auto initial = make_key_set(loaded, scheme, next_keyring_change(sources, loaded_at));
+    if (!initial) {
+        return std::unexpected(initial.error());
+    }
+    std::vector<keys::SecretText> kept;
+    for (const auto& secret : loaded) {
+        if (secret.from_stdin) {
+            kept.push_back(secret);
+        }
+    }
+    std::vector<keys::SecretSource> reread;
+    for (const auto& source : sources) {
+        if (!source.is_stdin()) {
+            reread.push_back(source);
+        }
+    }
+    KeyLoader loader = [kept = std::move(kept), reread = std::move(reread),
+                        scheme](std::int64_t now) -> Result<KeySet> {
+        std::vector<keys::SecretText> secrets = kept;
+        if (!reread.empty()) {
+            auto more = keys::load_secrets(reread, now);
+            if (!more) {
+                return std::unexpected(more.error());
+            }
+            secrets.insert(secrets.end(), more->begin(), more->end());
+        }
+        return make_key_set(secrets, scheme, next_keyring_change(reread, now));
+    };
+    return ReceiverKeys{std::move(*initial), std::move(loader)};
 }
 
 } // namespace hookctl::receive

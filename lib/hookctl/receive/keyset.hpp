@@ -38,6 +38,23 @@ Result<KeySet> make_key_set(const std::vector<keys::SecretText>& secrets,
 // the receiver started with.
 using KeyLoader = std::function<Result<KeySet>(std::int64_t now)>;
 
+// A receiver's secrets: the set it starts with, and how it loads them again.
+struct ReceiverKeys {
+    KeySet initial;
+    KeyLoader loader;
+};
+
+// The receiver's reload policy. `loaded`: the secrets keys::load_secrets read from `sources` at
+// `loaded_at` (Unix seconds), decoded now into `initial` (as make_key_set, for `scheme`). The
+// loader reads every source again at the time it is given, except stdin (`file -`), which
+// cannot be read twice: the secrets read from it at start (SecretText::from_stdin) are kept, ahead
+// of the others. Each set expires when the set of valid secrets of a keyring among `sources`
+// next changes (a rotation window opens or ends), so it is reloaded then. Fails (exit 2, naming
+// the source) when a secret does not decode; the loader fails as keys::load_secrets does.
+Result<ReceiverKeys> receiver_keys(const std::vector<keys::SecretSource>& sources,
+                                   const std::vector<keys::SecretText>& loaded,
+                                   std::optional<sig::Scheme> scheme, std::int64_t loaded_at);
+
 // The receiver's current KeySet, swapped atomically: readers never block and never see a half
 // loaded set. `reload` re-runs the loader (see Reloader: a signal, a keyring file change);
 // `current(now)` reloads first when the set has expired at `now`, so a secret whose window ended

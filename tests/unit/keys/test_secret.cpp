@@ -41,6 +41,36 @@ TEST_CASE("keys::load_secrets reads env and files, dropping one trailing newline
     CHECK(secrets->at(1).origin == "file " + path);
 }
 
+TEST_CASE("keys::load_secrets marks the secret read from stdin, and only that one") {
+    testing::TempDir dir;
+    auto piped = dir.write("stdin.txt", "from-stdin-0123456789\n");
+    auto path = dir.write("secret.txt", "from-file-0123456789\n");
+    ::chmod(path.c_str(), 0600);
+    ::setenv("HOOKCTL_TEST_STDIN", "from-env-0123456789", 1); // "stdin" in its name: not stdin
+    // Stand a file in for stdin while load_secrets reads `-`.
+    int saved = ::dup(STDIN_FILENO);
+    REQUIRE(saved >= 0);
+    FILE* in = std::fopen(piped.c_str(), "r");
+    REQUIRE(in != nullptr);
+    REQUIRE(::dup2(::fileno(in), STDIN_FILENO) == STDIN_FILENO);
+    auto secrets = keys::load_secrets({{SecretSource::Kind::env, "HOOKCTL_TEST_STDIN"},
+                                       {SecretSource::Kind::file, "-"},
+                                       {SecretSource::Kind::file, path}},
+                                      k_no_keyring_time);
+    ::dup2(saved, STDIN_FILENO);
+    ::close(saved);
+    std::fclose(in);
+    REQUIRE(secrets.has_value());
+    REQUIRE(secrets->size() == 3);
+    CHECK_FALSE(secrets->at(0).from_stdin);
+    CHECK(secrets->at(1).text.view() == "from-stdin-0123456789");
+    CHECK(secrets->at(1).from_stdin);
+    CHECK_FALSE(secrets->at(2).from_stdin);
+    CHECK(SecretSource{SecretSource::Kind::file, "-"}.is_stdin());
+    CHECK_FALSE(SecretSource{SecretSource::Kind::file, "stdin"}.is_stdin());
+    CHECK_FALSE(SecretSource{SecretSource::Kind::env, "-"}.is_stdin());
+}
+
 TEST_CASE("keys::check_secret_file refuses a secret file its group or others may use") {
     testing::TempDir dir;
     auto path = dir.file("hook.secret");
