@@ -2,31 +2,15 @@
 #include <memory>
 
 #include <hookctl/archive/postgres/location.hpp>
+#include <hookctl/archive/postgres/pq_ptr.hpp>
 #include <hookctl/archive/postgres/query.hpp>
 
 namespace hookctl::archive::postgres {
 namespace {
 
-struct ResultDeleter {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
-struct ConnDeleter {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, ConnDeleter>;
-
 // Type OIDs whose text form query_rows rewrites.
 constexpr Oid k_bytea = 17, k_int8 = 20, k_int2 = 21, k_int4 = 23, k_timestamp = 1114,
               k_timestamptz = 1184;
-
-std::string first_line(const char* message) {
-    std::string text = message == nullptr ? "" : message;
-    if (auto nl = text.find('\n'); nl != std::string::npos) {
-        text.resize(nl);
-    }
-    return text;
-}
 
 // `PostgreSQL at host H port P, database D` of a connection (attempt).
 std::string where(const PGconn* c) {

@@ -14,6 +14,7 @@
 
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/archive/postgres/location.hpp>
+#include <hookctl/archive/postgres/pq_ptr.hpp>
 #include <hookctl/archive/postgres/schema.hpp>
 #include <hookctl/archive/postgres/store.hpp>
 #include <hookctl/util/encoding.hpp>
@@ -30,15 +31,6 @@ constexpr Oid k_bytea_array = 1001, k_text_array = 1009, k_int8_array = 1016;
 
 // The advisory lock key of schema migrations and of encryption changes ("hkct").
 constexpr std::int64_t k_lock_key = k_application_id;
-
-struct ResultDeleter {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
-struct ConnDeleter {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, ConnDeleter>;
 
 // A failure inside a store call: turned into an Error by guarded().
 struct PgFailure {
@@ -227,15 +219,6 @@ template <class T, class F> std::string json_list(const std::vector<T>& items, F
         array.push_back(std::string(to_text(item)));
     }
     return array.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// The first line of a libpq message, trimmed.
-std::string first_line(const char* message) {
-    std::string text = message == nullptr ? "" : message;
-    if (auto nl = text.find('\n'); nl != std::string::npos) {
-        text.resize(nl);
-    }
-    return text;
 }
 
 // The columns read_event reads, in its order.
