@@ -1,18 +1,16 @@
 // hookctl parse: raw MIME (.eml, folder, Maildir, mbox) to the email event JSON (DESIGN.md §6).
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
 #include <hookctl/mime/parse.hpp>
+#include <hookctl/mime/pool.hpp>
 #include <hookctl/util/units.hpp>
 
 #include "common.hpp"
@@ -65,103 +63,6 @@ Outcome parse_one(std::string_view raw, const std::string& label, const mime::Pa
     }
     return out;
 }
-
-// Parses messages on worker threads and hands the outcomes back in input order. At most 32 per
-// thread (and about 64 MiB) are read ahead of the one printed next, so memory stays bounded,
-// and one big message does not leave the other threads idle.
-class ParsePool {
-public:
-    ParsePool(int threads, const mime::ParseOptions& options, bool pretty)
-        : m_options(options)
-        , m_pretty(pretty)
-        , m_window(static_cast<std::size_t>(threads) * 32) {
-        for (int i = 0; i < threads; ++i) {
-            m_workers.emplace_back([this] { work(); });
-        }
-    }
-    ~ParsePool() {
-        {
-            std::lock_guard lock(m_mutex);
-            m_closing = true;
-        }
-        m_changed.notify_all();
-        for (auto& w : m_workers) {
-            w.join();
-        }
-    }
-
-    // Queues a message; first hands `ready` every outcome due in order while the window is full.
-    template <class Ready> void submit(std::string raw, std::string label, Ready&& ready) {
-        std::unique_lock lock(m_mutex);
-        while (m_next_in > m_next_out &&
-               (m_next_in - m_next_out >= m_window || m_window_bytes >= k_window_bytes)) {
-            drain_one(lock, ready);
-        }
-        m_window_bytes += raw.size();
-        m_jobs.push_back({m_next_in++, std::move(raw), std::move(label)});
-        lock.unlock();
-        m_changed.notify_all();
-    }
-
-    // Hands `ready` every outcome still to come, in order.
-    template <class Ready> void finish(Ready&& ready) {
-        std::unique_lock lock(m_mutex);
-        while (m_next_out < m_next_in) {
-            drain_one(lock, ready);
-        }
-    }
-
-private:
-    struct Job {
-        std::size_t index;
-        std::string raw;
-        std::string label;
-    };
-    struct Done {
-        std::size_t raw_size; // counted in the window until printed
-        Outcome outcome;
-    };
-
-    template <class Ready> void drain_one(std::unique_lock<std::mutex>& lock, Ready& ready) {
-        m_changed.wait(lock, [&] { return m_done.contains(m_next_out); });
-        auto node = m_done.extract(m_next_out++);
-        m_window_bytes -= node.mapped().raw_size;
-        lock.unlock();
-        ready(std::move(node.mapped().outcome));
-        lock.lock();
-    }
-
-    void work() {
-        std::unique_lock lock(m_mutex);
-        while (true) {
-            m_changed.wait(lock, [&] { return m_closing || !m_jobs.empty(); });
-            if (m_jobs.empty()) {
-                return;
-            }
-            Job job = std::move(m_jobs.front());
-            m_jobs.pop_front();
-            lock.unlock();
-            Done done{job.raw.size(), parse_one(job.raw, job.label, m_options, m_pretty)};
-            lock.lock();
-            m_done.emplace(job.index, std::move(done));
-            m_changed.notify_all();
-        }
-    }
-
-    const mime::ParseOptions& m_options;
-    bool m_pretty;
-    std::size_t m_window;                                   // messages read ahead, at most
-    static constexpr std::size_t k_window_bytes = 64 << 20; // and about this many bytes
-    std::size_t m_window_bytes = 0;
-    std::mutex m_mutex;
-    std::condition_variable m_changed;
-    std::deque<Job> m_jobs;
-    std::map<std::size_t, Done> m_done;
-    std::size_t m_next_in = 0;
-    std::size_t m_next_out = 0;
-    bool m_closing = false;
-    std::vector<std::thread> m_workers;
-};
 
 // A single file that is not an mbox: parsed streaming, printed as one document.
 bool is_single_message_file(const std::string& path) {
@@ -235,9 +136,16 @@ Result<ExitCode> run_parse(const ParseCliOptions& opt, Context& context) {
         }
     };
     int jobs = opt.jobs > 0 ? opt.jobs : static_cast<int>(std::thread::hardware_concurrency());
-    std::optional<ParsePool> pool;
+    // In input order, at most 32 messages per thread (and about 64 MiB) read ahead of the one
+    // printed next.
+    std::optional<mime::OrderedPool<Outcome>> pool;
     if (jobs > 1) {
-        pool.emplace(jobs, options, opt.pretty);
+        pool.emplace(
+            jobs,
+            [&options, pretty = opt.pretty](const std::string& raw, const std::string& label) {
+                return parse_one(raw, label, options, pretty);
+            },
+            static_cast<std::size_t>(jobs) * 32);
     }
     auto status = mime::for_each_message(
         opt.path, [&](std::string_view raw, const std::string& label) -> Result<void> {
