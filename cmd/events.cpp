@@ -91,16 +91,12 @@ Result<archive::EventFilter> make_filter(const FilterFlags& flags) {
     }
     if (!flags.since.empty()) {
         auto t = parse_time_flag("--since", flags.since);
-        if (!t) {
-            return std::unexpected(t.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(t);
         filter.since_ms = *t;
     }
     if (!flags.until.empty()) {
         auto t = parse_time_flag("--until", flags.until);
-        if (!t) {
-            return std::unexpected(t.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(t);
         filter.until_ms = *t;
     }
     filter.org_ids = flags.orgs;
@@ -141,9 +137,7 @@ void add_archive_option(CLI::App& cmd, EventsOptions& opt) {
 
 Result<std::unique_ptr<archive::Store>> open_archive(const EventsOptions& opt, archive::Mode mode) {
     auto cipher = load_archive_cipher(opt.archive_key, opt.old_keys);
-    if (!cipher) {
-        return std::unexpected(cipher.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(cipher);
     return archive::open(opt.archive, {.mode = mode,
                                        .busy_timeout = std::chrono::milliseconds(5000),
                                        .synchronous_full = true,
@@ -159,13 +153,9 @@ struct Selection {
 
 Result<Selection> open_selection(const EventsOptions& opt, archive::Mode mode) {
     auto filter = make_filter(opt.filter);
-    if (!filter) {
-        return std::unexpected(filter.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(filter);
     auto opened = open_archive(opt, mode);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     return Selection{std::move(*filter), std::move(*opened)};
 }
 
@@ -203,9 +193,7 @@ std::string cell(std::string text, std::size_t width) {
 
 Result<ExitCode> run_list(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
-    if (!selected) {
-        return std::unexpected(selected.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(selected);
     auto& [filter, archive] = *selected;
     filter.with_body = false;
     const bool table = !context.global.json && is_tty(1);
@@ -226,9 +214,7 @@ Result<ExitCode> run_list(const EventsOptions& opt, Context& context) {
         }
         return true;
     });
-    if (!visited) {
-        return std::unexpected(visited.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(visited);
     std::cout.flush();
     if (table && !context.global.quiet) {
         std::fprintf(stderr, "%llu event(s)\n", static_cast<unsigned long long>(*visited));
@@ -238,15 +224,11 @@ Result<ExitCode> run_list(const EventsOptions& opt, Context& context) {
 
 Result<ExitCode> run_show(const EventsOptions& opt, Context& context) {
     auto opened = open_archive(opt, archive::Mode::read_only);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto& archive = *opened;
     const std::string& id = opt.ids.front();
     auto event = archive->get_event(id);
-    if (!event) {
-        return std::unexpected(event.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(event);
     if (!event->has_value()) {
         return fail(ExitCode::usage, "no event with id '" + id + "' in " + opt.archive +
                                          ": list ids with `hookctl events list --archive " +
@@ -254,13 +236,9 @@ Result<ExitCode> run_show(const EventsOptions& opt, Context& context) {
     }
     const auto& e = **event;
     auto attempts = archive->attempts_for(id);
-    if (!attempts) {
-        return std::unexpected(attempts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(attempts);
     auto reparses = archive->reparses_of(id, context.global.json);
-    if (!reparses) {
-        return std::unexpected(reparses.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(reparses);
     if (context.global.json) {
         auto doc = archive::event_to_json(e, true);
         ojson versions = ojson::array();
@@ -340,15 +318,11 @@ Result<ExitCode> run_show(const EventsOptions& opt, Context& context) {
 
 Result<ExitCode> run_stats(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
-    if (!selected) {
-        return std::unexpected(selected.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(selected);
     auto& [filter, archive] = *selected;
     if (!opt.run.empty()) {
         auto run = archive->get_run(opt.run);
-        if (!run) {
-            return std::unexpected(run.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(run);
         if (!*run) {
             return fail(ExitCode::usage, "--run " + opt.run + ": no such run in " + opt.archive +
                                              " (list runs with `hookctl events runs --archive " +
@@ -356,9 +330,7 @@ Result<ExitCode> run_stats(const EventsOptions& opt, Context& context) {
         }
     }
     auto stats = archive->stats(filter, opt.run);
-    if (!stats) {
-        return std::unexpected(stats.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(stats);
     auto pairs = [](const std::vector<std::pair<std::string, std::int64_t>>& rows) {
         ojson obj = ojson::object();
         for (const auto& [key, count] : rows) {
@@ -461,9 +433,7 @@ Result<std::optional<archive::Redactor>> make_redactor(const EventsOptions& opt)
     std::vector<archive::FieldPath> fields;
     if (!opt.redact_fields.empty()) {
         auto parsed = archive::parse_field_paths(opt.redact_fields);
-        if (!parsed) {
-            return std::unexpected(parsed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(parsed);
         fields = std::move(*parsed);
     }
     keys::SecretBytes key(util::random_bytes(32)); // one export's pseudonyms, unlinkable
@@ -491,21 +461,15 @@ Result<ExitCode> run_export(const EventsOptions& opt, Context& context) {
         return run_export_as(opt, context);
     }
     auto redactor = make_redactor(opt);
-    if (!redactor) {
-        return std::unexpected(redactor.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(redactor);
     const archive::Redactor* redacting = *redactor ? &**redactor : nullptr;
     auto selected = open_selection(opt, archive::Mode::read_only);
-    if (!selected) {
-        return std::unexpected(selected.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(selected);
     auto& [filter, archive] = *selected;
     auto written = write_export(opt.output, false, [&](std::ostream& out) {
         return archive::export_ndjson(*archive, filter, out, redacting);
     });
-    if (!written) {
-        return std::unexpected(written.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(written);
     if (!context.global.quiet) {
         std::cerr << "exported " << *written << " event(s) from " << opt.archive
                   << (redacting == nullptr ? "" : " (redacted; raw MIME left out)") << '\n';
@@ -524,9 +488,7 @@ void add_export_format_option(CLI::App& cmd, std::string& format) {
 // events export --format curl|har: the other tools' formats (archive/har.hpp).
 Result<ExitCode> run_export_as(const EventsOptions& opt, Context& context) {
     auto selected = open_selection(opt, archive::Mode::read_only);
-    if (!selected) {
-        return std::unexpected(selected.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(selected);
     auto& [filter, archive] = *selected;
     auto write = [&](std::ostream& out) {
         return opt.format == "har"
@@ -535,9 +497,7 @@ Result<ExitCode> run_export_as(const EventsOptions& opt, Context& context) {
                                           {opt.archive, util::format_time_ms(util::unix_now_ms())});
     };
     auto written = write_export(opt.output, opt.format == "curl", write);
-    if (!written) {
-        return std::unexpected(written.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(written);
     if (!context.global.quiet) {
         std::cerr << "exported " << *written << " event(s) from " << opt.archive << " as "
                   << opt.format << '\n';
@@ -565,9 +525,7 @@ Result<ExitCode> run_import(const EventsOptions& opt, Context& context) {
     const bool existed =
         archive::is_server_uri(opt.archive) || std::filesystem::exists(opt.archive, ec) || ec;
     auto opened = open_archive(opt, archive::Mode::create);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto& archive = *opened;
     auto summary = archive::import_ndjson(*archive, *in, name, util::unix_now_ms());
     if (!summary) {
@@ -604,9 +562,7 @@ Result<ExitCode> run_mark(const EventsOptions& opt, Context& context) {
         return fail(ExitCode::usage, "--status: use failed, dead or delivered");
     }
     auto opened = open_archive(opt, archive::Mode::read_write);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto& archive = *opened;
     if (auto marked = archive::mark_all(*archive, opt.ids, *status, opt.reason); !marked) {
         return std::unexpected(marked.error());
@@ -635,9 +591,7 @@ Result<ExitCode> run_rekey(const EventsOptions& opt, Context& context) {
                                      "the archive to (--old-key FILE for the key it is under)");
     }
     auto opened = open_archive(opt, archive::Mode::read_write);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto& archive = *opened;
     struct sigaction action = {};
     action.sa_handler = on_rekey_signal;
@@ -661,9 +615,7 @@ Result<ExitCode> run_rekey(const EventsOptions& opt, Context& context) {
         return g_rekey_stop.load() == 0;
     };
     auto done = archive::rekey(*archive, options);
-    if (!done) {
-        return std::unexpected(done.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(done);
     const auto& p = *done;
     if (context.global.json) {
         print_json({{"archive", opt.archive},
@@ -708,23 +660,17 @@ Result<ExitCode> run_reparse(const EventsOptions& opt, Context& context) {
                                      "new parses beside them), or both");
     }
     auto max = parse_share("--max-divergence", opt.max_divergence, true);
-    if (!max) {
-        return std::unexpected(max.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(max);
     auto selected =
         open_selection(opt, opt.write ? archive::Mode::read_write : archive::Mode::read_only);
-    if (!selected) {
-        return std::unexpected(selected.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(selected);
     auto& [filter, archive] = *selected;
     archive::ReparseOptions options;
     options.filter = filter;
     options.write = opt.write;
     options.parser = std::string("hookctl ") + HOOKCTL_VERSION;
     auto done = archive::reparse_events(*archive, options);
-    if (!done) {
-        return std::unexpected(done.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(done);
     const auto& tally = done->tally;
     const bool exceeded = opt.compare && tally.exceeds(*max);
     if (context.global.json) {
@@ -809,9 +755,7 @@ Result<ExitCode> run_reparse(const EventsOptions& opt, Context& context) {
 
 Result<ExitCode> run_migrate(const EventsOptions& opt, Context& context) {
     auto opened = open_archive(opt, archive::Mode::read_write);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto& archive = *opened;
     if (context.global.json) {
         print_json({{"archive", opt.archive}, {"schema_version", archive->schema_version()}});
@@ -867,9 +811,7 @@ Result<std::vector<ListedRun>> find_runs(const EventsOptions& opt) {
             continue; // an archive that moved or was deleted since: its runs are gone with it
         }
         auto runs = (*db)->list_runs();
-        if (!runs) {
-            return std::unexpected(runs.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(runs);
         for (auto& run : *runs) {
             if (ids.empty() || std::find(ids.begin(), ids.end(), run.run_id) != ids.end()) {
                 out.push_back({path, std::move(run)});
@@ -884,9 +826,7 @@ Result<std::vector<ListedRun>> find_runs(const EventsOptions& opt) {
 
 Result<ExitCode> run_runs(const EventsOptions& opt, Context& context) {
     auto runs = find_runs(opt);
-    if (!runs) {
-        return std::unexpected(runs.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(runs);
     const bool table = !context.global.json && is_tty(1);
     if (!table) {
         for (const auto& r : *runs) {
@@ -928,14 +868,10 @@ Result<ExitCode> run_runs_show(const EventsOptions& opt, Context& context) {
         path = *indexed;
     }
     auto opened = archive::open(path, {.mode = archive::Mode::read_only});
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     archive::Store& db = **opened;
     auto run = db.get_run(id);
-    if (!run) {
-        return std::unexpected(run.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(run);
     if (!*run) {
         return fail(ExitCode::usage, "no run " + id + " in " + path +
                                          " (list runs with `hookctl events runs --archive " + path +

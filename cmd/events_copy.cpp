@@ -68,18 +68,14 @@ Result<ExitCode> run_copy(const CopyOptions& opt, Context& context) {
                                          "): give the archive to copy into as --to");
     }
     auto from = open_side(opt.from, opt.from_key, archive::Mode::read_only, "--from-key");
-    if (!from) {
-        return std::unexpected(from.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(from);
     if ((*from)->encryption().encrypted && opt.from_key.empty()) {
         return fail(ExitCode::usage, "--from " + opt.from +
                                          " is encrypted: give its archive key with --from-key "
                                          "FILE (the destination's goes in --to-key FILE)");
     }
     auto to = open_side(opt.to, opt.to_key, archive::Mode::create, "--to-key");
-    if (!to) {
-        return std::unexpected(to.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(to);
     struct sigaction action = {};
     action.sa_handler = on_copy_signal;
     sigemptyset(&action.sa_mask);
@@ -103,9 +99,7 @@ Result<ExitCode> run_copy(const CopyOptions& opt, Context& context) {
         return g_copy_stop.load() == 0;
     };
     auto done = archive::copy(**from, **to, options);
-    if (!done) {
-        return std::unexpected(done.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(done);
     if (context.global.json) {
         print_json(nlohmann::ordered_json{{"from", opt.from},
                                           {"to", opt.to},

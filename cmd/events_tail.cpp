@@ -59,13 +59,9 @@ Result<archive::TailFilter> make_tail_filter(const TailOptions& opt) {
 
 Result<ExitCode> run_tail(const TailOptions& opt, Context& context) {
     auto filter = make_tail_filter(opt);
-    if (!filter) {
-        return std::unexpected(filter.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(filter);
     auto follower = archive::Follower::open(opt.archive, std::move(*filter));
-    if (!follower) {
-        return std::unexpected(follower.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(follower);
     auto print = [&](const std::vector<archive::TailRecord>& records) {
         for (const auto& r : records) {
             if (context.global.json) {
@@ -80,9 +76,7 @@ Result<ExitCode> run_tail(const TailOptions& opt, Context& context) {
         return static_cast<bool>(std::cout);
     };
     auto backlog = follower->backlog(static_cast<std::size_t>(opt.lines));
-    if (!backlog) {
-        return std::unexpected(backlog.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(backlog);
     print(*backlog);
     if (!opt.follow) {
         return ExitCode::ok;
@@ -91,9 +85,7 @@ Result<ExitCode> run_tail(const TailOptions& opt, Context& context) {
     util::SignalWaiter waiter(STDOUT_FILENO); // also ends when the reader of stdout exits
     archive::PollSchedule schedule;
     auto end = archive::follow(*follower, schedule, clock, waiter, print);
-    if (!end) {
-        return std::unexpected(end.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(end);
     if (*end == archive::FollowEnd::archive_gone && !context.global.quiet) {
         std::cerr << "hookctl: archive " << opt.archive
                   << " was removed or replaced: stopped following\n";

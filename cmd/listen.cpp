@@ -129,9 +129,7 @@ Result<std::chrono::milliseconds> duration_flag(const std::string& text, const c
 Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     receive::ListenOptions o;
     auto bind = parse_bind(f.bind);
-    if (!bind) {
-        return std::unexpected(bind.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(bind);
     o.host = bind->first == "localhost" ? "127.0.0.1" : bind->first;
     o.port = bind->second;
     if (f.path.empty() || f.path.front() != '/') {
@@ -142,15 +140,11 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
         o.check.scheme.reset();
     } else {
         auto scheme = sig::parse_scheme(f.scheme);
-        if (!scheme) {
-            return std::unexpected(scheme.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(scheme);
         o.check.scheme = *scheme;
     }
     auto tolerance = duration_flag(f.tolerance, "--tolerance");
-    if (!tolerance) {
-        return std::unexpected(tolerance.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(tolerance);
     o.check.tolerance = std::chrono::duration_cast<std::chrono::seconds>(*tolerance);
     auto max_body = util::parse_size(f.max_body);
     if (!max_body) {
@@ -184,9 +178,7 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
           std::tuple{&f.body_timeout, &o.body_timeout, "--body-timeout"},
           std::tuple{&f.drain_timeout, &o.drain_timeout, "--drain-timeout"}}) {
         auto d = duration_flag(*text, flag);
-        if (!d) {
-            return std::unexpected(d.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(d);
         *target = *d;
     }
     auto& faults = o.faults;
@@ -195,9 +187,7 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
           std::tuple{&f.throttle_rate, &faults.throttle_rate, "--throttle-rate"},
           std::tuple{&f.drop_rate, &faults.drop_rate, "--drop-rate"}}) {
         auto p = receive::parse_probability(*text, flag);
-        if (!p) {
-            return std::unexpected(p.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(p);
         *target = *p;
     }
     if (f.fail_status < 100 || f.fail_status > 599) {
@@ -206,15 +196,11 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
     }
     faults.fail_status = f.fail_status;
     auto retry_after = duration_flag(f.retry_after, "--retry-after");
-    if (!retry_after) {
-        return std::unexpected(retry_after.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(retry_after);
     faults.retry_after = std::chrono::ceil<std::chrono::seconds>(*retry_after);
     if (!f.latency.empty()) {
         auto latency = receive::parse_latency(f.latency);
-        if (!latency) {
-            return std::unexpected(latency.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(latency);
         faults.latency_min = latency->first;
         faults.latency_max = latency->second;
     }
@@ -232,30 +218,22 @@ Result<receive::ListenOptions> build_options(const ListenFlags& f) {
 
 Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     auto options = build_options(flags);
-    if (!options) {
-        return std::unexpected(options.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(options);
     // Secrets: loaded now, and again on SIGUSR1 (see receive::Reloader) or when a keyring window
     // ends. A secret read from stdin cannot be read twice, so reloads keep it. Keyring windows are
     // judged by the clock at each request (not HOOKCTL_NOW): a verify-only secret stops verifying
     // the second its window ends.
     auto started_at = util::unix_now_s();
     auto texts = load_secret_flags(flags.secrets, started_at);
-    if (!texts) {
-        return std::unexpected(texts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(texts);
     auto receiver =
         receive::receiver_keys(flags.secrets.sources(), *texts, options->check.scheme, started_at);
-    if (!receiver) {
-        return std::unexpected(receiver.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(receiver);
     receive::KeyStore keys(std::move(receiver->loader), std::move(receiver->initial));
 
     // Read before the address is bound: a bad key file is an input error (exit 2).
     auto cipher = load_archive_cipher(flags.archive_key);
-    if (!cipher) {
-        return std::unexpected(cipher.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(cipher);
 
     bool json_logs = context.global.log_format == "json" ||
                      (context.global.log_format.empty() && !is_tty(STDERR_FILENO));
@@ -392,23 +370,17 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     // a listen that cannot bind leaves no new archive file behind.
     std::unique_ptr<receive::EventStore> store;
     auto forward_client = forward_client_options(flags.tls, !flags.forward_to.empty());
-    if (!forward_client) {
-        return std::unexpected(forward_client.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(forward_client);
     std::unique_ptr<receive::Forwarder> forwarder;
     auto open_store = [&]() -> Result<receive::EventStore*> {
         // Opened once; the forwarder takes a connection of its own through this handle.
         auto opened = archive::open(
             flags.archive, receive::archive_store_options(flags.synchronous == "full",
                                                           receive::k_archive_lock_wait, *cipher));
-        if (!opened) {
-            return std::unexpected(opened.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(opened);
         const archive::Store& handle = **opened;
         auto made = receive::archive_event_store(std::move(*opened));
-        if (!made) {
-            return std::unexpected(made.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(made);
         store = std::move(*made);
         if (flags.forward_to.empty()) {
             return store.get();
@@ -441,9 +413,7 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
                 }
             },
             *forward_client);
-        if (!started) {
-            return std::unexpected(started.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(started);
         forwarder = std::move(*started);
         return store.get();
     };
@@ -458,9 +428,7 @@ Result<ExitCode> run_listen(const ListenFlags& flags, Context& context) {
     if (forwarder) {
         forwarder->close(); // forwards what is queued, then stops
     }
-    if (!summary) {
-        return std::unexpected(summary.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(summary);
     double seconds = static_cast<double>(summary->elapsed.count()) / 1000.0;
     nlohmann::json doc = {
         {"requests", summary->requests},     {"accepted", summary->accepted},

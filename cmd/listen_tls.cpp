@@ -60,13 +60,9 @@ Result<void> apply_listen_tls_options(const ListenTlsFlags& flags,
     options.tls_client_ca = flags.client_ca;
     options.tls_client_subjects = flags.client_subjects;
     auto allow = parse_cidrs(flags.allow_from, "--allow-from");
-    if (!allow) {
-        return std::unexpected(allow.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(allow);
     auto proxies = parse_cidrs(flags.trust_proxy, "--trust-proxy");
-    if (!proxies) {
-        return std::unexpected(proxies.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(proxies);
     options.access.allow_from = std::move(*allow);
     options.access.trusted_proxies = std::move(*proxies);
     return {};
@@ -82,9 +78,7 @@ Result<http::ClientOptions> forward_client_options(const ListenTlsFlags& flags, 
         return out;
     }
     auto tls = http::resolve_tls_client(flags.forward, {}, "", http::process_env);
-    if (!tls) {
-        return std::unexpected(tls.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(tls);
     out.tls = std::move(*tls);
     return out;
 }

@@ -109,9 +109,7 @@ Result<ExitCode> run_parse(const ParseCliOptions& opt, Context& context) {
     }
     if (is_single_message_file(opt.path)) {
         auto event = mime::parse_file(opt.path, options);
-        if (!event) {
-            return std::unexpected(event.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(event);
         print_event(*event, opt.pretty);
         return ExitCode::ok;
     }
@@ -152,9 +150,7 @@ Result<ExitCode> run_parse(const ParseCliOptions& opt, Context& context) {
             if (label == "stdin") {
                 // One message on stdin: printed like a single file, errors are the run's.
                 auto event = mime::parse_message(raw, options);
-                if (!event) {
-                    return std::unexpected(event.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(event);
                 print_event(*event, opt.pretty);
                 ++parsed;
                 return {};
@@ -179,9 +175,7 @@ Result<ExitCode> run_parse(const ParseCliOptions& opt, Context& context) {
     if (progress) {
         std::fprintf(stderr, "\n");
     }
-    if (!status) {
-        return std::unexpected(status.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(status);
     if (failed > 0) {
         if (!context.global.quiet) {
             std::cerr << "hookctl: " << failed << " of " << parsed + failed

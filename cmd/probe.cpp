@@ -56,14 +56,10 @@ Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     spec.tls = flags.tls;
     spec.timeout = flags.timeout;
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto prompt = tty_prompt();
     auto delivery = http::resolve_delivery(spec, prompt, *now);
-    if (!delivery) {
-        return std::unexpected(delivery.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(delivery);
 
     probe::ProbeOptions options;
     options.url = delivery->endpoint.url;
@@ -90,16 +86,12 @@ Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     }
 
     auto transport = probe::make_http_transport(delivery->client);
-    if (!transport) {
-        return std::unexpected(transport.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(transport);
     auto report = probe::run(options, **transport);
     if (options.started) {
         std::cerr << "\r\033[K" << std::flush;
     }
-    if (!report) {
-        return std::unexpected(report.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(report);
     if (!flags.junit.empty()) {
         auto written = util::write_file_atomic(flags.junit, probe::to_junit(*report), 0644);
         if (!written) {

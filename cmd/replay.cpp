@@ -105,9 +105,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     }
     replay::Plan plan;
     auto kind = replay::detect_source_kind(f.from, !f.query.empty());
-    if (!kind) {
-        return std::unexpected(kind.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(kind);
     std::error_code ec;
     plan.source.kind = *kind;
     plan.source.path = archive::is_server_uri(f.from)
@@ -175,9 +173,7 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
     }
     if (!f.max_error_rate.empty()) {
         auto share = parse_share("--max-error-rate", f.max_error_rate, false);
-        if (!share) {
-            return std::unexpected(share.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(share);
         plan.breaker.max_error_rate = *share;
     }
     plan.breaker.systemic_failures = f.systemic_failures;
@@ -230,9 +226,7 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
     }
     if (given(f, "--max-error-rate")) {
         auto share = parse_share("--max-error-rate", f.max_error_rate, false);
-        if (!share) {
-            return std::unexpected(share.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(share);
         c.max_error_rate = *share;
     }
     if (given(f, "--systemic-failures")) {
@@ -485,15 +479,11 @@ Result<ExitCode> run_dry(const ReplayFlags& f, const replay::Plan& plan, Context
     std::unique_ptr<archive::Store> source; // an archive source, opened once for the dry run
     if (plan.source.kind == replay::SourceKind::archive) {
         auto opened = replay::open_source_archive(plan.source);
-        if (!opened) {
-            return std::unexpected(opened.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(opened);
         source = std::move(*opened);
     }
     auto dry = replay::dry_run(plan, how, source.get());
-    if (!dry) {
-        return std::unexpected(dry.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(dry);
     const std::string rate = replay::format_rate(dry->rate);
     (void)f;
     if (context.global.json) {
@@ -542,22 +532,16 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
     how.prompt = tty_prompt();
     how.log_retries = context.global.verbose > 0;
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     how.keyring_time_s = *now;
 
     auto cipher = load_archive_cipher(f.archive_key);
-    if (!cipher) {
-        return std::unexpected(cipher.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(cipher);
     std::optional<replay::Plan> plan;
     replay::PlanChanges changes;
     if (f.resume.empty()) {
         auto built = build_plan(f);
-        if (!built) {
-            return std::unexpected(built.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(built);
         plan = std::move(*built);
         plan->source.cipher = *cipher;
         if (f.dry_run) {
@@ -565,15 +549,11 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
         }
     } else {
         auto built = build_changes(f);
-        if (!built) {
-            return std::unexpected(built.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(built);
         changes = std::move(*built);
     }
     auto opened = open_run_archive(f, plan ? &*plan : nullptr, *cipher);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     archive::Store& store = **opened; // the one handle of this replay
     if (!plan && f.dry_run) {
         auto run = store.get_run(f.resume);

@@ -108,9 +108,7 @@ Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring&
                 ? keys::SecretSource{keys::SecretSource::Kind::file, opt.secret_file}
                 : keys::SecretSource{keys::SecretSource::Kind::env, opt.secret_env};
         auto texts = keys::load_secrets({source}, now);
-        if (!texts) {
-            return std::unexpected(texts.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(texts);
         return keys::describe_secret(texts->front().text, source.describe());
     }
     // A fresh secret like the current primary, unless told otherwise.
@@ -128,9 +126,7 @@ Result<keys::NewSecret> successor(const RotateOptions& opt, const keys::Keyring&
 
 Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto window = util::parse_duration(opt.window);
     if (!window) {
         return fail(ExitCode::usage, "--window: " + window.error().message);
@@ -139,20 +135,14 @@ Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
     std::string new_id;
     auto keyring = keys::update_keyring(opt.keyring, false, [&](keys::Keyring& k) -> Result<void> {
         auto secret = successor(opt, k, *now);
-        if (!secret) {
-            return std::unexpected(secret.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(secret);
         auto id = keys::begin_rotation(k, *secret, window_seconds, opt.force, *now,
                                        keys::current_actor());
-        if (!id) {
-            return std::unexpected(id.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(id);
         new_id = *id;
         return {};
     });
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     if (context.global.json) {
         print_json(status_json(opt.keyring, *keyring, *now));
         return ExitCode::ok;
@@ -170,13 +160,9 @@ Result<ExitCode> run_begin(const RotateOptions& opt, Context& context) {
 
 Result<ExitCode> run_status(const RotateOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto keyring = keys::read_keyring(opt.keyring);
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     if (context.global.json) {
         print_json(status_json(opt.keyring, *keyring, *now));
     } else {
@@ -187,17 +173,13 @@ Result<ExitCode> run_status(const RotateOptions& opt, Context& context) {
 
 Result<ExitCode> run_finish(const RotateOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     std::vector<std::string> retired;
     auto keyring = keys::update_keyring(opt.keyring, false, [&](keys::Keyring& k) -> Result<void> {
         retired = keys::finish_rotation(k, *now, keys::current_actor());
         return {};
     });
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     if (context.global.json) {
         auto doc = status_json(opt.keyring, *keyring, *now);
         doc["retired_now"] = retired;
@@ -222,21 +204,15 @@ Result<ExitCode> run_finish(const RotateOptions& opt, Context& context) {
 
 Result<ExitCode> run_abort(const RotateOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     std::string restored;
     auto keyring = keys::update_keyring(opt.keyring, false, [&](keys::Keyring& k) -> Result<void> {
         auto id = keys::abort_rotation(k, *now, keys::current_actor());
-        if (!id) {
-            return std::unexpected(id.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(id);
         restored = *id;
         return {};
     });
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     if (context.global.json) {
         auto doc = status_json(opt.keyring, *keyring, *now);
         doc["restored"] = restored;

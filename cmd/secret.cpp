@@ -72,9 +72,7 @@ Result<keys::NewSecret> read_given_secret(const SecretOptions& opt, std::int64_t
         opt.secret_env.empty() ? keys::SecretSource{keys::SecretSource::Kind::file, opt.secret_file}
                                : keys::SecretSource{keys::SecretSource::Kind::env, opt.secret_env};
     auto texts = keys::load_secrets({source}, now);
-    if (!texts) {
-        return std::unexpected(texts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(texts);
     keys::SecretBytes text = texts->front().text;
     if (text.view().starts_with("{")) {
         auto doc = nlohmann::json::parse(text.view(), nullptr, false);
@@ -125,15 +123,11 @@ Result<ExitCode> add_to_keyring(const SecretOptions& opt, const Context& context
     auto keyring = keys::update_keyring(opt.keyring, true, [&](keys::Keyring& k) -> Result<void> {
         created = k.keys.empty();
         auto added = keys::add_secret(k, secret, now, keys::current_actor(), add);
-        if (!added) {
-            return std::unexpected(added.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(added);
         id = *added;
         return {};
     });
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     const keys::KeyEntry& entry = *keyring->find(id);
     if (context.global.json) {
         print_json({{"keyring", opt.keyring},
@@ -158,9 +152,7 @@ Result<ExitCode> add_to_keyring(const SecretOptions& opt, const Context& context
 
 Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto family = opt.family == "ed25519"   ? keys::KeyFamily::ed25519
                   : opt.family == "archive" ? keys::KeyFamily::archive
                                             : keys::KeyFamily::hmac;
@@ -170,9 +162,7 @@ Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
                                      "written whsk_/whpk_, archive keys hkak_");
     }
     auto secret = keys::generate_secret(family, format);
-    if (!secret) {
-        return std::unexpected(secret.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(secret);
     if (!opt.keyring.empty()) {
         if (!opt.out.empty()) {
             return fail(ExitCode::usage, "give --keyring or --out, not both: a keyring already "
@@ -230,13 +220,9 @@ Result<ExitCode> run_new(const SecretOptions& opt, Context& context) {
 
 Result<ExitCode> run_show(const SecretOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto keyring = keys::read_keyring(opt.keyring);
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     if (context.global.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& e : keyring->keys) {
@@ -276,13 +262,9 @@ Result<ExitCode> run_show(const SecretOptions& opt, Context& context) {
 
 Result<ExitCode> run_export(const SecretOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto keyring = keys::read_keyring(opt.keyring);
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     const keys::KeyEntry* entry = opt.id.empty() ? keyring->primary() : keyring->find(opt.id);
     if (entry == nullptr) {
         return fail(ExitCode::usage, opt.id.empty()
@@ -326,17 +308,11 @@ Result<ExitCode> run_export(const SecretOptions& opt, Context& context) {
 
 Result<ExitCode> run_import(const SecretOptions& opt, Context& context) {
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto secret = read_given_secret(opt, *now);
-    if (!secret) {
-        return std::unexpected(secret.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(secret);
     auto not_after = parse_not_after(opt, *now);
-    if (!not_after) {
-        return std::unexpected(not_after.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(not_after);
     keys::AddOptions add{.state = std::nullopt, .not_after = *not_after, .what = "secret import"};
     if (opt.state == "primary") {
         add.state = keys::KeyState::primary;

@@ -34,9 +34,7 @@ Result<std::string> har_payload(SendOptions& opt, util::HeaderList& extra) {
         return fail(ExitCode::usage, "--from-har and a payload FILE both given: pass one of them");
     }
     auto request = archive::read_har_entry(opt.from_har, opt.entry);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     if (opt.event_id.empty()) {
         opt.event_id = request->event_id;
     }
@@ -68,18 +66,14 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     util::HeaderList extra;
     for (const auto& h : opt.headers) {
         auto entry = util::parse_header_line(h, "-H");
-        if (!entry) {
-            return std::unexpected(entry.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(entry);
         extra.add(entry->first, entry->second);
     }
 
     std::optional<std::string> har;
     if (!opt.from_har.empty()) {
         auto payload = har_payload(opt, extra);
-        if (!payload) {
-            return std::unexpected(payload.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(payload);
         har = std::move(*payload);
     }
 
@@ -88,9 +82,7 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
         return fail(ExitCode::usage, "no payload: give a FILE argument or pipe it on stdin");
     }
     auto raw = har ? Result<std::string>(std::move(*har)) : util::read_file(opt.body);
-    if (!raw) {
-        return std::unexpected(raw.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(raw);
     http::PayloadInput input;
     input.raw = std::move(*raw);
     input.is_eml = opt.body.size() > 4 && opt.body.ends_with(".eml");
@@ -111,18 +103,12 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
     extra.add("traceparent", http::make_traceparent(payload->trace_id));
 
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
-    if (!resolved) {
-        return std::unexpected(resolved.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(resolved);
     resolved->endpoint.content_type = opt.content_type;
     auto client = http::Client::create(resolved->client);
-    if (!client) {
-        return std::unexpected(client.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(client);
     LogSink logs(context);
     auto result = http::deliver(
         *client, resolved->endpoint, event_id, body, extra, resolved->policy,
@@ -147,9 +133,7 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
                         {"detail", a.response.status ? excerpt(a.response.body, 512)
                                                      : a.response.transport_error}});
         });
-    if (!result) {
-        return std::unexpected(result.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(result);
     const http::Attempt& last = result->attempts.back();
     double latency_ms = static_cast<double>(last.response.latency.count()) / 1000.0;
     if (context.global.json) {

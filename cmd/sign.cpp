@@ -25,9 +25,7 @@ struct SignOptions {
 
 Result<ExitCode> run_sign(const SignOptions& opt, Context& context) {
     auto scheme = sig::parse_scheme(opt.scheme);
-    if (!scheme) {
-        return std::unexpected(scheme.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(scheme);
     std::string format = context.global.json ? "json" : opt.format;
     if (format == "curl" && opt.url.empty()) {
         return fail(ExitCode::usage, "--format curl needs --url URL (where to POST)");
@@ -47,25 +45,15 @@ Result<ExitCode> run_sign(const SignOptions& opt, Context& context) {
         request.id = opt.id.empty() ? sig::new_message_id() : opt.id;
     }
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto texts = load_secret_flags(opt.secrets, *now);
-    if (!texts) {
-        return std::unexpected(texts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(texts);
     auto keys = keys::decode_keys(*texts, info.encoding);
-    if (!keys) {
-        return std::unexpected(keys.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keys);
     auto body = open_body(opt.body, opt.secrets);
-    if (!body) {
-        return std::unexpected(body.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(body);
     auto signed_ = sig::sign(request, *keys, *body);
-    if (!signed_) {
-        return std::unexpected(signed_.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(signed_);
 
     if (format == "json") {
         nlohmann::json headers = nlohmann::json::object();

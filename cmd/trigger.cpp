@@ -59,9 +59,7 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
         return std::unexpected(trigger::find_scenario("").error());
     }
     auto scenario = trigger::find_scenario(opt.scenario);
-    if (!scenario) {
-        return std::unexpected(scenario.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(scenario);
     util::SystemClock clock;
     trigger::Options build;
     build.org_id = opt.org;
@@ -75,35 +73,25 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
     build.attachment_size = *size;
     for (const auto& text : opt.sets) {
         auto override = trigger::parse_override(text);
-        if (!override) {
-            return std::unexpected(override.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(override);
         build.overrides.push_back(std::move(*override));
     }
     auto deliveries = trigger::build(**scenario, build);
-    if (!deliveries) {
-        return std::unexpected(deliveries.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(deliveries);
 
     opt.spec.config_path = context.global.config;
     opt.spec.secrets = opt.secrets.sources();
     opt.spec.yes = opt.spec.yes || opt.dry_run; // nothing is sent: no production guard
     auto now = context.clock.now_s();
-    if (!now) {
-        return std::unexpected(now.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(now);
     auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
-    if (!resolved) {
-        return std::unexpected(resolved.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(resolved);
 
     if (opt.dry_run) {
         nlohmann::json requests = nlohmann::json::array();
         for (const auto& d : *deliveries) {
             auto request = trigger::request_for(resolved->endpoint, d, clock);
-            if (!request) {
-                return std::unexpected(request.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(request);
             if (context.global.json) {
                 nlohmann::json headers = nlohmann::json::array();
                 for (const auto& [name, value] : request->headers.entries()) {
@@ -130,9 +118,7 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
     }
 
     auto client = http::Client::create(resolved->client);
-    if (!client) {
-        return std::unexpected(client.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(client);
     const std::string name((*scenario)->name);
     auto sent = trigger::deliver_all(
         *client, resolved->endpoint, resolved->policy, *deliveries, clock,
@@ -154,9 +140,7 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
                       << '\n'
                       << std::flush;
         });
-    if (!sent) {
-        return std::unexpected(sent.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(sent);
     bool all = std::all_of(sent->begin(), sent->end(),
                            [](const trigger::Sent& s) { return s.as_documented; });
     if (context.global.json) {

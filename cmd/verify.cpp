@@ -32,18 +32,14 @@ Result<util::HeaderList> collect_headers(const VerifyOptions& opt) {
             return fail(ExitCode::usage, "--headers-file: " + text.error().message);
         }
         auto block = util::parse_header_block(*text, "--headers-file " + path);
-        if (!block) {
-            return std::unexpected(block.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(block);
         for (const auto& [name, value] : block->entries()) {
             headers.add(name, value);
         }
     }
     for (const auto& line : opt.headers) {
         auto entry = util::parse_header_line(line, "-H");
-        if (!entry) {
-            return std::unexpected(entry.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(entry);
         headers.add(std::move(entry->first), std::move(entry->second));
     }
     if (headers.empty()) {
@@ -56,9 +52,7 @@ Result<util::HeaderList> collect_headers(const VerifyOptions& opt) {
 // Runs the check; returns the exit code (0 valid, 1 invalid) or an input error.
 Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
     auto headers = collect_headers(opt);
-    if (!headers) {
-        return std::unexpected(headers.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(headers);
     sig::VerifyRequest request;
     if (opt.scheme == "auto") {
         auto detected = sig::detect_scheme(*headers);
@@ -71,9 +65,7 @@ Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
         request.scheme = *detected;
     } else {
         auto scheme = sig::parse_scheme(opt.scheme);
-        if (!scheme) {
-            return std::unexpected(scheme.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(scheme);
         request.scheme = *scheme;
     }
     auto tolerance = util::parse_duration(opt.tolerance);
@@ -94,30 +86,20 @@ Result<ExitCode> run_verify(const VerifyOptions& opt, Context& context) {
     }
     if (!keyring_time) {
         auto now = context.clock.now_s();
-        if (!now) {
-            return std::unexpected(now.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(now);
         keyring_time = *now;
     }
     auto texts = load_secret_flags(opt.secrets, *keyring_time);
-    if (!texts) {
-        return std::unexpected(texts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(texts);
     if (opt.explain) {
         return explain_verify(request, *headers, *texts, opt.body, opt.secrets, context);
     }
     auto keys = keys::decode_keys(*texts, sig::info(request.scheme).encoding);
-    if (!keys) {
-        return std::unexpected(keys.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keys);
     auto body = open_body(opt.body, opt.secrets);
-    if (!body) {
-        return std::unexpected(body.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(body);
     auto verdict = sig::verify(request, *headers, *keys, *body);
-    if (!verdict) {
-        return std::unexpected(verdict.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(verdict);
     // A header that cannot be read is an input error: reported on stderr, exit 2.
     if (verdict->outcome == sig::Outcome::malformed_header) {
         return fail(ExitCode::usage, verdict->reason);

@@ -12,21 +12,13 @@ Result<ExitCode> explain_verify(const sig::VerifyRequest& request, const util::H
                                 const std::string& body_path, const SecretFlags& flags,
                                 const Context& context) {
     auto source = open_body(body_path, flags);
-    if (!source) {
-        return std::unexpected(source.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(source);
     auto body = util::read_all(*source);
-    if (!body) {
-        return std::unexpected(body.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(body);
     auto past = sig::keys_outside_window(flags.keyrings, request.now);
-    if (!past) {
-        return std::unexpected(past.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(past);
     auto explained = sig::explain(request, headers, secrets, *past, *body);
-    if (!explained) {
-        return std::unexpected(explained.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(explained);
     if (context.global.json) {
         print_json(sig::to_json(*explained));
     } else {

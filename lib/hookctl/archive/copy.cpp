@@ -43,9 +43,7 @@ public:
         }
         EventFilter all;
         auto total = m_from.count_events(all);
-        if (!total) {
-            return std::unexpected(total.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(total);
         m_progress.events_total = *total;
         for (auto step : {&Copier::events, &Copier::runs, &Copier::attempts}) {
             if (auto done = (this->*step)(); !done) {
@@ -78,9 +76,7 @@ private:
             return {};
         }
         auto results = m_to.insert_events(batch);
-        if (!results) {
-            return std::unexpected(results.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(results);
         for (auto r : *results) {
             ++(r == InsertResult::inserted ? m_progress.events.copied : m_progress.events.present);
         }
@@ -109,24 +105,18 @@ private:
         if (failed) {
             return std::unexpected(*failed);
         }
-        if (!visited) {
-            return std::unexpected(visited.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(visited);
         return flush_events(batch);
     }
 
     Result<void> runs() {
         m_progress.stage = "runs";
         auto listed = m_from.list_runs();
-        if (!listed) {
-            return std::unexpected(listed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(listed);
         // Oldest first, so the destination lists them in the same order.
         for (auto it = listed->rbegin(); it != listed->rend(); ++it) {
             auto stored = m_to.copy_run(*it);
-            if (!stored) {
-                return std::unexpected(stored.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(stored);
             ++m_progress.runs.read;
             ++(*stored ? m_progress.runs.copied : m_progress.runs.present);
             std::int64_t after = 0;
@@ -137,17 +127,13 @@ private:
                                                          items.push_back(item);
                                                          return true;
                                                      });
-                if (!read) {
-                    return std::unexpected(read.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(read);
                 if (items.empty()) {
                     break;
                 }
                 after = items.back().item.item;
                 auto copied = m_to.copy_run_items(it->run_id, items);
-                if (!copied) {
-                    return std::unexpected(copied.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(copied);
                 m_progress.run_items.read += items.size();
                 m_progress.run_items.copied += *copied;
                 m_progress.run_items.present += items.size() - *copied;
@@ -175,17 +161,13 @@ private:
                     batch.push_back(a);
                     return true;
                 });
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             if (batch.empty()) {
                 break;
             }
             after = batch.back().id;
             auto copied = m_to.copy_attempts(batch);
-            if (!copied) {
-                return std::unexpected(copied.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(copied);
             m_progress.attempts.read += batch.size();
             m_progress.attempts.copied += *copied;
             m_progress.attempts.present += batch.size() - *copied;

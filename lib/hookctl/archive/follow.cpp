@@ -153,9 +153,7 @@ Result<Follower> Follower::open(const std::string& path, TailFilter filter) {
     OpenOptions options;
     options.mode = Mode::read_only;
     auto store = archive::open(path, options);
-    if (!store) {
-        return std::unexpected(store.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(store);
     return Follower(path, std::move(*store), std::move(filter));
 }
 
@@ -175,28 +173,20 @@ Result<bool> Follower::keep(const TailRecord& record, const Event* event) {
         return false;
     }
     auto stored = m_archive->get_event(record.event_id);
-    if (!stored) {
-        return std::unexpected(stored.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(stored);
     return *stored && matches(m_filter, record, (*stored)->body);
 }
 
 Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
     auto version = m_archive->data_version();
-    if (!version) {
-        return std::unexpected(version.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(version);
     m_version = *version;
     auto high = m_archive->high_water();
-    if (!high) {
-        return std::unexpected(high.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(high);
     std::vector<TailRecord> out;
     if (m_filter.since_ms) {
         auto since = read_after(high->seq, high->attempt_id);
-        if (!since) {
-            return std::unexpected(since.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(since);
         out = std::move(*since);
     } else if (last > 0) {
         const bool body = !m_filter.grep.empty();
@@ -220,9 +210,7 @@ Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
                 }
                 return true;
             });
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             events.insert(events.begin(), chunk.begin(), chunk.end());
             hi = lo;
             window = std::min<std::int64_t>(window * 2, 65536);
@@ -240,15 +228,11 @@ Result<std::vector<TailRecord>> Follower::backlog(std::size_t last) {
                                                         raw.push_back(record_of(a, org));
                                                         return true;
                                                     });
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             std::vector<TailRecord> chunk;
             for (auto& record : raw) {
                 auto kept = keep(record, nullptr);
-                if (!kept) {
-                    return std::unexpected(kept.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(kept);
                 if (*kept) {
                     chunk.push_back(std::move(record));
                 }
@@ -292,9 +276,7 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
             }
             return true;
         });
-        if (!read) {
-            return std::unexpected(read.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(read);
         more = seen == k_page;
     }
     for (bool more = true; more;) {
@@ -308,15 +290,11 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
                                                     raw.push_back(record_of(a, org));
                                                     return true;
                                                 });
-        if (!read) {
-            return std::unexpected(read.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(read);
         more = raw.size() == k_page;
         for (auto& record : raw) {
             auto kept = keep(record, nullptr);
-            if (!kept) {
-                return std::unexpected(kept.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(kept);
             if (*kept) {
                 out.push_back(std::move(record));
             }
@@ -328,9 +306,7 @@ Result<std::vector<TailRecord>> Follower::read_after(std::int64_t seq_high,
 
 Result<std::vector<TailRecord>> Follower::poll(bool& changed) {
     auto version = m_archive->data_version();
-    if (!version) {
-        return std::unexpected(version.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(version);
     changed = *version != m_version;
     if (!changed) {
         return std::vector<TailRecord>{};
@@ -352,9 +328,7 @@ Result<FollowEnd> follow(Follower& follower, PollSchedule& schedule, const util:
         }
         bool changed = false;
         auto records = follower.poll(changed);
-        if (!records) {
-            return std::unexpected(records.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(records);
         if (!records->empty() && !print(*records)) {
             return FollowEnd::stopped;
         }

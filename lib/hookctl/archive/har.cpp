@@ -189,9 +189,7 @@ Result<std::uint64_t> export_har(Store& archive, const EventFilter& filter, std:
             << har_entry(e, *attempts).dump(-1, ' ', false, json::error_handler_t::replace);
         return static_cast<bool>(out);
     });
-    if (!visited) {
-        return std::unexpected(visited.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(visited);
     if (failed) {
         return std::unexpected(*failed);
     }
@@ -240,9 +238,7 @@ Result<std::uint64_t> export_curl(Store& archive, const EventFilter& filter, std
         out << '\n';
         return static_cast<bool>(out);
     });
-    if (!visited) {
-        return std::unexpected(visited.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(visited);
     out << "\necho \"sent $sent, failed $failed (of " << count << ")\" >&2\n"
         << "[ \"$failed\" -eq 0 ]\n";
     if (!out) {
@@ -337,13 +333,9 @@ Result<std::vector<HarRequest>> read_har(std::string_view text, const std::strin
 
 Result<HarRequest> read_har_entry(const std::string& path, int entry) {
     auto text = util::read_file(path);
-    if (!text) {
-        return std::unexpected(text.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(text);
     auto requests = read_har(*text, path);
-    if (!requests) {
-        return std::unexpected(requests.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(requests);
     for (auto& r : *requests) {
         if (r.entry == entry) {
             return std::move(r);

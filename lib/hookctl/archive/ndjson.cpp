@@ -178,19 +178,13 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
                                  std::pair{"trace_id", &e.trace_id}, std::pair{"source", &e.source},
                                  std::pair{"verified_by", &e.verified_by}}) {
         auto value = optional_string(object, field);
-        if (!value) {
-            return std::unexpected(value.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(value);
         *target = std::move(*value);
     }
     auto reason = optional_string(object, "reason");
-    if (!reason) {
-        return std::unexpected(reason.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(reason);
     auto last_error = optional_string(object, "last_error", *reason);
-    if (!last_error) {
-        return std::unexpected(last_error.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(last_error);
     e.last_error = std::move(*last_error);
 
     e.received_at_ms = now_ms;
@@ -212,9 +206,7 @@ Result<NewEvent> event_from_json(const json& object, std::int64_t now_ms) {
     }
 
     auto status = optional_string(object, "status", "received");
-    if (!status) {
-        return std::unexpected(status.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(status);
     auto parsed_status = parse_event_status(*status);
     if (!parsed_status) {
         return field_error("status", parsed_status.error().message);
@@ -262,9 +254,7 @@ Result<ImportSummary> import_ndjson(Store& archive, std::istream& in, std::strin
     std::vector<NewEvent> batch;
     auto flush = [&]() -> Result<void> {
         auto results = archive.insert_events(batch);
-        if (!results) {
-            return std::unexpected(results.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(results);
         for (auto r : *results) {
             (r == InsertResult::inserted ? summary.inserted : summary.duplicates) += 1;
         }
@@ -336,9 +326,7 @@ Result<std::uint64_t> export_ndjson(Store& archive, const EventFilter& filter, s
         }
         return true;
     });
-    if (!visited) {
-        return std::unexpected(visited.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(visited);
     out.flush();
     if (write_failed || !out) {
         return fail(ExitCode::environment, "cannot write the export (disk full or pipe closed)");

@@ -24,9 +24,7 @@ Result<std::size_t> reseal_batch(Store& archive, EncryptionState& state, StoredT
                                  std::size_t rows, RekeyProgress& progress) {
     auto& cursor = cursor_of(*state.rekey, table);
     auto values = archive.stored_values(table, cursor, rows);
-    if (!values) {
-        return std::unexpected(values.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(values);
     std::vector<StoredValue> changed;
     std::int64_t last = cursor;
     std::size_t read_rows = 0;
@@ -41,13 +39,9 @@ Result<std::size_t> reseal_batch(Store& archive, EncryptionState& state, StoredT
             continue;
         }
         auto plain = codec.decode(std::move(v.bytes), v.field, v.event_id, table, v.row);
-        if (!plain) {
-            return std::unexpected(plain.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(plain);
         auto sealed = codec.encode(*plain, v.field, v.event_id);
-        if (!sealed) {
-            return std::unexpected(sealed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(sealed);
         v.bytes = std::move(*sealed);
         changed.push_back(std::move(v));
         ++progress.resealed;
@@ -65,9 +59,7 @@ Result<std::int64_t> rows_left(Store& archive, const EncryptionState& state) {
     std::int64_t left = 0;
     for (auto table : {StoredTable::bodies, StoredTable::reparses}) {
         auto last = archive.last_stored_row(table);
-        if (!last) {
-            return std::unexpected(last.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(last);
         auto rekey = state.rekey.value_or(EncryptionState::Rekey{});
         left += std::max<std::int64_t>(
             0, *last - (table == StoredTable::bodies ? rekey.bodies_after : rekey.reparses_after));
@@ -78,9 +70,7 @@ Result<std::int64_t> rows_left(Store& archive, const EncryptionState& state) {
 // The first transaction: the state a rekey to the write key starts from (or resumes).
 Result<EncryptionState> start(Store& archive, const BodyCipher& cipher, RekeyProgress& progress) {
     auto state = archive.reload_encryption();
-    if (!state) {
-        return std::unexpected(state.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(state);
     const std::string& to = cipher.write_key_id();
     progress.to = to;
     if (!state->encrypted) {

@@ -79,9 +79,7 @@ Result<std::uint64_t> write_candidates(Store& archive, const ReparseOptions& opt
     std::vector<NewReparse> writes;
     for (auto& c : candidates) {
         auto earlier = archive.reparses_of(c.event_id, true);
-        if (!earlier) {
-            return std::unexpected(earlier.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(earlier);
         if (!earlier->empty()) {
             auto latest = json::parse(earlier->back().body, nullptr, false);
             if (message_part(latest) == message_part(c.parsed)) {
@@ -95,9 +93,7 @@ Result<std::uint64_t> write_candidates(Store& archive, const ReparseOptions& opt
         return 0;
     }
     auto added = archive.add_reparses(writes);
-    if (!added) {
-        return std::unexpected(added.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(added);
     return writes.size();
 }
 
@@ -125,17 +121,13 @@ Result<ReparseResult> reparse_events(Store& archive, const ReparseOptions& optio
             }
             return true;
         });
-        if (!visited) {
-            return std::unexpected(visited.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(visited);
         if (failed) {
             return std::unexpected(*failed);
         }
         if (!candidates.empty()) {
             auto written = write_candidates(archive, options, candidates);
-            if (!written) {
-                return std::unexpected(written.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(written);
             result.written += *written;
         }
         result.examined += seen;

@@ -543,9 +543,7 @@ Result<Response> Client::perform(Request request) {
     });
     while (!finished) {
         auto polled = poll(std::chrono::milliseconds(1000));
-        if (!polled) {
-            return std::unexpected(polled.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(polled);
     }
     return out;
 }

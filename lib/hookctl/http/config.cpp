@@ -73,9 +73,7 @@ Result<Target> parse_target(const std::string& path, const std::string& name,
             t.scheme = *scheme;
         } else if (key == "secret_env" || key == "secret_file" || key == "keyring") {
             auto names = string_or_array(value, at);
-            if (!names) {
-                return std::unexpected(names.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(names);
             for (const auto& n : *names) {
                 if (key == "secret_env") {
                     t.secrets.push_back({keys::SecretSource::Kind::env, n});
@@ -197,9 +195,7 @@ Result<Config> load_config(const std::string& path) {
                                                  std::string(name.str()) + "])");
             }
             auto target = parse_target(path, std::string(name.str()), *table);
-            if (!target) {
-                return std::unexpected(target.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(target);
             config.targets.push_back(std::move(*target));
         }
     }

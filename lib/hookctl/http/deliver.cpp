@@ -33,9 +33,7 @@ Result<Request> signed_request(const Endpoint& endpoint, std::string_view event_
     }
     util::MemorySource source(body);
     auto signed_ = sig::sign(sign_request, endpoint.keys, source);
-    if (!signed_) {
-        return std::unexpected(signed_.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(signed_);
     Request request;
     request.url = endpoint.url;
     request.headers.add("Content-Type", endpoint.content_type);
@@ -61,13 +59,9 @@ Result<DeliveryResult> deliver(Client& client, const Endpoint& endpoint, std::st
     auto first = std::chrono::steady_clock::now();
     for (int number = 1;; ++number) {
         auto request = signed_request(endpoint, event_id, body, extra, util::unix_now_s());
-        if (!request) {
-            return std::unexpected(request.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(request);
         auto response = client.perform(std::move(*request));
-        if (!response) {
-            return std::unexpected(response.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(response);
         Attempt attempt;
         attempt.number = number;
         attempt.decision = classify(*response, util::wall_now());

@@ -28,13 +28,9 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     sig::Scheme scheme = sig::Scheme::mailparse;
     if (!spec.target.empty()) {
         auto config = load_config_or_default(spec.config_path);
-        if (!config) {
-            return std::unexpected(config.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(config);
         auto target = config->find_target(spec.target);
-        if (!target) {
-            return std::unexpected(target.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(target);
         out.target = **target;
         out.target_label = out.target->name;
         out.endpoint.url = out.target->url;
@@ -44,9 +40,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
         }
         if (mode == Resolve::to_send) {
             auto guard = check_production_guard(*out.target, spec.yes, prompt);
-            if (!guard) {
-                return std::unexpected(guard.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(guard);
         }
     } else {
         if (!(spec.to.starts_with("http://") || spec.to.starts_with("https://"))) {
@@ -57,9 +51,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     }
     if (!spec.scheme.empty()) {
         auto parsed = sig::parse_scheme(spec.scheme);
-        if (!parsed) {
-            return std::unexpected(parsed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(parsed);
         scheme = *parsed;
     }
     out.endpoint.scheme = scheme;
@@ -86,9 +78,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     out.policy.backoff_max = *max;
     if (!spec.max_elapsed.empty()) {
         auto elapsed = duration_flag("--max-elapsed", spec.max_elapsed);
-        if (!elapsed) {
-            return std::unexpected(elapsed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(elapsed);
         out.policy.max_elapsed = *elapsed;
     }
     if (timeout->count() <= 0 || connect->count() <= 0) {
@@ -99,9 +89,7 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     out.client.insecure = spec.insecure;
     auto tls = resolve_tls_client(spec.tls, out.target ? out.target->tls : TlsClientSpec{},
                                   out.target ? out.target->name : std::string(), process_env);
-    if (!tls) {
-        return std::unexpected(tls.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(tls);
     out.client.tls = std::move(*tls);
     if (mode == Resolve::to_check) {
         return out;
@@ -116,13 +104,9 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
                                                : ""));
     }
     auto texts = keys::load_secrets(sources, keyring_time_s);
-    if (!texts) {
-        return std::unexpected(texts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(texts);
     auto keys = keys::decode_keys(*texts, sig::info(scheme).encoding);
-    if (!keys) {
-        return std::unexpected(keys.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keys);
     out.endpoint.keys = std::move(*keys);
     return out;
 }

@@ -166,9 +166,7 @@ Result<void> check_trust(const TlsClientSpec& spec, const Names& names) {
     if (!spec.ca_file.empty()) {
         std::string what = names.ca_file + " " + spec.ca_file;
         auto bytes = read_public_file(spec.ca_file, what);
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(bytes);
         if (count_certificates(*bytes) == 0) {
             return fail(ExitCode::usage,
                         what + ": no PEM certificate in it; give the CA certificate(s) in PEM "
@@ -209,9 +207,7 @@ load_passphrase(const TlsClientSpec& spec, const Names& names,
         }
         auto bytes = read_private_file(spec.key_passphrase_file,
                                        names.passphrase_file + " " + spec.key_passphrase_file);
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(bytes);
         text = std::string(bytes->view());
     } else {
         return keys::SecretBytes();
@@ -241,20 +237,14 @@ Result<ClientCertificate> load_client_certificate(
 
     auto cert_bytes = spec.key.empty() ? Result<std::string>(std::string())
                                        : read_public_file(spec.cert, out.label);
-    if (!cert_bytes) {
-        return std::unexpected(cert_bytes.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(cert_bytes);
     auto key_bytes = read_private_file(key_path, key_label);
-    if (!key_bytes) {
-        return std::unexpected(key_bytes.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(key_bytes);
     if (spec.key.empty()) {
         *cert_bytes = std::string(key_bytes->view());
     }
     auto passphrase = load_passphrase(spec, names, getenv);
-    if (!passphrase) {
-        return std::unexpected(passphrase.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(passphrase);
 
     ERR_clear_error();
     auto cert_bio = memory_bio(*cert_bytes);
@@ -388,9 +378,7 @@ resolve_tls_client(const TlsClientSpec& flags, const TlsClientSpec& target,
     if (cert_spec != nullptr) {
         auto names = cert_spec == &flags ? flag_names() : target_names(target_name);
         auto cert = load_client_certificate(*cert_spec, names, getenv);
-        if (!cert) {
-            return std::unexpected(cert.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(cert);
         out.client_cert = std::move(*cert);
     }
     return out;

@@ -141,23 +141,17 @@ Result<std::vector<ArchiveKey>> load_archive_keys(const std::string& path) {
         return std::unexpected(safe.error());
     }
     auto text = read_fd(fd.get(), path);
-    if (!text) {
-        return std::unexpected(text.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(text);
     std::vector<ArchiveKey> out;
     if (text->starts_with("{")) {
         auto keyring = parse_keyring(*text, path);
         cleanse(*text);
-        if (!keyring) {
-            return std::unexpected(keyring.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(keyring);
         const KeyEntry* primary = keyring->primary();
         auto add = [&](const KeyEntry& entry) -> Result<void> {
             auto key =
                 decode_archive_key(entry.secret.view(), "keyring " + path + " (" + entry.id + ")");
-            if (!key) {
-                return std::unexpected(key.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(key);
             out.push_back(std::move(*key));
             return {};
         };
@@ -183,9 +177,7 @@ Result<std::vector<ArchiveKey>> load_archive_keys(const std::string& path) {
     }
     auto key = decode_archive_key(*text, "file " + path);
     cleanse(*text);
-    if (!key) {
-        return std::unexpected(key.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(key);
     out.push_back(std::move(*key));
     return out;
 }

@@ -181,9 +181,7 @@ Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& or
     out.secret = text;
     if (is_archive_key_text(view)) {
         auto key = decode_archive_key(view, origin);
-        if (!key) {
-            return std::unexpected(key.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(key);
         out.family = KeyFamily::archive;
         out.fingerprint = key->id;
         return out;
@@ -195,9 +193,7 @@ Result<NewSecret> describe_secret(const SecretBytes& text, const std::string& or
         // Not base64 after the prefix: a provider's secret used raw (Stripe writes whsec_...).
         key = decode_key(SecretText{text, origin}, SecretEncoding::raw);
     }
-    if (!key) {
-        return std::unexpected(key.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(key);
     out.fingerprint = key->fingerprint;
     if (key->kind == KeyKind::hmac) {
         out.family = KeyFamily::hmac;

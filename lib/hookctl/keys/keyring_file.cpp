@@ -251,9 +251,7 @@ Result<Keyring> update_keyring(const std::string& path, bool create,
     bool exists = ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
     if (exists || !create) {
         auto read = read_keyring(path);
-        if (!read) {
-            return std::unexpected(read.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(read);
         keyring = std::move(*read);
     }
     if (auto changed = change(keyring); !changed) {
@@ -262,9 +260,7 @@ Result<Keyring> update_keyring(const std::string& path, bool create,
     std::string text = to_json(keyring);
     auto written = util::write_file_atomic(path, text, 0600);
     cleanse(text);
-    if (!written) {
-        return std::unexpected(written.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(written);
     if (auto synced = fsync_parent(path); !synced) {
         return std::unexpected(synced.error());
     }
@@ -273,9 +269,7 @@ Result<Keyring> update_keyring(const std::string& path, bool create,
 
 Result<std::vector<SecretText>> keyring_secrets(const std::string& path, std::int64_t now) {
     auto keyring = read_keyring(path);
-    if (!keyring) {
-        return std::unexpected(keyring.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(keyring);
     std::vector<SecretText> out;
     for (const KeyEntry* e : keyring->valid_at(now)) {
         if (e->family == KeyFamily::archive) {

@@ -99,9 +99,7 @@ std::size_t key_length(std::string_view text) {
 // Reads the secret file `path` ('-': stdin) whole, after check_secret_file.
 Result<std::string> read_secret_file(const std::string& path) {
     auto source = util::FileSource::open(path);
-    if (!source) {
-        return std::unexpected(source.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(source);
     if (path != "-") {
         if (auto safe = check_secret_file(source->fd(), path, "secret file"); !safe) {
             return std::unexpected(safe.error());
@@ -123,9 +121,7 @@ void warn(const std::string& message) {
 // Applies check_secret_text to `secret`: the refusal, or the warning sent to the sink.
 Result<void> apply_text_rule(const SecretText& secret) {
     auto checked = check_secret_text(secret.text.view(), secret.origin);
-    if (!checked) {
-        return std::unexpected(checked.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(checked);
     if (*checked) {
         warn(**checked);
     }
@@ -190,9 +186,7 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
     for (const auto& source : sources) {
         if (source.kind == SecretSource::Kind::keyring) {
             auto secrets = keyring_secrets(source.where, at_s);
-            if (!secrets) {
-                return std::unexpected(secrets.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(secrets);
             for (auto& secret : *secrets) {
                 if (auto ok = apply_text_rule(secret); !ok) {
                     return std::unexpected(ok.error());
@@ -209,9 +203,7 @@ Result<std::vector<SecretText>> load_secrets(const std::vector<SecretSource>& so
             stdin_used = true;
         }
         auto secret = load_one(source);
-        if (!secret) {
-            return std::unexpected(secret.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(secret);
         out.push_back(std::move(*secret));
     }
     return out;
@@ -345,9 +337,7 @@ Result<Key> decode_key(const SecretText& secret, SecretEncoding encoding) {
     };
     if (text.starts_with("whsk_")) {
         auto bytes = decode("whsk_", "whsk_ signing key");
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(bytes);
         // Accept the 32-byte seed or the 64-byte seed||public form.
         if (bytes->size() != 32 && bytes->size() != 64) {
             return fail(ExitCode::usage, "secret from " + secret.origin +
@@ -370,9 +360,7 @@ Result<Key> decode_key(const SecretText& secret, SecretEncoding encoding) {
     }
     if (text.starts_with("whpk_")) {
         auto bytes = decode("whpk_", "whpk_ public key");
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(bytes);
         if (bytes->size() != 32) {
             return fail(ExitCode::usage, "secret from " + secret.origin +
                                              ": malformed whpk_ public key: expected 32 bytes, "
@@ -389,9 +377,7 @@ Result<Key> decode_key(const SecretText& secret, SecretEncoding encoding) {
     auto bytes = decode(prefix, prefix.empty() ? "secret (Standard Webhooks secrets are base64, "
                                                  "usually written whsec_...)"
                                                : "whsec_ secret");
-    if (!bytes) {
-        return std::unexpected(bytes.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(bytes);
     key.kind = KeyKind::hmac;
     key.fingerprint = fingerprint(bytes->view());
     key.bytes = std::move(*bytes);
@@ -403,9 +389,7 @@ Result<std::vector<Key>> decode_keys(const std::vector<SecretText>& secrets,
     std::vector<Key> keys;
     for (const auto& secret : secrets) {
         auto key = decode_key(secret, encoding);
-        if (!key) {
-            return std::unexpected(key.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(key);
         keys.push_back(std::move(*key));
     }
     return keys;

@@ -836,9 +836,7 @@ Result<nlohmann::json> parse_message(std::string_view raw, const ParseOptions& o
         return std::unexpected(r.error());
     }
     auto blob = writer.finish();
-    if (!blob) {
-        return std::unexpected(blob.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(blob);
     // GMime reads `raw` in place, where g_mime_stream_mem_new_with_buffer would copy it first.
     // The array only borrows the bytes: the stream does not own it, GMime never writes to it,
     // and it is released without freeing them.
@@ -855,9 +853,7 @@ Result<nlohmann::json> parse_file(const std::string& path, const ParseOptions& o
     ensure_gmime();
     if (path == "-") {
         auto raw = util::read_file(path);
-        if (!raw) {
-            return std::unexpected(raw.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(raw);
         return parse_message(*raw, options);
     }
     util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -869,9 +865,7 @@ Result<nlohmann::json> parse_file(const std::string& path, const ParseOptions& o
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         // Not mappable (pipe, empty file): read it into memory instead.
         auto raw = util::read_file(path);
-        if (!raw) {
-            return std::unexpected(raw.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(raw);
         return parse_message(*raw, options);
     }
     // The message stays in the page cache: GMime's mmap stream plus a persistent parser keep
@@ -882,9 +876,7 @@ Result<nlohmann::json> parse_file(const std::string& path, const ParseOptions& o
     }
     fd.release(); // the stream owns the descriptor now
     auto blob = describe_raw(stream.get(), options);
-    if (!blob) {
-        return std::unexpected(blob.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(blob);
     const auto* mapped = GMIME_STREAM_MMAP(stream.get());
     return build_event(stream.get(), std::string_view(mapped->map, mapped->maplen), *blob, options);
 }

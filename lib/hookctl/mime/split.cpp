@@ -62,9 +62,7 @@ Result<void> split_mbox(std::string_view bytes, const std::string& label,
 // of a corpus parse, most of it in the kernel). Fails (exit 2) as util::read_file does.
 Result<void> read_into(const std::string& path, std::string& buffer) {
     auto source = util::FileSource::open(path);
-    if (!source) {
-        return std::unexpected(source.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(source);
     struct stat st {};
     std::size_t expected = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
                                ? static_cast<std::size_t>(st.st_size)
@@ -78,9 +76,7 @@ Result<void> read_into(const std::string& path, std::string& buffer) {
             buffer.resize_and_overwrite(2 * size, keep); // the file grew since stat
         }
         auto n = source->read(std::span<char>(buffer.data() + size, buffer.size() - size));
-        if (!n) {
-            return std::unexpected(n.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(n);
         if (*n == 0) {
             break;
         }
@@ -133,9 +129,7 @@ Result<std::vector<std::string>> files_under(const fs::path& dir) {
 Result<void> for_each_message(const std::string& path, const MessageVisitor& each) {
     if (path == "-") {
         auto bytes = util::read_file(path);
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(bytes);
         if (looks_like_mbox(*bytes)) {
             return split_mbox(*bytes, "stdin", each);
         }
@@ -161,16 +155,12 @@ Result<void> for_each_message(const std::string& path, const MessageVisitor& eac
                 continue;
             }
             auto found = files_under(dir / sub);
-            if (!found) {
-                return std::unexpected(found.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(found);
             files.insert(files.end(), found->begin(), found->end());
         }
     } else {
         auto found = files_under(dir);
-        if (!found) {
-            return std::unexpected(found.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(found);
         files = std::move(*found);
     }
     for (const std::string& file : files) {

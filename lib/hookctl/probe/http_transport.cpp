@@ -44,9 +44,7 @@ public:
             options.connect_timeout = std::min(timeout, std::chrono::milliseconds(10'000));
             options.max_connections = 2;
             auto client = http::Client::create(options);
-            if (!client) {
-                return std::unexpected(client.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(client);
             m_client.emplace(std::move(*client));
             m_timeout = timeout;
         }

@@ -175,9 +175,7 @@ Result<Battery::Prepared> Battery::prepare(std::string body, const std::string& 
     request.id = event_id;
     util::MemorySource source(body);
     auto signed_ = sig::sign(request, keys, source);
-    if (!signed_) {
-        return std::unexpected(signed_.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(signed_);
     Prepared out;
     out.headers = common_headers(event_id);
     for (const auto& [name, value] : signed_->headers.entries()) {
@@ -232,9 +230,7 @@ Result<CheckResult> Battery::expect_rejection(std::string_view name, const Prepa
     }
     started(name);
     auto answer = send(request);
-    if (!answer) {
-        return std::unexpected(answer.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(answer);
     std::string statuses;
     for (long status : preferred) {
         statuses += (statuses.empty() ? "" : " or ") + std::to_string(status);
@@ -302,9 +298,7 @@ Result<Report> Battery::run() {
             continue;
         }
         auto result = (this->*check.run)();
-        if (!result) {
-            return std::unexpected(result.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(result);
         record(std::move(*result));
     }
     return m_report;
@@ -318,9 +312,7 @@ Result<void> Battery::send_control() {
     m_valid_body = event_body(m_valid_id, "valid", now());
     started("valid");
     auto answer = send_signed(m_valid_body, m_valid_id, now());
-    if (!answer) {
-        return std::unexpected(answer.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(answer);
     m_control = *answer;
     return {};
 }
@@ -328,9 +320,7 @@ Result<void> Battery::send_control() {
 Result<Exchange> Battery::send_signed(const std::string& body, const std::string& event_id,
                                       std::int64_t timestamp) {
     auto request = prepare(body, event_id, timestamp, m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     return send(*request);
 }
 
@@ -360,9 +350,7 @@ Result<CheckResult> Battery::check_duplicate() {
     started("duplicate");
     // The same event (same id and body), freshly signed as a sender's retry would be.
     auto answer = send_signed(m_valid_body, m_valid_id, now());
-    if (!answer) {
-        return std::unexpected(answer.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(answer);
     CheckResult r{"duplicate",
                   Status::fail,
                   "2xx (treated as a duplicate)",
@@ -393,9 +381,7 @@ Result<CheckResult> Battery::check_duplicate() {
 Result<CheckResult> Battery::check_tampered_body() {
     std::string id = new_event_id();
     auto request = prepare(event_body(id, "tampered-body", now()), id, now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     // One byte changed after signing, still valid JSON.
     auto at = request->body.find("safe to discard");
     request->body[at] = 'S';
@@ -409,9 +395,7 @@ Result<CheckResult> Battery::check_wrong_secret() {
     wrong.bytes = keys::SecretBytes(util::random_bytes(32));
     wrong.origin = "a random secret";
     auto request = prepare(event_body(id, "wrong-secret", now()), id, now(), {wrong});
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     return expect_rejection("wrong-secret", *request, "a signature made with a wrong secret",
                             {401, 403});
 }
@@ -438,9 +422,7 @@ Result<CheckResult> Battery::check_timestamp(std::string_view name, std::int64_t
     std::string id = new_event_id();
     std::int64_t ts = now() + sign * m_options.timestamp_offset.count();
     auto request = prepare(event_body(id, name, ts), id, ts, m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     std::string what = "a timestamp " + std::to_string(m_options.timestamp_offset.count()) +
                        (sign < 0 ? " s old" : " s in the future");
     return expect_rejection(name, *request, what, {401, 403});
@@ -458,9 +440,7 @@ Result<CheckResult> Battery::check_malformed_json() {
     std::string body = event_body(id, "malformed-json", now());
     body.resize(body.size() / 2); // cut in the middle: not JSON any more
     auto request = prepare(body, id, now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     return expect_rejection("malformed-json", *request, "malformed JSON with a valid signature",
                             {400, 422});
 }
@@ -469,9 +449,7 @@ Result<CheckResult> Battery::check_oversized_body() {
     std::string id = new_event_id();
     auto request = prepare(event_body(id, "oversized-body", now(), m_options.max_body + 1), id,
                            now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     auto r = expect_rejection(
         "oversized-body", *request,
         "a body of " + std::to_string(m_options.max_body + 1) + " bytes (over --max-body)", {413});
@@ -550,9 +528,7 @@ Result<CheckResult> Battery::check_mtls_required() {
     // A correctly signed event, so only the missing certificate can be the reason to refuse it.
     std::string id = new_event_id();
     auto request = prepare(event_body(id, "mtls-required", now()), id, now(), m_options.keys);
-    if (!request) {
-        return std::unexpected(request.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(request);
     Exchange answer = m_transport.post_without_client_cert(m_options.url, request->headers,
                                                            request->body, m_options.timeout);
     r.latency = answer.latency;

@@ -78,9 +78,7 @@ open_archive_store(const std::string& path, bool synchronous_full,
                    std::shared_ptr<const archive::BodyCipher> cipher) {
     auto opened =
         archive::open(path, archive_store_options(synchronous_full, lock_wait, std::move(cipher)));
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     return archive_event_store(std::move(*opened));
 }
 

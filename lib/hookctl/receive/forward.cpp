@@ -142,13 +142,9 @@ Result<std::unique_ptr<Forwarder>> Forwarder::start(std::string url, const archi
     archive::OpenOptions options;
     options.mode = archive::Mode::create;
     auto opened = archive.another(options);
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     auto client = http::Client::create(client_options);
-    if (!client) {
-        return std::unexpected(client.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(client);
     auto impl = std::make_unique<Impl>(std::move(url), std::move(*opened), std::move(*client), keys,
                                        std::move(observer));
     return std::unique_ptr<Forwarder>(new Forwarder(std::move(impl)));

@@ -44,9 +44,7 @@ Result<KeySet> make_key_set(const std::vector<keys::SecretText>& secrets,
             !scheme || sig::info(*scheme).encoding == keys::SecretEncoding::standard_webhooks;
         if (need_raw) {
             auto key = keys::decode_key(secret, keys::SecretEncoding::raw);
-            if (!key) {
-                return std::unexpected(key.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(key);
             set.raw.push_back(std::move(*key));
         }
         if (need_standard) {
@@ -86,9 +84,7 @@ Result<std::shared_ptr<const KeySet>> KeyStore::reload(std::int64_t now) {
         return set;
     }
     auto loaded = m_loader(now);
-    if (!loaded) {
-        return std::unexpected(loaded.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(loaded);
     auto fresh = std::make_shared<const KeySet>(std::move(*loaded));
     m_current.store(fresh, std::memory_order_release);
     return fresh;
@@ -98,9 +94,7 @@ Result<ReceiverKeys> receiver_keys(const std::vector<keys::SecretSource>& source
                                    const std::vector<keys::SecretText>& loaded,
                                    std::optional<sig::Scheme> scheme, std::int64_t loaded_at) {
     auto initial = make_key_set(loaded, scheme, next_keyring_change(sources, loaded_at));
-    if (!initial) {
-        return std::unexpected(initial.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(initial);
     std::vector<keys::SecretText> kept;
     for (const auto& secret : loaded) {
         if (secret.from_stdin) {
@@ -118,9 +112,7 @@ Result<ReceiverKeys> receiver_keys(const std::vector<keys::SecretSource>& source
         std::vector<keys::SecretText> secrets = kept;
         if (!reread.empty()) {
             auto more = keys::load_secrets(reread, now);
-            if (!more) {
-                return std::unexpected(more.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(more);
             secrets.insert(secrets.end(), more->begin(), more->end());
         }
         return make_key_set(secrets, scheme, next_keyring_change(reread, now));

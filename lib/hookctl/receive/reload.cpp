@@ -39,9 +39,7 @@ void Reloader::reload(std::string_view cause) {
 Reloader::Step reload_secrets(KeyStore& keys, std::function<std::int64_t()> now) {
     return [&keys, now = std::move(now)]() -> Result<std::string> {
         auto reloaded = keys.reload(now());
-        if (!reloaded) {
-            return std::unexpected(reloaded.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(reloaded);
         auto n = (*reloaded)->secrets;
         return std::to_string(n) + (n == 1 ? " secret" : " secrets");
     };

@@ -971,9 +971,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreO
     if (!options.tls_cert.empty() || !options.tls_key.empty()) {
         auto created = TlsServer::create({options.tls_cert, options.tls_key, options.tls_client_ca,
                                           options.tls_client_subjects});
-        if (!created) {
-            return std::unexpected(created.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(created);
         tls = std::move(*created);
     } else if (!options.tls_client_ca.empty()) {
         return fail(ExitCode::usage, "--tls-client-ca needs TLS: pass --tls-cert FILE and "
@@ -1036,9 +1034,7 @@ Result<Summary> serve(const ListenOptions& options, KeyStore& keys, const StoreO
     // Bound: only now is the archive opened (or created), so a receiver that cannot bind leaves
     // no new file behind.
     auto opened = open_store();
-    if (!opened) {
-        return std::unexpected(opened.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(opened);
     EventStore& store = **opened;
     std::string host = address.is_v6() ? "[" + options.host + "]" : options.host;
     std::string url = std::string(tls ? "https" : "http") + "://" + host + ":" +

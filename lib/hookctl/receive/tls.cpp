@@ -233,9 +233,7 @@ Result<std::unique_ptr<TlsServer>> TlsServer::create(TlsServerOptions options) {
         return fail(ExitCode::usage, "TLS needs both --tls-cert FILE and --tls-key FILE");
     }
     auto ctx = build_context(options);
-    if (!ctx) {
-        return std::unexpected(ctx.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(ctx);
     return std::unique_ptr<TlsServer>(new TlsServer(std::move(options), std::move(*ctx)));
 }
 
@@ -246,9 +244,7 @@ std::shared_ptr<SSL_CTX> TlsServer::current() const {
 Result<void> TlsServer::reload() {
     std::lock_guard lock(m_reload_mutex);
     auto ctx = build_context(m_options);
-    if (!ctx) {
-        return std::unexpected(ctx.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(ctx);
     m_current.store(std::move(*ctx));
     return {};
 }

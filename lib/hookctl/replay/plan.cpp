@@ -140,9 +140,7 @@ Result<Plan> plan_from_json(const json& stored) {
         plan.source.query = s.at("query").get<std::string>();
         for (const auto& text : s.at("status")) {
             auto status = archive::parse_event_status(text.get<std::string>());
-            if (!status) {
-                return std::unexpected(status.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(status);
             plan.source.filter.statuses.push_back(*status);
         }
         plan.source.filter.since_ms = optional_from<std::int64_t>(s, "since_ms");
@@ -179,9 +177,7 @@ Result<Plan> plan_from_json(const json& stored) {
         const auto& p = stored.at("pacing");
         if (auto rate = optional_from<std::string>(p, "rate")) {
             auto parsed = util::parse_rate(*rate);
-            if (!parsed) {
-                return std::unexpected(parsed.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(parsed);
             plan.rate = *parsed;
         }
         plan.burst = p.at("burst").get<int>();

@@ -39,9 +39,7 @@ Result<Resolved> resolve(const Plan& plan, const Invocation& how, http::Resolve 
     spec.config_path = how.config_path;
     spec.yes = how.yes;
     auto delivery = http::resolve_delivery(spec, how.prompt, how.keyring_time_s, mode);
-    if (!delivery) {
-        return std::unexpected(delivery.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(delivery);
     Resolved out;
     const auto& target = delivery->target;
     out.rate = plan.rate ? *plan.rate : (target && target->rate) ? *target->rate : util::Rate{50.0};
@@ -87,24 +85,18 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
         c.max_connections = static_cast<std::size_t>(std::max(1, resolved.concurrency));
         return c;
     }());
-    if (!client) {
-        return std::unexpected(client.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(client);
     auto sender = client_sender(*client);
 
     archive::OpenOptions writer;
     writer.mode = archive::Mode::read_write;
     writer.synchronous_full = false; // survives a crash (kill -9), fast enough per batch
     auto recorder_store = store.another(writer);
-    if (!recorder_store) {
-        return std::unexpected(recorder_store.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(recorder_store);
     archive::OpenOptions reader;
     reader.mode = archive::Mode::read_only;
     auto reader_store = store.another(reader);
-    if (!reader_store) {
-        return std::unexpected(reader_store.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(reader_store);
     // A quarter of the concurrency per commit, or 5 ms: the events waiting for their commit
     // count against the concurrency, so waiting for more would hold up sends.
     Recorder recorder(
@@ -168,9 +160,7 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
             (void)store.update_run(run_id, ledger, archive::RunState::failed, result.reason);
         }
     }
-    if (!ran) {
-        return std::unexpected(ran.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(ran);
     return result;
 }
 
@@ -179,9 +169,7 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
 Result<RunResult> start_run(const Plan& plan, archive::Store& store, const Invocation& how,
                             const RunHooks& hooks, const std::atomic<int>& stop) {
     auto resolved = resolve(plan, how, http::Resolve::to_send);
-    if (!resolved) {
-        return std::unexpected(resolved.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(resolved);
     // The run and its selection in one transaction: a run exists with all its items or not
     // at all.
     archive::NewRun run;
@@ -232,9 +220,7 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
                              archive::Store& store, const Invocation& how, const RunHooks& hooks,
                              const std::atomic<int>& stop) {
     auto run = store.get_run(run_id);
-    if (!run) {
-        return std::unexpected(run.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(run);
     if (!*run) {
         return fail(ExitCode::usage, "no run " + run_id + " in " + store.path() +
                                          " (list runs with `hookctl events runs`)");
@@ -251,9 +237,7 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
         return fail(ExitCode::usage, "run " + run_id + ": " + plan.error().message);
     }
     auto counts = store.count_run_items(run_id);
-    if (!counts) {
-        return std::unexpected(counts.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(counts);
     if (counts->total() == 0) {
         return fail(ExitCode::usage, "run " + run_id +
                                          " has no recorded selection (recorded by "
@@ -264,9 +248,7 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
     const std::string by = how.started_by.empty() ? operator_identity() : how.started_by;
     result.changes = apply_changes(*plan, changes, by, util::SystemClock().unix_ms());
     auto resolved = resolve(*plan, how, http::Resolve::to_send);
-    if (!resolved) {
-        return std::unexpected(resolved.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(resolved);
     if (result.changes > 0) {
         if (auto saved = store.set_run_options(run_id, to_json(*plan).dump()); !saved) {
             return std::unexpected(saved.error());
@@ -285,18 +267,14 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
 Result<DryRun> dry_run(const Plan& plan, const Invocation& how, archive::Store* source,
                        std::size_t show) {
     auto resolved = resolve(plan, how, http::Resolve::to_check);
-    if (!resolved) {
-        return std::unexpected(resolved.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(resolved);
     DryRun out;
     out.target_label = resolved->delivery.target_label;
     out.url = resolved->delivery.endpoint.url;
     out.rate = resolved->rate;
     out.concurrency = resolved->concurrency;
     auto count = count_events(plan.source, source);
-    if (!count) {
-        return std::unexpected(count.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(count);
     out.count = *count;
     auto walked = for_each_event(plan.source, source, [&](ReplayEvent&& e) -> Result<bool> {
         if (out.first.size() >= show) {
@@ -305,9 +283,7 @@ Result<DryRun> dry_run(const Plan& plan, const Invocation& how, archive::Store* 
         out.first.push_back(std::move(e));
         return true;
     });
-    if (!walked) {
-        return std::unexpected(walked.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(walked);
     if (!out.rate.unlimited()) {
         out.estimated_seconds = static_cast<double>(out.count) / *out.rate.per_second;
     }

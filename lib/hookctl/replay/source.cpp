@@ -208,9 +208,7 @@ Result<std::uint64_t> walk_query(const SourceSpec& spec, const EventVisitor* vis
                 }
             }
             auto go_on = (*visit)(std::move(event));
-            if (!go_on) {
-                return std::unexpected(go_on.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(go_on);
             if (!*go_on) {
                 break;
             }
@@ -242,9 +240,7 @@ Result<std::uint64_t> walk_mime(const SourceSpec& spec, bool parse, const WantMe
             event.event_id = mime::event_id_for(raw);
             if (want != nullptr) {
                 auto wanted = (*want)(seq, event.event_id);
-                if (!wanted) {
-                    return std::unexpected(wanted.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(wanted);
                 if (!*wanted) {
                     return {};
                 }
@@ -263,9 +259,7 @@ Result<std::uint64_t> walk_mime(const SourceSpec& spec, bool parse, const WantMe
                 event.body = parsed->dump();
             }
             auto go_on = (*visit)(std::move(event));
-            if (!go_on) {
-                return std::unexpected(go_on.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(go_on);
             if (!*go_on) {
                 stopped = true;
                 return fail(ExitCode::aborted, "stopped");
@@ -288,9 +282,7 @@ Result<std::uint64_t> walk_har(const SourceSpec& spec, const WantMessage* want,
                     "cannot read --from " + spec.path + ": " + text.error().message);
     }
     auto requests = archive::read_har(*text, spec.path);
-    if (!requests) {
-        return std::unexpected(requests.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(requests);
     if (visit == nullptr) {
         return requests->size();
     }
@@ -302,9 +294,7 @@ Result<std::uint64_t> walk_har(const SourceSpec& spec, const WantMessage* want,
                              : "evt_" + util::hex_encode(util::sha256(r.body)).substr(0, 24);
         if (want != nullptr) {
             auto wanted = (*want)(event.seq, event.event_id);
-            if (!wanted) {
-                return std::unexpected(wanted.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(wanted);
             if (!*wanted) {
                 continue;
             }
@@ -314,9 +304,7 @@ Result<std::uint64_t> walk_har(const SourceSpec& spec, const WantMessage* want,
         event.trace_id = std::move(r.trace_id);
         event.body = std::move(r.body);
         auto go_on = (*visit)(std::move(event));
-        if (!go_on) {
-            return std::unexpected(go_on.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(go_on);
         if (!*go_on) {
             break;
         }
@@ -335,9 +323,7 @@ Result<void> walk_foreign(const SourceSpec& spec, bool parse, const WantMessage*
         EventVisitor filtered = [&](ReplayEvent&& e) -> Result<bool> {
             if (want != nullptr) {
                 auto wanted = (*want)(e.seq, e.event_id);
-                if (!wanted) {
-                    return std::unexpected(wanted.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(wanted);
                 if (!*wanted) {
                     return true;
                 }
@@ -366,9 +352,7 @@ public:
                     m_page.push_back(item);
                     return true;
                 });
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             m_end = m_page.empty();
             if (!m_page.empty()) {
                 m_after = m_page.back().item;
@@ -462,33 +446,25 @@ Result<std::uint64_t> count_events(const SourceSpec& spec, archive::Store* archi
             return not_opened(spec);
         }
         auto counted = archive->count_events(effective_filter(spec));
-        if (!counted) {
-            return std::unexpected(counted.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(counted);
         n = *counted;
         break;
     }
     case SourceKind::query: {
         auto counted = walk_query(spec, nullptr);
-        if (!counted) {
-            return std::unexpected(counted.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(counted);
         n = *counted;
         break;
     }
     case SourceKind::mime: {
         auto counted = walk_mime(spec, false, nullptr, nullptr);
-        if (!counted) {
-            return std::unexpected(counted.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(counted);
         n = *counted;
         break;
     }
     case SourceKind::har: {
         auto counted = walk_har(spec, nullptr, nullptr);
-        if (!counted) {
-            return std::unexpected(counted.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(counted);
         n = *counted;
         break;
     }
@@ -525,9 +501,7 @@ Result<void> for_each_event(const SourceSpec& spec, archive::Store* archive,
             keys.emplace_back(e.received_at_ms, e.seq);
             return true;
         });
-        if (!listed) {
-            return std::unexpected(listed.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(listed);
         std::sort(keys.begin(), keys.end());
     }
     std::optional<Error> failed;
@@ -554,9 +528,7 @@ Result<void> for_each_event(const SourceSpec& spec, archive::Store* archive,
             one.after_seq = seq - 1;
             one.limit = 1;
             auto read = db.for_each_event(one, each);
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             if (failed) {
                 return std::unexpected(*failed);
             }
@@ -578,9 +550,7 @@ Result<void> for_each_event(const SourceSpec& spec, archive::Store* archive,
             cursor = e.seq;
             return each(e);
         });
-        if (!read) {
-            return std::unexpected(read.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(read);
         if (failed) {
             return std::unexpected(*failed);
         }
@@ -622,9 +592,7 @@ Result<std::int64_t> select_items(const SourceSpec& spec, archive::Store& store,
         }
         return true;
     });
-    if (!walked) {
-        return std::unexpected(walked.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(walked);
     if (auto ok = flush(); !ok) {
         return std::unexpected(ok.error());
     }
@@ -644,9 +612,7 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                     page.emplace_back(item, e);
                     return true;
                 });
-            if (!read) {
-                return std::unexpected(read.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(read);
             if (page.empty()) {
                 return {};
             }
@@ -665,9 +631,7 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                     }
                 }
                 auto go_on = visit(std::move(event));
-                if (!go_on) {
-                    return std::unexpected(go_on.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(go_on);
                 if (!*go_on) {
                     return {};
                 }
@@ -682,9 +646,7 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
     archive::RunItem matched;
     WantMessage want = [&](std::int64_t position, const std::string& id) -> Result<bool> {
         auto found = store.find_run_item(run_id, position, id);
-        if (!found) {
-            return std::unexpected(found.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(found);
         if (!*found || (*found)->state != archive::ItemState::pending ||
             !taken.insert((*found)->item).second) {
             return false;
@@ -703,9 +665,7 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
     PendingItems pending(store, std::string(run_id));
     while (true) {
         auto front = pending.front();
-        if (!front) {
-            return std::unexpected(front.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(front);
         if (*front == nullptr) {
             return {};
         }

@@ -103,9 +103,7 @@ Result<std::vector<std::string>> hmac_sha256_stream(const std::vector<std::strin
         std::vector<char> buffer(1 << 16);
         for (;;) {
             auto n = body.read(buffer);
-            if (!n) {
-                return std::unexpected(n.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(n);
             if (*n == 0) {
                 break;
             }

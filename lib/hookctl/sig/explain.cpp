@@ -948,9 +948,7 @@ Result<Explanation> explain(const VerifyRequest& request, const util::HeaderList
     auto keys = decode_all(secrets, info(request.scheme).encoding, &out.secret_error);
     util::MemorySource source(body);
     auto verdict = verify(request, headers, keys, source);
-    if (!verdict) {
-        return std::unexpected(verdict.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(verdict);
     out.verdict = std::move(*verdict);
     out.exit_code = out.verdict.ok() ? ExitCode::ok
                     : out.verdict.outcome == Outcome::malformed_header || !out.secret_error.empty()
@@ -1093,9 +1091,7 @@ Result<std::vector<PastKey>> keys_outside_window(const std::vector<std::string>&
     std::vector<PastKey> out;
     for (const auto& path : paths) {
         auto ring = keys::read_keyring(path);
-        if (!ring) {
-            return std::unexpected(ring.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(ring);
         for (const auto& entry : ring->keys) {
             if (entry.valid_at(now)) {
                 continue;

@@ -58,9 +58,7 @@ Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& ke
     util::ByteSource* source = &body;
     if (any_ed25519) {
         auto all = util::read_all(body);
-        if (!all) {
-            return std::unexpected(all.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(all);
         whole = prefix + *all;
         held = util::MemorySource(std::string_view(whole).substr(prefix.size()));
         source = &held;
@@ -73,9 +71,7 @@ Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& ke
         }
     }
     auto macs = hmac_sha256_stream(hmac_keys, prefix, *source);
-    if (!macs) {
-        return std::unexpected(macs.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(macs);
 
     Signed out;
     std::vector<std::string> encoded;
@@ -84,9 +80,7 @@ Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& ke
         out.fingerprints.push_back(key.fingerprint);
         if (key.kind == KeyKind::ed25519_private) {
             auto sig = ed25519_sign(key.bytes.view(), whole);
-            if (!sig) {
-                return std::unexpected(sig.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(sig);
             encoded.push_back("v1a," + util::base64_encode(*sig));
             continue;
         }
@@ -152,9 +146,7 @@ Result<Signed> sign(const SignRequest& request, const std::vector<keys::Key>& ke
 
 Result<std::int64_t> parse_timestamp(std::string_view text) {
     auto seconds = util::parse_unix_seconds(text);
-    if (!seconds) {
-        return std::unexpected(seconds.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(seconds);
     if (*seconds < 0) {
         return fail(ExitCode::usage, "timestamp " + std::string(text) +
                                          " is negative: give Unix seconds since 1970, e.g. "

@@ -333,17 +333,13 @@ Result<Verdict> verify(const VerifyRequest& request, const util::HeaderList& hea
     util::ByteSource* source = &body;
     if (any_ed25519) {
         auto all = util::read_all(body);
-        if (!all) {
-            return std::unexpected(all.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(all);
         whole = prefix + *all;
         held = util::MemorySource(std::string_view(whole).substr(prefix.size()));
         source = &held;
     }
     auto macs = hmac_sha256_stream(hmac_keys, prefix, *source);
-    if (!macs) {
-        return std::unexpected(macs.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(macs);
     std::size_t next_mac = 0;
     for (const auto& key : keys) {
         bool matched = false;

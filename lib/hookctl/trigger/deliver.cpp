@@ -45,13 +45,9 @@ Result<std::vector<Sent>> deliver_all(http::Client& client, const http::Endpoint
         sent.delivery = delivery;
         if (delivery.timestamp_offset.count() != 0) {
             auto request = request_for(endpoint, delivery, clock);
-            if (!request) {
-                return std::unexpected(request.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(request);
             auto response = client.perform(std::move(*request));
-            if (!response) {
-                return std::unexpected(response.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(response);
             http::Attempt attempt;
             attempt.number = 1;
             attempt.decision = http::classify(*response, clock.wall());
@@ -62,9 +58,7 @@ Result<std::vector<Sent>> deliver_all(http::Client& client, const http::Endpoint
         } else {
             auto result = http::deliver(client, endpoint_for(endpoint, delivery), delivery.event_id,
                                         delivery.body, extra_headers(delivery), policy);
-            if (!result) {
-                return std::unexpected(result.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(result);
             sent.result = std::move(*result);
         }
         sent.status =

@@ -428,9 +428,7 @@ Result<std::vector<Delivery>> build(const Scenario& scenario, const Options& opt
         d.label = std::move(label);
         d.raw_mime = raw_message(scenario, options, index);
         auto event = mime::parse_message(d.raw_mime, parse);
-        if (!event) {
-            return std::unexpected(event.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(event);
         for (const auto& o : options.overrides) {
             if (auto ok = apply_override(*event, o); !ok) {
                 return std::unexpected(ok.error());
@@ -451,9 +449,7 @@ Result<std::vector<Delivery>> build(const Scenario& scenario, const Options& opt
     for (int i = 0; i < count; ++i) {
         auto d = make(name == "burst" ? i + 1 : 0,
                       count > 1 ? std::to_string(i + 1) + "/" + std::to_string(count) : "");
-        if (!d) {
-            return std::unexpected(d.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(d);
         out.push_back(std::move(*d));
     }
     if (name == "duplicate") {

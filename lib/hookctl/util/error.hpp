@@ -28,3 +28,17 @@ inline std::unexpected<Error> fail(ExitCode code, std::string message) {
 }
 
 } // namespace hookctl
+
+// Returns the error of `result` (a std::expected) from the enclosing function, which returns a
+// std::expected with the same error type; goes on when `result` holds a value. It stands for
+//     if (!result) {
+//         return std::unexpected(result.error());
+//     }
+// the early return that otherwise follows nearly every call of a function returning Result.
+// `result` is an lvalue (it is read twice).
+#define HOOKCTL_RETURN_IF_ERROR(result)                                                            \
+    do {                                                                                           \
+        if (!(result)) {                                                                           \
+            return std::unexpected((result).error());                                              \
+        }                                                                                          \
+    } while (false)

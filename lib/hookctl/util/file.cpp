@@ -71,9 +71,7 @@ Result<std::string> read_all(ByteSource& source) {
     char buffer[65536];
     for (;;) {
         auto n = source.read(buffer);
-        if (!n) {
-            return std::unexpected(n.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(n);
         if (*n == 0) {
             return out;
         }
@@ -83,9 +81,7 @@ Result<std::string> read_all(ByteSource& source) {
 
 Result<std::string> read_file(const std::string& path) {
     auto source = FileSource::open(path);
-    if (!source) {
-        return std::unexpected(source.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(source);
     return read_all(*source);
 }
 

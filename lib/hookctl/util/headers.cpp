@@ -82,9 +82,7 @@ Result<HeaderList> parse_header_block(std::string_view text, std::string_view so
         first_content_line = false;
         auto entry =
             parse_header_line(line, std::string(source) + " line " + std::to_string(line_no));
-        if (!entry) {
-            return std::unexpected(entry.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(entry);
         entries.push_back(std::move(*entry));
     }
     if (entries.empty()) {

@@ -155,9 +155,7 @@ query_rows(std::string_view uri, std::string_view sql,
             }
         }
         auto go_on = row(++number, values_of_row);
-        if (!go_on) {
-            return std::unexpected(go_on.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(go_on);
         if (!*go_on) {
             break;
         }

@@ -1004,9 +1004,7 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
             columns[11].add(e.client_identity);
             if (sealing) {
                 auto b = m_codec.encode(e.body, k_field_body, e.event_id);
-                if (!b) {
-                    return std::unexpected(b.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(b);
                 columns[12].add(*b);
             } else {
                 columns[12].add(e.body);
@@ -1015,9 +1013,7 @@ Result<std::vector<InsertResult>> PgStore::insert_events(std::span<const NewEven
                 columns[13].add_null();
             } else if (sealing) {
                 auto m = m_codec.encode(*e.raw_mime, k_field_raw_mime, e.event_id);
-                if (!m) {
-                    return std::unexpected(m.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(m);
                 columns[13].add(*m);
             } else {
                 columns[13].add(*e.raw_mime);
@@ -1805,9 +1801,7 @@ Result<std::vector<std::int64_t>> PgStore::add_reparses(std::span<const NewRepar
             const std::int64_t seq = col_int(f.get(), 0, 0);
             const std::int64_t version = col_int(f.get(), 0, 1) + 1;
             auto body = m_codec.encode(rp.body, reparse_field(version), rp.event_id);
-            if (!body) {
-                return std::unexpected(body.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(body);
             Params ins;
             ins.i64(seq).i64(version).text(rp.parser).i64(now).text_copy(json(rp.divergent).dump());
             ins.bytes(*body);

@@ -379,9 +379,7 @@ Result<void> prepare_writes(SQLite::Database& db, BodyCodec& codec, const std::s
                          .getInt() != 0;
     }
     auto checked = codec.check_write(has_values);
-    if (!checked) {
-        return std::unexpected(checked.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(checked);
     if (*checked) {
         if (auto written = write_encryption(db, **checked); !written) {
             return written;
@@ -413,16 +411,12 @@ Result<void> open_values(SQLite::Database& db, BodyCodec& codec, const std::stri
     }
     auto body = open_value(db, codec, path, std::move(e.body), k_field_body, e.event_id,
                            StoredTable::bodies, e.seq);
-    if (!body) {
-        return std::unexpected(body.error());
-    }
+    HOOKCTL_RETURN_IF_ERROR(body);
     e.body = std::move(*body);
     if (e.raw_mime) {
         auto mime = open_value(db, codec, path, std::move(*e.raw_mime), k_field_raw_mime,
                                e.event_id, StoredTable::bodies, e.seq);
-        if (!mime) {
-            return std::unexpected(mime.error());
-        }
+        HOOKCTL_RETURN_IF_ERROR(mime);
         e.raw_mime = std::move(*mime);
     }
     return {};
@@ -784,16 +778,12 @@ Result<std::vector<InsertResult>> SqliteStore::insert_events(std::span<const New
             if (changed == 1) {
                 if (sealing) {
                     auto b = impl.codec.encode(e.body, k_field_body, e.event_id);
-                    if (!b) {
-                        return std::unexpected(b.error());
-                    }
+                    HOOKCTL_RETURN_IF_ERROR(b);
                     sealed_body = std::move(*b);
                     sealed_mime.reset();
                     if (e.raw_mime) {
                         auto m = impl.codec.encode(*e.raw_mime, k_field_raw_mime, e.event_id);
-                        if (!m) {
-                            return std::unexpected(m.error());
-                        }
+                        HOOKCTL_RETURN_IF_ERROR(m);
                         sealed_mime = std::move(*m);
                     }
                 }
@@ -1027,9 +1017,7 @@ Result<std::vector<Attempt>> SqliteStore::attempts_for(std::string_view event_id
             a.http_status = stmt.getColumn(5).getInt();
             a.latency_ms = stmt.getColumn(6).getDouble();
             auto outcome = read_outcome(impl.path, stmt.getColumn(7));
-            if (!outcome) {
-                return std::unexpected(outcome.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(outcome);
             a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(8));
             a.detail = column_text(stmt.getColumn(9));
@@ -1635,9 +1623,7 @@ Result<std::uint64_t> SqliteStore::for_each_attempt(
             a.http_status = stmt.getColumn(6).getInt();
             a.latency_ms = stmt.getColumn(7).getDouble();
             auto outcome = read_outcome(impl.path, stmt.getColumn(8));
-            if (!outcome) {
-                return std::unexpected(outcome.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(outcome);
             a.outcome = *outcome;
             a.reason = column_text(stmt.getColumn(9));
             a.detail = column_text(stmt.getColumn(10));
@@ -1677,9 +1663,7 @@ Result<std::vector<std::int64_t>> SqliteStore::add_reparses(std::span<const NewR
             const std::int64_t seq = find.getColumn(0).getInt64();
             const std::int64_t version = find.getColumn(1).getInt64() + 1;
             auto body = impl.codec.encode(r.body, reparse_field(version), r.event_id);
-            if (!body) {
-                return std::unexpected(body.error());
-            }
+            HOOKCTL_RETURN_IF_ERROR(body);
             insert.reset();
             insert.bind(1, seq);
             insert.bind(2, version);
@@ -1724,9 +1708,7 @@ Result<std::vector<Reparse>> SqliteStore::reparses_of(std::string_view event_id,
                     open_value(impl.db, impl.codec, impl.path, column_bytes(stmt.getColumn(5)),
                                reparse_field(r.version), event_id, StoredTable::reparses,
                                stmt.getColumn(0).getInt64());
-                if (!body) {
-                    return std::unexpected(body.error());
-                }
+                HOOKCTL_RETURN_IF_ERROR(body);
                 r.body = std::move(*body);
             }
             out.push_back(std::move(r));
