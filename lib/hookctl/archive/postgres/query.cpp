@@ -12,16 +12,6 @@ namespace {
 constexpr Oid k_bytea = 17, k_int8 = 20, k_int2 = 21, k_int4 = 23, k_timestamp = 1114,
               k_timestamptz = 1184;
 
-// `PostgreSQL at host H port P, database D` of a connection (attempt).
-std::string where(const PGconn* c) {
-    const char* host = PQhost(c);
-    const char* port = PQport(c);
-    const char* db = PQdb(c);
-    return std::string("PostgreSQL at host ") + (host && *host ? host : "(default socket)") +
-           " port " + (port && *port ? port : "5432") + ", database " +
-           (db && *db ? db : "(default)");
-}
-
 ColumnKind kind_of(Oid type) {
     switch (type) {
     case k_bytea:
@@ -73,26 +63,14 @@ query_rows(std::string_view uri, std::string_view sql,
            const std::function<Result<void>(const std::vector<QueryColumn>&)>& columns,
            const std::function<Result<bool>(std::int64_t number, QueryRow& row)>& row) {
     const std::string display = display_uri(uri);
-    const std::string uri_text(uri);
-    const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-    const char* values[] = {"5", "hookctl", uri_text.c_str(), nullptr};
-    PgConn conn(PQconnectdbParams(keys, values, 1));
-    if (!conn) {
-        return fail(ExitCode::environment, "cannot connect to " + display + ": out of memory");
+    PgConn conn = connect_to(std::string(uri));
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+        return fail(ExitCode::environment, display + ": " + connect_failure(conn.get()));
     }
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-        return fail(ExitCode::environment,
-                    display + ": cannot connect to " + where(conn.get()) + ": " +
-                        first_line(PQerrorMessage(conn.get())) +
-                        "; check that the server runs and accepts connections there, and the "
-                        "user's password source (PGPASSWORD, ~/.pgpass or a service file)");
-    }
-    PQsetNoticeProcessor(
-        conn.get(), [](void*, const char*) {}, nullptr);
     auto failed = [&](const PGresult* r, std::string_view what) {
         if (PQstatus(conn.get()) == CONNECTION_BAD) {
             return fail(ExitCode::environment, display + ": " + std::string(what) +
-                                                   " failed: lost " + where(conn.get()) + " (" +
+                                                   " failed: lost " + server_of(conn.get()) + " (" +
                                                    first_line(PQerrorMessage(conn.get())) + ")");
         }
         // PostgreSQL's own words without the `ERROR:  ` prefix of the full message.

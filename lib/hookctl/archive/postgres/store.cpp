@@ -526,14 +526,7 @@ void PgStore::throw_error(std::string_view what, const PGresult* r) {
 }
 
 void PgStore::throw_lost(std::string_view what, const std::string& detail) {
-    std::string where = "PostgreSQL";
-    if (m_conn) {
-        const char* host = PQhost(m_conn.get());
-        const char* port = PQport(m_conn.get());
-        const char* db = PQdb(m_conn.get());
-        where += std::string(" at host ") + (host ? host : "?") + " port " + (port ? port : "?") +
-                 ", database " + (db ? db : "?");
-    }
+    std::string where = m_conn ? server_of(m_conn.get()) : "PostgreSQL";
     m_conn.reset();
     m_statements.clear();
     m_in_transaction = false;
@@ -557,30 +550,12 @@ PGconn* PgStore::conn() {
                                   ": PostgreSQL is unreachable (the last connection attempt "
                                   "failed moments ago; hookctl tries again shortly)"}};
     }
-    // A connect timeout unless the URI sets one, so an unreachable host fails in seconds.
-    const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-    const char* values[] = {"5", "hookctl", m_uri.c_str(), nullptr};
-    PgConn c(PQconnectdbParams(keys, values, 1));
+    PgConn c = connect_to(m_uri);
     if (!c || PQstatus(c.get()) != CONNECTION_OK) {
         m_pacer.failed(now);
-        std::string where = "PostgreSQL";
-        std::string detail = c ? first_line(PQerrorMessage(c.get())) : "out of memory";
-        if (c) {
-            const char* host = PQhost(c.get());
-            const char* port = PQport(c.get());
-            const char* db = PQdb(c.get());
-            where += std::string(" at host ") + (host && *host ? host : "(default socket)") +
-                     " port " + (port && *port ? port : "5432") + ", database " +
-                     (db && *db ? db : "(default)");
-        }
         throw PgFailure{
-            Error{ExitCode::environment,
-                  "archive " + m_display + ": cannot connect to " + where + ": " + detail +
-                      "; check that the server runs and accepts connections there, and the "
-                      "user's password source (PGPASSWORD, ~/.pgpass or a service file)"}};
+            Error{ExitCode::environment, "archive " + m_display + ": " + connect_failure(c.get())}};
     }
-    PQsetNoticeProcessor(
-        c.get(), [](void*, const char*) {}, nullptr);
     m_pacer.succeeded();
     m_conn = std::move(c);
     m_statements.clear();
