@@ -10,7 +10,6 @@
 #include <hookctl/archive/postgres/query.hpp>
 #include <hookctl/mime/parse.hpp>
 #include <hookctl/replay/source.hpp>
-#include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/signals.hpp>
 #include <hookctl/util/time.hpp>
@@ -289,9 +288,7 @@ Result<std::uint64_t> walk_har(const SourceSpec& spec, const WantMessage* want,
     for (auto& r : *requests) {
         ReplayEvent event;
         event.seq = r.entry;
-        event.event_id = !r.event_id.empty()
-                             ? r.event_id
-                             : "evt_" + util::hex_encode(util::sha256(r.body)).substr(0, 24);
+        event.event_id = !r.event_id.empty() ? r.event_id : mime::event_id_for(r.body);
         if (want != nullptr) {
             auto wanted = (*want)(event.seq, event.event_id);
             HOOKCTL_RETURN_IF_ERROR(wanted);
