@@ -882,6 +882,8 @@ Result<ExitCode> run_runs_show(const EventsOptions& opt, Context& context) {
     if (!counts || !attempts) {
         return std::unexpected(!counts ? counts.error() : attempts.error());
     }
+    auto workers = db.list_workers(id); // a run shared by workers (PostgreSQL); else none
+    HOOKCTL_RETURN_IF_ERROR(workers);
     auto plan = nlohmann::json::parse((*run)->options_json, nullptr, false);
     ListedRun listed{path, **run};
     // The items decide the ledger (the run row may lag a crash by a second).
@@ -899,6 +901,20 @@ Result<ExitCode> run_runs_show(const EventsOptions& opt, Context& context) {
             list.push_back({{"outcome", a.outcome}, {"reason", a.reason}, {"count", a.count}});
         }
         doc["attempts"] = std::move(list);
+        ojson crew = ojson::array();
+        for (const auto& w : *workers) {
+            crew.push_back({{"worker", w.worker},
+                            {"token", w.token},
+                            {"state", w.state},
+                            {"live", w.live},
+                            {"started_at", util::format_time_ms(w.started_at_ms)},
+                            {"seen_at", util::format_time_ms(w.seen_at_ms)},
+                            {"claimed", w.claimed},
+                            {"delivered", w.delivered},
+                            {"dead", w.dead},
+                            {"holding", w.holding}});
+        }
+        doc["workers"] = std::move(crew);
         doc["resume"] = resumable ? ojson(replay::resume_command(id, path)) : ojson(nullptr);
         std::cout << doc.dump(-1, ' ', false, ojson::error_handler_t::replace) << '\n';
         return ExitCode::ok;
@@ -925,6 +941,15 @@ Result<ExitCode> run_runs_show(const EventsOptions& opt, Context& context) {
     }
     if (attempts->empty()) {
         std::cout << "  (none)\n";
+    }
+    if (!workers->empty()) {
+        std::cout << "\nworkers:\n";
+        for (const auto& w : *workers) {
+            std::cout << "  worker " << w.worker << "  " << w.state << (w.live ? " (live)" : "")
+                      << "  claimed " << w.claimed << ", delivered " << w.delivered << ", dead "
+                      << w.dead << ", holding " << w.holding << "; last seen "
+                      << util::format_time_ms(w.seen_at_ms) << '\n';
+        }
     }
     if (resumable) {
         std::cout << "\nresume with: " << replay::resume_command(id, path) << '\n';

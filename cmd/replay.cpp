@@ -47,6 +47,7 @@ struct ReplayFlags {
     std::string archive;
     std::string archive_key; // --archive-key FILE: reads an encrypted archive's bodies
     std::string resume;
+    std::string join; // --join RUN_ID: another worker of a shared run
     bool dry_run = false;
     bool no_progress = false;
     http::DeliverySpec spec;
@@ -524,6 +525,135 @@ Result<ExitCode> run_dry(const ReplayFlags& f, const replay::Plan& plan, Context
     return ExitCode::ok;
 }
 
+// The hooks that show a run's start and log its notable moments.
+replay::RunHooks run_hooks(const ReplayFlags& f, Context& context, LogSink& logs,
+                           std::string& run_id) {
+    replay::RunHooks hooks;
+    bool bar = is_tty(STDERR_FILENO) && !context.global.quiet && !f.no_progress && !logs.json();
+    if (bar) {
+        hooks.observer.progress = [&logs](const replay::ReplayProgress& p) {
+            logs.bar(progress_line(p));
+        };
+    }
+    hooks.observer.log = [&logs, &run_id](const replay::LogRecord& r) {
+        write_log(logs, r, run_id);
+    };
+    hooks.started = [&logs, &run_id](const replay::RunResult& r) {
+        run_id = r.progress.run_id;
+        g_stop_hint = "resume with: " + replay::resume_command(run_id, r.archive_path) + "\n";
+        std::string what =
+            r.joined ? "joined run " + run_id + " as worker " + r.worker + ": " +
+                           std::to_string(r.progress.to_send) + " of " +
+                           std::to_string(r.progress.selected) + " selected events pending"
+            : r.resumed
+                ? "run " + run_id + " resumed: " + std::to_string(r.progress.to_send) + " of " +
+                      std::to_string(r.progress.selected) + " selected events pending"
+                : "run " + run_id + " started: " + std::to_string(r.progress.selected) +
+                      " events selected from " + describe_selection(r.plan.source);
+        if (!r.worker.empty() && !r.joined) {
+            what += "; worker " + r.worker + " (add more with `hookctl replay --join " + run_id +
+                    " --archive URI`)";
+        }
+        write_log(logs,
+                  replay::LogRecord::note(what + "; to " + r.target_label +
+                                          (r.target_label == r.url ? "" : " (" + r.url + ")") +
+                                          " at " + replay::format_rate(r.rate) +
+                                          (r.worker.empty() ? "" : " for the whole run") +
+                                          ", concurrency " + std::to_string(r.concurrency) +
+                                          "; recorded in " + r.archive_path +
+                                          (r.changes > 0 ? "; " + std::to_string(r.changes) +
+                                                               " setting(s) changed for this resume"
+                                                         : "")),
+                  run_id,
+                  {{"selected", r.progress.selected},
+                   {"pending", r.progress.to_send},
+                   {"archive", r.archive_path},
+                   {"target", r.target_label}});
+    };
+    return hooks;
+}
+
+void catch_stop_signals() {
+    struct sigaction action = {};
+    action.sa_handler = on_sigint;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+}
+
+// How a finished invocation exits, after its summary.
+ExitCode finish_run(const replay::RunResult& result, Context& context, LogSink& logs) {
+    if (context.global.json) {
+        print_json(summary_json(result));
+    } else {
+        print_summary(result);
+    }
+    const auto& p = result.progress;
+    if (result.end != replay::RunEnd::completed) {
+        write_log(logs,
+                  replay::LogRecord::note(
+                      "run " + p.run_id + " " + std::string(end_name(result.end)) +
+                          (result.end == replay::RunEnd::interrupted ? "" : ": " + result.reason) +
+                          "; " + std::to_string(p.pending) + " events pending; resume with: " +
+                          replay::resume_command(p.run_id, result.archive_path) +
+                          " (and the same secret flags when they changed)",
+                      true),
+                  p.run_id, {{"pending", p.pending}});
+        return result.end == replay::RunEnd::failed ? ExitCode::environment : ExitCode::aborted;
+    }
+    if (result.run_state == archive::RunState::running) {
+        write_log(logs,
+                  replay::LogRecord::note("worker " + result.worker +
+                                          " done: nothing left to "
+                                          "claim; the other workers finish run " +
+                                          p.run_id + " (" + std::to_string(p.pending) +
+                                          " events pending)"),
+                  p.run_id, {{"pending", p.pending}});
+    }
+    // Exit 0 only when every event the run selected was delivered, earlier invocations included.
+    return p.run_dead == 0 ? ExitCode::ok : ExitCode::check_failed;
+}
+
+// replay --join RUN_ID: this process becomes one more worker of a running shared run.
+Result<ExitCode> run_join(const ReplayFlags& f, Context& context, const replay::Invocation& how,
+                          std::shared_ptr<const archive::BodyCipher> cipher) {
+    if (!f.resume.empty() || f.dry_run) {
+        return fail(ExitCode::usage, "--join cannot be given with --resume or --dry-run");
+    }
+    auto changes = build_changes(f);
+    HOOKCTL_RETURN_IF_ERROR(changes);
+    for (const char* flag : {"--rate", "--burst"}) {
+        if (given(f, flag)) {
+            return fail(ExitCode::usage, std::string(flag) +
+                                             " cannot be given with --join: the run's rate is the "
+                                             "total of all its workers; change it for every worker "
+                                             "with --resume after stopping them");
+        }
+    }
+    const std::string where = !f.archive.empty() ? f.archive : f.from;
+    if (where.empty()) {
+        return fail(ExitCode::usage, "--join " + f.join +
+                                         ": pass --archive URI, the PostgreSQL archive the run is "
+                                         "recorded in (postgres://...)");
+    }
+    if (auto checked = archive::check_location(where); !checked) {
+        return std::unexpected(checked.error());
+    }
+    archive::OpenOptions options;
+    options.mode = archive::Mode::read_write;
+    options.cipher = std::move(cipher);
+    auto opened = archive::open(where, options);
+    HOOKCTL_RETURN_IF_ERROR(opened);
+    LogSink logs(context);
+    std::string run_id;
+    auto hooks = run_hooks(f, context, logs, run_id);
+    catch_stop_signals();
+    auto result = replay::join_run(f.join, *changes, **opened, how, hooks, g_stop);
+    logs.end_bar();
+    HOOKCTL_RETURN_IF_ERROR(result);
+    return finish_run(*result, context, logs);
+}
+
 Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
     ReplayFlags f = flags; // build_plan settles the flags' defaults in place
     replay::Invocation how;
@@ -539,6 +669,9 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
     HOOKCTL_RETURN_IF_ERROR(cipher);
     std::optional<replay::Plan> plan;
     replay::PlanChanges changes;
+    if (!f.join.empty()) {
+        return run_join(f, context, how, *cipher);
+    }
     if (f.resume.empty()) {
         auto built = build_plan(f);
         HOOKCTL_RETURN_IF_ERROR(built);
@@ -573,44 +706,8 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
 
     LogSink logs(context);
     std::string run_id;
-    replay::RunHooks hooks;
-    bool bar = is_tty(STDERR_FILENO) && !context.global.quiet && !f.no_progress && !logs.json();
-    if (bar) {
-        hooks.observer.progress = [&](const replay::ReplayProgress& p) {
-            logs.bar(progress_line(p));
-        };
-    }
-    hooks.observer.log = [&](const replay::LogRecord& r) { write_log(logs, r, run_id); };
-    hooks.started = [&](const replay::RunResult& r) {
-        run_id = r.progress.run_id;
-        g_stop_hint = "resume with: " + replay::resume_command(run_id, r.archive_path) + "\n";
-        std::string what =
-            r.resumed
-                ? "run " + run_id + " resumed: " + std::to_string(r.progress.to_send) + " of " +
-                      std::to_string(r.progress.selected) + " selected events pending"
-                : "run " + run_id + " started: " + std::to_string(r.progress.selected) +
-                      " events selected from " + describe_selection(r.plan.source);
-        write_log(logs,
-                  replay::LogRecord::note(what + "; to " + r.target_label +
-                                          (r.target_label == r.url ? "" : " (" + r.url + ")") +
-                                          " at " + replay::format_rate(r.rate) + ", concurrency " +
-                                          std::to_string(r.concurrency) + "; recorded in " +
-                                          r.archive_path +
-                                          (r.changes > 0 ? "; " + std::to_string(r.changes) +
-                                                               " setting(s) changed for this resume"
-                                                         : "")),
-                  run_id,
-                  {{"selected", r.progress.selected},
-                   {"pending", r.progress.to_send},
-                   {"archive", r.archive_path},
-                   {"target", r.target_label}});
-    };
-
-    struct sigaction action = {};
-    action.sa_handler = on_sigint;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
+    auto hooks = run_hooks(f, context, logs, run_id);
+    catch_stop_signals();
 
     auto result = plan ? replay::start_run(*plan, store, how, hooks, g_stop)
                        : replay::resume_run(f.resume, changes, store, how, hooks, g_stop);
@@ -636,27 +733,7 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
         write_log(logs, replay::LogRecord::note(message), "");
         return ExitCode::ok;
     }
-    if (context.global.json) {
-        print_json(summary_json(*result));
-    } else {
-        print_summary(*result);
-    }
-    const auto& p = result->progress;
-    if (result->end != replay::RunEnd::completed) {
-        write_log(
-            logs,
-            replay::LogRecord::note(
-                "run " + p.run_id + " " + std::string(end_name(result->end)) +
-                    (result->end == replay::RunEnd::interrupted ? "" : ": " + result->reason) +
-                    "; " + std::to_string(p.pending) + " events pending; resume with: " +
-                    replay::resume_command(p.run_id, result->archive_path) +
-                    " (and the same secret flags when they changed)",
-                true),
-            p.run_id, {{"pending", p.pending}});
-        return result->end == replay::RunEnd::failed ? ExitCode::environment : ExitCode::aborted;
-    }
-    // Exit 0 only when every event the run selected was delivered, earlier invocations included.
-    return p.run_dead == 0 ? ExitCode::ok : ExitCode::check_failed;
+    return finish_run(*result, context, logs);
 }
 
 } // namespace
@@ -742,6 +819,11 @@ void register_replay(CLI::App& app, Context& context) {
     cmd->add_option("--resume", f->resume,
                     "Finish a run's pending events (its selection and target as recorded; "
                     "pacing, retry and breaker flags may change)")
+        ->type_name("RUN_ID");
+    cmd->add_option("--join", f->join,
+                    "Add this process as a worker to a running run of a PostgreSQL --archive: it "
+                    "claims pending events under a lease and shares the run's rate, pauses and "
+                    "breaker with the other workers")
         ->type_name("RUN_ID");
     cmd->add_flag("--dry-run", f->dry_run,
                   "Check every option, list what would be sent (count, first events, target, "

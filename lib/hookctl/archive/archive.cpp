@@ -139,4 +139,56 @@ Result<void> mark_all(Store& store, std::span<const std::string> event_ids, Even
     return store.commit();
 }
 
+// --- runs shared by workers: a backend that cannot share one ------------------------------------
+
+namespace {
+
+Error cannot_share(const Store& store) {
+    return Error{ExitCode::usage,
+                 "archive " + store.path() +
+                     " cannot share a run between workers: only a PostgreSQL archive "
+                     "(postgres://...) can; replay it as one process, or copy it to PostgreSQL "
+                     "with `hookctl events copy`"};
+}
+
+} // namespace
+
+Result<std::uint64_t> Store::claim_items(std::string_view, const WorkerLease&, std::uint64_t,
+                                         const std::function<void(const RunItem&, const Event&)>&) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<std::int64_t> Store::renew_leases(std::string_view, const WorkerLease&, std::string_view) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<void> Store::release_leases(std::string_view, const WorkerLease&, std::string_view) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<SharedRunState> Store::shared_state(std::string_view, std::string_view) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<SlotBlock> Store::reserve_slots(std::string_view, int, std::int64_t) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<void> Store::pause_slots(std::string_view, std::int64_t) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<RunState> Store::update_shared_run(std::string_view, const WorkerLease&, RunState,
+                                          std::string_view, std::int64_t) {
+    return std::unexpected(cannot_share(*this));
+}
+
+Result<std::vector<Worker>> Store::list_workers(std::string_view) {
+    return std::vector<Worker>{};
+}
+
+Result<bool> Store::wait_for_news(std::string_view, std::chrono::milliseconds) {
+    return std::unexpected(cannot_share(*this));
+}
+
 } // namespace hookctl::archive

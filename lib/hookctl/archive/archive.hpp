@@ -164,6 +164,10 @@ struct Attempt {
     // `item_state` is set, the item is settled in that state.
     std::int64_t item = 0;
     std::optional<ItemState> item_state;
+    // A run shared by workers (SharedRun): the lease token the worker holds the item under.
+    // The item and the event's status change only while the item is still leased with it, so
+    // a stale worker's outcome is ignored (the attempt itself is recorded). Empty: no lease.
+    std::string lease;
 };
 
 // A run item settled without a new attempt: a replay held its last failed attempt's verdict
@@ -176,6 +180,7 @@ struct ItemVerdict {
     ItemState state = ItemState::dead;
     std::optional<EventStatus> event_status;
     std::string reason;
+    std::string lease; // as Attempt::lease
 };
 
 // A new parse of an event's raw MIME, stored beside its body (`events reparse --write`).
@@ -297,6 +302,49 @@ struct Stats {
     std::int64_t attempts = 0;
     std::vector<std::pair<std::string, std::int64_t>> attempts_by_outcome;
     LatencyPercentiles latency; // over every attempt (or the run's, see stats())
+};
+
+// --- runs shared by workers (replay --join; hookctl-replay(1), WORKERS) -----------------------
+
+// A worker of a shared run: one replay process. Its `token` leases the items it claims.
+struct WorkerLease {
+    std::string token;                       // random, one per worker process; also its worker id
+    std::string worker;                      // user@host:pid, for people
+    std::chrono::milliseconds length{30000}; // a lease expires this long after its last renewal
+};
+
+// A worker as `events runs` shows it.
+struct Worker {
+    std::string token;
+    std::string worker;
+    std::string state; // `running`, `done`, `stopped`, `tripped`, `failed`
+    std::int64_t started_at_ms = 0;
+    std::int64_t seen_at_ms = 0; // last heartbeat
+    std::int64_t claimed = 0;    // items it claimed
+    std::int64_t delivered = 0;  // items it settled
+    std::int64_t dead = 0;
+    std::int64_t holding = 0; // items it holds now (leased, pending)
+    bool live = false;        // its lease is still valid (heartbeat within the lease length)
+};
+
+// Where a shared run stands, as one worker sees it.
+struct SharedRunState {
+    ItemCounts items;
+    std::int64_t mine = 0;      // pending items leased to the asking worker
+    std::int64_t leased = 0;    // pending items other workers hold under a valid lease
+    std::int64_t claimable = 0; // pending items nobody holds (never leased, or lease expired)
+    // Milliseconds until the first of the others' leases expires (0: none held).
+    std::int64_t next_expiry_in_ms = 0;
+    RunState state = RunState::running;
+    std::string last_error;
+};
+
+// A block of send slots of a shared run's schedule (SharedRun::reserve_slots): `count` slots,
+// `interval_ns` apart, the first `first_in_us` microseconds from when the server answered.
+struct SlotBlock {
+    std::int64_t first_in_us = 0;
+    std::int64_t interval_ns = 0;
+    int count = 0;
 };
 
 // An open archive: the one handle a command opens (archive::open) and passes down. Every
@@ -524,6 +572,48 @@ public:
     virtual Result<std::int64_t> last_stored_row(StoredTable table) = 0;
     // The codec this handle seals and opens values with.
     virtual const BodyCodec& codec() const = 0;
+
+    // --- runs shared by workers (PostgreSQL; hookctl-replay(1), WORKERS) ------------------
+    // A backend that cannot share a run (SQLite: one host) answers shares_runs() false and
+    // fails the calls below with exit 2.
+
+    virtual bool shares_runs() const { return false; }
+    // Claims up to `limit` pending items of `run_id` that no valid lease holds, in item order,
+    // skipping rows other workers are claiming (FOR UPDATE SKIP LOCKED), leases them to
+    // `lease` and calls `visit` for each with its event (as for_each_pending_event), after the
+    // claim is committed. Returns how many were claimed.
+    virtual Result<std::uint64_t>
+    claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+                const std::function<void(const RunItem&, const Event&)>& visit);
+    // Extends the leases of the pending items `lease` holds and records the worker's heartbeat
+    // and counts (registering it on the first call). Returns how many items it holds.
+    virtual Result<std::int64_t> renew_leases(std::string_view run_id, const WorkerLease& lease,
+                                              std::string_view worker_state);
+    // Gives back the pending items `lease` holds (they can be claimed at once) and records the
+    // worker's final state; wakes the other workers.
+    virtual Result<void> release_leases(std::string_view run_id, const WorkerLease& lease,
+                                        std::string_view worker_state);
+    // Where `run_id` stands for the worker holding `token`.
+    virtual Result<SharedRunState> shared_state(std::string_view run_id, std::string_view token);
+    // Reserves the next `count` slots of the run's schedule (one every `interval_ns`), never
+    // before a pause the run waits out. The schedule is one row on the server's clock, so the
+    // run's rate is the total over its workers.
+    virtual Result<SlotBlock> reserve_slots(std::string_view run_id, int count,
+                                            std::int64_t interval_ns);
+    // No slot of `run_id` before `pause_ms` from now (a 429's Retry-After), for every worker.
+    virtual Result<void> pause_slots(std::string_view run_id, std::int64_t pause_ms);
+    // Writes the run row as the worker `lease` ending or reporting with `state`: the ledger is
+    // counted from the run items; `completed` only when none is pending; a worker stopping
+    // (`paused`, `failed`) leaves the run `running` while other workers are live; `aborted`
+    // (the breaker) stops every worker. Wakes the other workers.
+    virtual Result<RunState> update_shared_run(std::string_view run_id, const WorkerLease& lease,
+                                               RunState state, std::string_view last_error,
+                                               std::int64_t paused_until_ms);
+    // The workers of `run_id`, first started first.
+    virtual Result<std::vector<Worker>> list_workers(std::string_view run_id);
+    // Waits up to `max_wait` for another worker of `run_id` to release items, settle the last
+    // one or stop the run (LISTEN/NOTIFY). True when woken, false on the timeout.
+    virtual Result<bool> wait_for_news(std::string_view run_id, std::chrono::milliseconds max_wait);
 
     // --- health ------------------------------------------------------------------------------
 

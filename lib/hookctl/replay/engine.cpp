@@ -41,7 +41,8 @@ Engine::Engine(EngineOptions options, Sender& sender, const util::Clock& clock, 
     , m_journal(journal)
     , m_observer(std::move(observer))
     , m_pacer(m_options.rate, effective_burst(m_options), clock.steady())
-    , m_breaker(m_options.breaker, m_options.earlier.pending())
+    , m_breaker(m_options.breaker,
+                m_options.crew ? m_options.crew_pending : m_options.earlier.pending())
     , m_rng(seed_of(m_options)) {
     m_lookahead = static_cast<std::size_t>(std::max(16, m_options.concurrency * 4));
     if (m_options.ordered) {
@@ -82,7 +83,8 @@ archive::RunProgress Engine::ledger() const {
 }
 
 bool Engine::halted() const {
-    return (m_stop != nullptr && m_stop->load() != 0) || m_breaker.tripped() || m_fatal.has_value();
+    return (m_stop != nullptr && m_stop->load() != 0) || m_breaker.tripped() ||
+           m_fatal.has_value() || m_crew_halt.has_value();
 }
 
 void Engine::fatal(Error error) {
@@ -103,6 +105,13 @@ Result<void> Engine::run(Feed& feed, const std::atomic<int>& stop) {
     m_journal.update_run(ledger(), archive::RunState::running);
     while (true) {
         absorb_committed();
+        if (m_options.crew && !m_crew_halt) {
+            if ((m_crew_halt = m_options.crew->halted())) {
+                log(LogRecord::note("run " + m_options.run_id + " stopped by another worker: " +
+                                        *m_crew_halt + "; finishing the requests in flight",
+                                    true));
+            }
+        }
         if (auto failed = m_journal.error()) {
             fatal(Error{ExitCode::environment, "cannot record the run: " + failed->message});
         }
@@ -161,6 +170,10 @@ Result<void> Engine::run(Feed& feed, const std::atomic<int>& stop) {
         m_end = RunEnd::tripped;
         m_end_reason = m_breaker.reason();
         state = archive::RunState::aborted;
+    } else if (m_crew_halt) {
+        m_end = RunEnd::tripped;
+        m_end_reason = *m_crew_halt;
+        state = archive::RunState::aborted;
     } else if (m_stop->load() != 0) {
         m_end = RunEnd::interrupted;
         m_end_reason = "interrupted";
@@ -197,6 +210,9 @@ Result<void> Engine::run(Feed& feed, const std::atomic<int>& stop) {
 }
 
 void Engine::admit(ReplayEvent&& event) {
+    if (m_options.crew) {
+        m_options.earlier.total += 1; // a shared run's worker keeps the ledger of its claims
+    }
     auto p = std::make_unique<Pending>();
     p->event = std::move(event);
     m_outstanding += 1;
@@ -266,7 +282,7 @@ Result<void> Engine::step() {
     while (m_schedule_started && !halted() &&
            static_cast<std::size_t>(m_in_flight) + m_unrecorded < concurrency &&
            now >= m_pause_until && has_candidate()) {
-        auto slot = m_pacer.try_take(now);
+        auto slot = m_options.crew ? m_options.crew->try_take(now) : m_pacer.try_take(now);
         if (!slot) {
             pacer_blocked = true;
             break;
@@ -281,7 +297,7 @@ Result<void> Engine::step() {
     // end of a pause, or the next progress tick.
     auto wake = now + milliseconds(100);
     if (pacer_blocked) {
-        if (auto due = m_pacer.next_due()) {
+        if (auto due = m_options.crew ? m_options.crew->next_due() : m_pacer.next_due()) {
             wake = std::min(wake, *due);
         }
     }
@@ -419,6 +435,9 @@ void Engine::complete(PendingPtr p, http::Response&& response, std::int64_t hand
             if (until > m_pause_until) {
                 m_pause_until = until;
                 m_pacer.pause_until(until);
+                if (m_options.crew) {
+                    m_options.crew->pause(*decision.retry_after); // every worker waits
+                }
                 m_journal.update_run(ledger(), archive::RunState::running); // for a resume
             }
             m_pauses += 1;

@@ -27,6 +27,7 @@
 #include <hookctl/archive/archive.hpp>
 #include <hookctl/http/deliver.hpp>
 #include <hookctl/replay/breaker.hpp>
+#include <hookctl/replay/crew.hpp>
 #include <hookctl/replay/journal.hpp>
 #include <hookctl/replay/latency.hpp>
 #include <hookctl/replay/pacer.hpp>
@@ -52,6 +53,12 @@ struct EngineOptions {
     archive::RunProgress earlier;    // the run's ledger before this invocation (total: selected)
     std::vector<std::string> redact; // texts never kept in an attempt's detail (the secrets)
     bool log_retries = false;        // log every failed attempt, not only verdicts (-v)
+    // A run shared with other workers: slots, pauses and stops come from the crew (it must
+    // outlive the engine), and the feed claims items as it goes, so the ledger this engine
+    // keeps is of the items it claimed (`earlier` grows with each one admitted). Null: the
+    // engine paces alone (`rate`, `burst`).
+    Crew* crew = nullptr;
+    std::int64_t crew_pending = 0; // shared: the run's pending items when this worker began
 };
 
 // What the run looks like now (progress bar) and at the end (summary).
@@ -206,6 +213,7 @@ private:
     std::map<std::string, std::int64_t> m_dead_reasons;
     ReplayProgress m_progress;
     bool m_trip_logged = false;
+    std::optional<std::string> m_crew_halt; // why the crew stopped the run
     std::optional<Error> m_fatal;
     RunEnd m_end = RunEnd::completed;
     std::string m_end_reason;

@@ -7,12 +7,13 @@ namespace hookctl::replay {
 
 Recorder::Recorder(std::unique_ptr<archive::Store> archive, std::string run_id,
                    std::function<void()> wake, std::size_t batch,
-                   std::chrono::milliseconds max_delay)
+                   std::chrono::milliseconds max_delay, std::optional<archive::WorkerLease> shared)
     : m_archive(std::move(archive))
     , m_run_id(std::move(run_id))
     , m_wake(std::move(wake))
     , m_batch(std::max<std::size_t>(1, batch))
-    , m_max_delay(max_delay) {
+    , m_max_delay(max_delay)
+    , m_shared(std::move(shared)) {
     m_thread = std::thread([this] {
         util::block_stop_signals(); // SIGINT reaches the sending thread and wakes its poll
         run();
@@ -35,6 +36,9 @@ void Recorder::add(archive::Attempt attempt) {
     bool notify = false;
     {
         std::lock_guard lock(m_mutex);
+        if (m_shared) {
+            attempt.lease = m_shared->token;
+        }
         bool settles = attempt.item_state.has_value() && attempt.item > 0;
         if (settles) {
             m_settling.push_back(attempt.item);
@@ -52,6 +56,9 @@ void Recorder::settle(archive::ItemVerdict verdict) {
     bool notify = false;
     {
         std::lock_guard lock(m_mutex);
+        if (m_shared) {
+            verdict.lease = m_shared->token;
+        }
         m_settling.push_back(verdict.item);
         m_verdicts.push_back(std::move(verdict));
         notify = first_queued() || m_settling.size() == m_batch;
@@ -125,7 +132,14 @@ void Recorder::run() {
             written = m_archive->settle_items(verdicts);
         }
         if (written && run_update) {
-            written = m_archive->update_run(m_run_id, run_update->progress, run_update->state);
+            if (m_shared) {
+                auto updated =
+                    m_archive->update_shared_run(m_run_id, *m_shared, run_update->state, {},
+                                                 run_update->progress.paused_until_ms);
+                written = updated ? Result<void>{} : std::unexpected(updated.error());
+            } else {
+                written = m_archive->update_run(m_run_id, run_update->progress, run_update->state);
+            }
         }
         if (written) {
             written = m_archive->commit();

@@ -29,8 +29,13 @@ public:
     // thread); `wake` runs on that thread after each commit (it must be thread-safe, e.g.
     // Sender::wakeup). A commit happens when `batch` items wait to be settled, or `max_delay` after
     // the first entry queued, or for a run update: fewer, larger transactions than one per attempt.
+    //
+    // `shared`: the run is shared by workers and this one holds its items under that lease:
+    // attempts and verdicts carry its token (a stale one's outcome is ignored) and run updates
+    // go through Store::update_shared_run (the ledger counted over every worker).
     Recorder(std::unique_ptr<archive::Store> archive, std::string run_id,
-             std::function<void()> wake, std::size_t batch, std::chrono::milliseconds max_delay);
+             std::function<void()> wake, std::size_t batch, std::chrono::milliseconds max_delay,
+             std::optional<archive::WorkerLease> shared = std::nullopt);
     ~Recorder() override;
     Recorder(const Recorder&) = delete;
     Recorder& operator=(const Recorder&) = delete;
@@ -58,6 +63,7 @@ private:
     std::function<void()> m_wake;
     std::size_t m_batch;
     std::chrono::milliseconds m_max_delay;
+    std::optional<archive::WorkerLease> m_shared;
     std::chrono::steady_clock::time_point m_first_queued{};
     mutable std::mutex m_mutex;
     std::condition_variable m_changed;

@@ -7,7 +7,9 @@
 #include <hookctl/http/client.hpp>
 #include <hookctl/replay/recorder.hpp>
 #include <hookctl/replay/replay.hpp>
+#include <hookctl/replay/shared.hpp>
 #include <hookctl/util/clock.hpp>
+#include <hookctl/util/encoding.hpp>
 #include <hookctl/util/file.hpp>
 #include <hookctl/util/sched.hpp>
 
@@ -61,6 +63,24 @@ void index_run(const std::string& run_id, const std::string& archive_path) {
     }
 }
 
+// Whether a run of `plan` recorded in `store` is shared by workers: its archive can share it
+// (PostgreSQL) and is its source (the workers read the items' events from it).
+bool is_shared(const Plan& plan, const archive::Store& store) {
+    return store.shares_runs() && plan.source.kind == SourceKind::archive;
+}
+
+// This process's lease on a shared run's items: it outlasts a request (the timeout) by a margin
+// of 5 s, renewed every quarter of it while the process lives.
+archive::WorkerLease worker_lease(const Resolved& resolved) {
+    archive::WorkerLease lease;
+    lease.token = util::hex_encode(util::random_bytes(8));
+    lease.worker = operator_identity() + ":" + std::to_string(::getpid());
+    lease.length = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       resolved.delivery.client.total_timeout) +
+                   std::chrono::seconds(5);
+    return lease;
+}
+
 // Sends the pending items of `run_id` with `plan`; the run row exists.
 Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolved& resolved,
                        const archive::RunProgress& earlier, archive::Store& store,
@@ -93,16 +113,18 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
     writer.synchronous_full = false; // survives a crash (kill -9), fast enough per batch
     auto recorder_store = store.another(writer);
     HOOKCTL_RETURN_IF_ERROR(recorder_store);
-    archive::OpenOptions reader;
-    reader.mode = archive::Mode::read_only;
-    auto reader_store = store.another(reader);
-    HOOKCTL_RETURN_IF_ERROR(reader_store);
+    // A run over a PostgreSQL archive is shared: this process is one of its workers, and any
+    // host can add more with `replay --join RUN_ID` (hookctl-replay(1), WORKERS).
+    std::optional<archive::WorkerLease> lease;
+    if (is_shared(plan, store)) {
+        lease = worker_lease(resolved);
+    }
     // A quarter of the concurrency per commit, or 5 ms: the events waiting for their commit
     // count against the concurrency, so waiting for more would hold up sends.
     Recorder recorder(
         std::move(*recorder_store), run_id, [s = sender.get()] { s->wakeup(); },
         static_cast<std::size_t>(std::max(1, resolved.concurrency / 4)),
-        std::chrono::milliseconds(5));
+        std::chrono::milliseconds(5), lease);
 
     EngineOptions options;
     options.run_id = run_id;
@@ -120,30 +142,88 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
     for (const auto& key : resolved.delivery.endpoint.keys) {
         options.redact.emplace_back(key.bytes.view());
     }
+    const std::size_t lookahead =
+        std::max<std::size_t>(1024, static_cast<std::size_t>(resolved.concurrency) * 4);
+    std::unique_ptr<Feed> feed;
+    SharedRun* shared = nullptr;
+    if (lease) {
+        archive::OpenOptions own;
+        own.mode = archive::Mode::read_write;
+        auto claims = store.another(own);
+        HOOKCTL_RETURN_IF_ERROR(claims);
+        auto slots = store.another(own);
+        HOOKCTL_RETURN_IF_ERROR(slots);
+        SharedRunOptions so;
+        so.run_id = run_id;
+        so.lease = *lease;
+        so.source = plan.source;
+        so.rate = resolved.rate;
+        so.claim_batch =
+            std::clamp<std::size_t>(static_cast<std::size_t>(resolved.concurrency) * 4, 16, 256);
+        so.max_queued = so.claim_batch * 4;
+        auto run = std::make_unique<SharedRun>(std::move(so), std::move(*claims), std::move(*slots),
+                                               [s = sender.get()] { s->wakeup(); });
+        shared = run.get();
+        feed = std::move(run);
+        options.crew = shared;
+        options.crew_pending = earlier.pending();
+        options.earlier = archive::RunProgress{}; // this worker's ledger: what it claims
+        options.earlier.paused_until_ms = earlier.paused_until_ms;
+        result.worker = lease->worker;
+    } else {
+        archive::OpenOptions reader;
+        reader.mode = archive::Mode::read_only;
+        auto reader_store = store.another(reader);
+        HOOKCTL_RETURN_IF_ERROR(reader_store);
+        feed =
+            std::make_unique<Prefetch>(plan.source, std::move(*reader_store), run_id, lookahead,
+                                       std::size_t{64} << 20, [s = sender.get()] { s->wakeup(); });
+    }
     util::SystemClock clock;
     Engine engine(std::move(options), *sender, clock, recorder, hooks.observer);
     if (hooks.started) {
         hooks.started(result);
     }
-    Result<void> ran;
-    {
-        const std::size_t lookahead =
-            std::max<std::size_t>(1024, static_cast<std::size_t>(resolved.concurrency) * 4);
-        Prefetch feed(plan.source, std::move(*reader_store), run_id, lookahead,
-                      std::size_t{64} << 20, [s = sender.get()] { s->wakeup(); });
-        if (!resolved.rate.unlimited()) {
-            // The sending thread sleeps to each slot and works briefly: short slices let it
-            // run soon after it wakes (Linux 6.12+; a hint, ignored elsewhere).
-            (void)util::request_short_slice(std::chrono::microseconds(100));
-        }
-        ran = engine.run(feed, stop);
+    if (!resolved.rate.unlimited()) {
+        // The sending thread sleeps to each slot and works briefly: short slices let it
+        // run soon after it wakes (Linux 6.12+; a hint, ignored elsewhere).
+        (void)util::request_short_slice(std::chrono::microseconds(100));
     }
+    Result<void> ran = engine.run(*feed, stop);
+    std::optional<archive::RunState> shared_state;
+    if (shared) {
+        auto state = engine.end() == RunEnd::completed     ? archive::RunState::completed
+                     : engine.end() == RunEnd::tripped     ? archive::RunState::aborted
+                     : engine.end() == RunEnd::interrupted ? archive::RunState::paused
+                                                           : archive::RunState::failed;
+        auto finished = shared->finish(state, engine.end_reason());
+        if (!finished && ran) {
+            ran = std::unexpected(finished.error());
+        }
+        if (finished) {
+            shared_state = *finished;
+        }
+    }
+    feed.reset();
     result.progress = engine.progress();
     result.end = engine.end();
     result.reason = engine.end_reason();
     // The ledger as committed decides, not the engine's count of it.
     auto counts = store.count_run_items(run_id);
-    if (counts) {
+    if (counts && shared_state) {
+        // A worker of a shared run: its part is done when it ran out of items; the run is done
+        // when the last worker settles the last item.
+        result.progress.selected = counts->total();
+        result.progress.run_delivered = counts->delivered;
+        result.progress.run_dead = counts->dead;
+        result.progress.pending = counts->pending;
+        result.run_state = *shared_state;
+        if (result.end == RunEnd::completed && counts->pending > 0 &&
+            *shared_state != archive::RunState::running) {
+            result.end = RunEnd::failed;
+            result.reason = std::to_string(counts->pending) + " selected events are still pending";
+        }
+    } else if (counts) {
         result.progress.selected = counts->total();
         result.progress.run_delivered = counts->delivered;
         result.progress.run_dead = counts->dead;
@@ -254,6 +334,74 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
             return std::unexpected(saved.error());
         }
     }
+    result.plan = *plan;
+    if (is_shared(*plan, store)) {
+        // The operator resumes the run for every worker: a breaker's stop no longer holds.
+        archive::RunProgress now{counts->total(),
+                                 counts->delivered + counts->dead,
+                                 counts->delivered,
+                                 counts->dead,
+                                 0,
+                                 0};
+        if (auto saved = store.update_run(run_id, now, archive::RunState::running); !saved) {
+            return std::unexpected(saved.error());
+        }
+    }
+    archive::RunProgress earlier{counts->total(),
+                                 counts->delivered + counts->dead,
+                                 counts->delivered,
+                                 counts->dead,
+                                 0,
+                                 (*run)->progress.paused_until_ms};
+    return send(run_id, *plan, *resolved, earlier, store, how, hooks, stop, std::move(result));
+}
+
+Result<RunResult> join_run(const std::string& run_id, const PlanChanges& changes,
+                           archive::Store& store, const Invocation& how, const RunHooks& hooks,
+                           const std::atomic<int>& stop) {
+    if (!store.shares_runs()) {
+        return fail(ExitCode::usage, "--join " + run_id + ": archive " + store.path() +
+                                         " is an SQLite file, and a run in one has a single "
+                                         "worker; resume it with `hookctl replay --resume " +
+                                         run_id + "` instead, or keep the archive in PostgreSQL");
+    }
+    auto run = store.get_run(run_id);
+    HOOKCTL_RETURN_IF_ERROR(run);
+    if (!*run) {
+        return fail(ExitCode::usage, "--join: no run " + run_id + " in " + store.path() +
+                                         " (list runs with `hookctl events runs --archive URI`)");
+    }
+    if ((*run)->state != archive::RunState::running) {
+        return fail(ExitCode::usage, "--join: run " + run_id + " is " +
+                                         std::string(archive::to_string((*run)->state)) +
+                                         ((*run)->state == archive::RunState::completed
+                                              ? ": nothing is left to send"
+                                              : ", not running: resume it with `" +
+                                                    resume_command(run_id, store.path()) +
+                                                    "`, then add workers with --join"));
+    }
+    auto stored = nlohmann::json::parse((*run)->options_json, nullptr, false);
+    auto plan = plan_from_json(stored);
+    if (!plan) {
+        return fail(ExitCode::usage, "run " + run_id + ": " + plan.error().message);
+    }
+    if (!is_shared(*plan, store)) {
+        return fail(ExitCode::usage, "--join: run " + run_id + " reads its events from " +
+                                         plan->source.describe() +
+                                         ", not from its archive; only a replay of the "
+                                         "archive's own events can be spread over workers");
+    }
+    PlanChanges local = changes; // this worker's: never recorded in the run
+    local.rate.reset();
+    local.burst.reset();
+    const std::string by = how.started_by.empty() ? operator_identity() : how.started_by;
+    apply_changes(*plan, local, by, util::SystemClock().unix_ms());
+    auto counts = store.count_run_items(run_id);
+    HOOKCTL_RETURN_IF_ERROR(counts);
+    auto resolved = resolve(*plan, how, http::Resolve::to_send);
+    HOOKCTL_RETURN_IF_ERROR(resolved);
+    RunResult result;
+    result.joined = true;
     result.plan = *plan;
     archive::RunProgress earlier{counts->total(),
                                  counts->delivered + counts->dead,

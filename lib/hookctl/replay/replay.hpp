@@ -47,6 +47,11 @@ struct RunResult {
     int concurrency = 0;
     bool resumed = false;
     int changes = 0; // resume: plan fields this invocation changed
+    // A run shared by workers (a PostgreSQL archive): this worker (user@host:pid) and the run's
+    // state after it left (`running` while other workers go on).
+    std::string worker;
+    std::optional<archive::RunState> run_state;
+    bool joined = false; // replay --join
 };
 
 struct RunHooks {
@@ -68,6 +73,15 @@ Result<RunResult> start_run(const Plan& plan, archive::Store& store, const Invoc
 Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& changes,
                              archive::Store& store, const Invocation& how, const RunHooks& hooks,
                              const std::atomic<int>& stop);
+
+// Adds this process as a worker to `run_id`, a run of `store` (PostgreSQL) that is running: it
+// claims pending items under its own lease and sends them with the run's stored plan (its rate
+// is the run's total over every worker). `changes` apply to this worker only and are not
+// recorded (its concurrency, timeouts, secret flags); a rate or burst among them is ignored.
+// Fails (exit 2) when the run is unknown, not running, or not shareable.
+Result<RunResult> join_run(const std::string& run_id, const PlanChanges& changes,
+                           archive::Store& store, const Invocation& how, const RunHooks& hooks,
+                           const std::atomic<int>& stop);
 
 // What a run of `plan` would send, checked exactly as start_run checks it (but no secret is
 // loaded and nothing is recorded or sent). `source`: for an archive source, its handle

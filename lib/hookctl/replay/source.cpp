@@ -596,6 +596,22 @@ Result<std::int64_t> select_items(const SourceSpec& spec, archive::Store& store,
     return selected;
 }
 
+Result<std::optional<ReplayEvent>>
+pending_event(const SourceSpec& spec, const archive::RunItem& item, const archive::Event& stored) {
+    if (stored.event_id.empty()) {
+        return std::nullopt;
+    }
+    ReplayEvent event = from_archive(stored);
+    event.item = item.item;
+    event.attempts_before = static_cast<int>(item.attempts);
+    if (spec.reparse) {
+        if (auto ok = reparse(event, stored); !ok) {
+            return std::unexpected(ok.error());
+        }
+    }
+    return event;
+}
+
 Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                               std::string_view run_id, const EventVisitor& visit,
                               const std::function<void(const archive::RunItem&)>& missing) {
@@ -615,19 +631,13 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
             }
             for (auto& [item, stored] : page) {
                 after = item.item;
-                if (stored.event_id.empty()) {
+                auto event = pending_event(spec, item, stored);
+                HOOKCTL_RETURN_IF_ERROR(event);
+                if (!*event) {
                     missing(item); // deleted from the archive since the run selected it
                     continue;
                 }
-                ReplayEvent event = from_archive(stored);
-                event.item = item.item;
-                event.attempts_before = static_cast<int>(item.attempts);
-                if (spec.reparse) {
-                    if (auto ok = reparse(event, stored); !ok) {
-                        return ok;
-                    }
-                }
-                auto go_on = visit(std::move(event));
+                auto go_on = visit(std::move(**event));
                 HOOKCTL_RETURN_IF_ERROR(go_on);
                 if (!*go_on) {
                     return {};

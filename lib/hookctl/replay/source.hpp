@@ -92,6 +92,12 @@ Result<void> for_each_pending(const SourceSpec& spec, archive::Store& store,
                               std::string_view run_id, const EventVisitor& visit,
                               const std::function<void(const archive::RunItem&)>& missing);
 
+// The event to send for the pending item `item` of a run over an archive source, read with its
+// `stored` event (re-parsed when the spec says so); nothing when the item's event was deleted
+// (stored.event_id empty).
+Result<std::optional<ReplayEvent>>
+pending_event(const SourceSpec& spec, const archive::RunItem& item, const archive::Event& stored);
+
 // Where a replay takes its next event from (ARCHITECTURE.md, "Seams"): the real one reads
 // ahead on a thread of its own (Prefetch); unit tests feed a list.
 class Feed {

@@ -182,4 +182,16 @@ void PQfreemem(void* memory) {
     HOOKCTL_PQ_CALL_VOID(PQfreemem, memory);
 }
 
+int PQsocket(const PGconn* conn) {
+    HOOKCTL_PQ_CALL(PQsocket, -1, conn);
+}
+
+int PQconsumeInput(PGconn* conn) {
+    HOOKCTL_PQ_CALL(PQconsumeInput, 0, conn);
+}
+
+PGnotify* PQnotifies(PGconn* conn) {
+    HOOKCTL_PQ_CALL(PQnotifies, nullptr, conn);
+}
+
 } // extern "C"

@@ -108,7 +108,32 @@ CREATE TABLE event_reparses (
 );
 )sql";
 
-constexpr std::array<Migration, 1> k_migrations{Migration{0, 5, k_v5}};
+// Version 6: runs shared by workers. A pending item is claimed by setting its lease (the
+// worker's token and when the lease ends, in server milliseconds); a worker row per process; one
+// pacing row per run whose next_ns is the next free send slot (Unix nanoseconds).
+constexpr std::string_view k_v6 = R"sql(
+ALTER TABLE run_items ADD COLUMN lease_token text, ADD COLUMN lease_until_ms bigint;
+CREATE INDEX run_items_lease ON run_items (run_id, lease_token) WHERE state = 'pending';
+CREATE TABLE run_workers (
+    run_id        text   NOT NULL,
+    token         text   NOT NULL,
+    worker        text   NOT NULL DEFAULT '',
+    state         text   NOT NULL DEFAULT 'running',
+    started_at_ms bigint NOT NULL,
+    seen_at_ms    bigint NOT NULL,
+    lease_ms      bigint NOT NULL,
+    claimed       bigint NOT NULL DEFAULT 0,
+    delivered     bigint NOT NULL DEFAULT 0,
+    dead          bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, token)
+);
+CREATE TABLE run_pacing (
+    run_id  text   PRIMARY KEY,
+    next_ns bigint NOT NULL
+);
+)sql";
+
+constexpr std::array<Migration, 2> k_migrations{Migration{0, 5, k_v5}, Migration{5, 6, k_v6}};
 
 } // namespace
 

@@ -10,6 +10,12 @@ namespace hookctl::archive::postgres::schema {
 
 // One step: the SQL that takes a database from version `from` to version `to` (statements
 // separated by semicolons, run in one transaction with the schema_version row).
+// The schema version of a PostgreSQL archive: archive::k_schema_version's model (5), and
+//   6: what runs shared by workers need (replay --join): run_items.lease_token and
+//      lease_until_ms, the run_workers table (each worker, its heartbeat and counts) and the
+//      run_pacing table (the run's schedule of send slots, on the server's clock).
+inline constexpr int k_version = 6;
+
 struct Migration {
     int from = 0;
     int to = 0;

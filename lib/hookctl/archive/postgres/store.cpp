@@ -1,12 +1,14 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <deque>
 #include <libpq-fe.h>
 #include <limits>
 #include <map>
+#include <poll.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -414,7 +416,32 @@ public:
     const BodyCodec& codec() const override { return m_codec; }
     Result<void> ping() override;
 
+    bool shares_runs() const override { return true; }
+    Result<std::uint64_t>
+    claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+                const std::function<void(const RunItem&, const Event&)>& visit) override;
+    Result<std::int64_t> renew_leases(std::string_view run_id, const WorkerLease& lease,
+                                      std::string_view worker_state) override;
+    Result<void> release_leases(std::string_view run_id, const WorkerLease& lease,
+                                std::string_view worker_state) override;
+    Result<SharedRunState> shared_state(std::string_view run_id, std::string_view token) override;
+    Result<SlotBlock> reserve_slots(std::string_view run_id, int count,
+                                    std::int64_t interval_ns) override;
+    Result<void> pause_slots(std::string_view run_id, std::int64_t pause_ms) override;
+    Result<RunState> update_shared_run(std::string_view run_id, const WorkerLease& lease,
+                                       RunState state, std::string_view last_error,
+                                       std::int64_t paused_until_ms) override;
+    Result<std::vector<Worker>> list_workers(std::string_view run_id) override;
+    Result<bool> wait_for_news(std::string_view run_id,
+                               std::chrono::milliseconds max_wait) override;
+
 private:
+    // Adds items settled under leases to their workers' counts (token -> delivered, dead).
+    void count_settled(std::string_view run_id,
+                       const std::map<std::string, std::pair<std::int64_t, std::int64_t>>& settled);
+    // Upserts the worker row of `lease` with `state` and a fresh heartbeat.
+    void touch_worker(std::string_view run_id, const WorkerLease& lease, std::string_view state);
+    void notify_run(std::string_view run_id);
     // Runs `body`, turning failures (thrown as PgFailure or exceptions) into Errors.
     template <class F> auto guarded(std::string_view what, F&& body) -> decltype(body());
 
@@ -479,6 +506,7 @@ private:
     int m_version = 0;
     bool m_in_transaction = false;
     BodyCodec m_codec;
+    bool m_listening = false; // LISTEN hookctl_runs was sent on this connection
 };
 
 PgStore::PgStore(std::string uri, OpenOptions options)
@@ -529,6 +557,7 @@ void PgStore::throw_lost(std::string_view what, const std::string& detail) {
     std::string where = m_conn ? server_of(m_conn.get()) : "PostgreSQL";
     m_conn.reset();
     m_statements.clear();
+    m_listening = false;
     m_in_transaction = false;
     throw PgFailure{Error{ExitCode::environment, "archive " + m_display + ": " + std::string(what) +
                                                      " failed: lost " + where +
@@ -559,6 +588,7 @@ PGconn* PgStore::conn() {
     m_pacer.succeeded();
     m_conn = std::move(c);
     m_statements.clear();
+    m_listening = false;
     // Every commit waits for its WAL flush (a 202 is answered only after it), whatever the
     // server's or the database's default; lock waits are bounded like SQLite's busy timeout.
     std::string setup = "SET synchronous_commit = on; SET client_min_messages = warning; "
@@ -640,12 +670,12 @@ void PgStore::migrate() {
     };
     int version = read_version();
     const bool writing = m_options.mode != Mode::read_only;
-    if (version > k_schema_version) {
+    if (version > schema::k_version) {
         throw PgFailure{Error{ExitCode::environment,
                               "archive " + m_display + " has schema version " +
                                   std::to_string(version) +
                                   ", written by a newer hookctl (this one knows up to version " +
-                                  std::to_string(k_schema_version) + "): upgrade hookctl"}};
+                                  std::to_string(schema::k_version) + "): upgrade hookctl"}};
     }
     if (version == 0 && m_options.mode != Mode::create) {
         throw PgFailure{Error{ExitCode::environment,
@@ -654,14 +684,14 @@ void PgStore::migrate() {
                                   "listen --archive URI` or `hookctl events import --archive "
                                   "URI FILE`, or pass the right --archive"}};
     }
-    if (!writing && version < k_schema_version) {
+    if (!writing && version < schema::k_version) {
         throw PgFailure{Error{ExitCode::environment,
                               "archive " + m_display + " has schema version " +
                                   std::to_string(version) + " and this hookctl reads version " +
-                                  std::to_string(k_schema_version) +
+                                  std::to_string(schema::k_version) +
                                   ": migrate it once with `hookctl events migrate --archive URI`"}};
     }
-    if (version < k_schema_version) {
+    if (version < schema::k_version) {
         WriteScope write(*this);
         Params lock;
         lock.i64(k_lock_key);
@@ -672,7 +702,7 @@ void PgStore::migrate() {
         // Another process may have migrated while this one waited for the lock.
         version = read_version();
         for (const auto& step : schema::migrations()) {
-            if (step.from == version && step.to <= k_schema_version) {
+            if (step.from == version && step.to <= schema::k_version) {
                 exec_simple("migrate the schema", std::string(step.sql).c_str());
                 version = step.to;
             }
@@ -1138,6 +1168,8 @@ Result<std::vector<std::string>> PgStore::mark_events(std::span<const std::strin
 Result<void> PgStore::record_attempts(std::span<const Attempt> attempts) {
     return guarded("record attempts", [&]() -> Result<void> {
         WriteScope write(*this);
+        // Items settled under a lease, per worker token: (delivered, dead).
+        std::map<std::string, std::pair<std::int64_t, std::int64_t>> settled;
         for (const auto& a : attempts) {
             Params ins;
             ins.text(a.run_id).text(a.event_id).text(a.target).i64(a.attempt).i64(a.at_ms);
@@ -1148,7 +1180,37 @@ Result<void> PgStore::record_attempts(std::span<const Attempt> attempts) {
                  "latency_ms, outcome, reason, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
                  "$9, $10)",
                  ins);
-            if (a.new_status) {
+            // Under a lease the item (and with it the event's status) changes only while the
+            // worker still holds it: a stale worker's outcome is recorded as an attempt only.
+            bool owned = true;
+            if (a.item > 0) {
+                Params item;
+                if (a.item_state) {
+                    item.text(to_string(*a.item_state));
+                } else {
+                    item.null(k_text);
+                }
+                item.text(a.run_id).i64(a.item);
+                if (a.lease.empty()) {
+                    exec("record attempts",
+                         "UPDATE run_items SET attempts = attempts + 1, state = coalesce($1, "
+                         "state) WHERE run_id = $2 AND item = $3",
+                         item);
+                } else {
+                    item.text(a.lease);
+                    auto r = exec("record attempts",
+                                  "UPDATE run_items SET attempts = attempts + 1, state = "
+                                  "coalesce($1, state) WHERE run_id = $2 AND item = $3 AND "
+                                  "lease_token = $4 AND state = 'pending'",
+                                  item);
+                    owned = std::string_view(PQcmdTuples(r.get())) != "0";
+                    if (owned && a.item_state && *a.item_state != ItemState::pending) {
+                        auto& [delivered, dead] = settled[a.lease];
+                        (*a.item_state == ItemState::delivered ? delivered : dead) += 1;
+                    }
+                }
+            }
+            if (a.new_status && owned) {
                 Params upd;
                 upd.i64(a.at_ms).text(a.event_id).text(to_string(*a.new_status));
                 upd.text(*a.new_status == EventStatus::delivered ? std::string_view() : a.reason);
@@ -1164,23 +1226,24 @@ Result<void> PgStore::record_attempts(std::span<const Attempt> attempts) {
                      "event_id = $2",
                      upd);
             }
-            if (a.item > 0) {
-                Params item;
-                if (a.item_state) {
-                    item.text(to_string(*a.item_state));
-                } else {
-                    item.null(k_text);
-                }
-                item.text(a.run_id).i64(a.item);
-                exec("record attempts",
-                     "UPDATE run_items SET attempts = attempts + 1, state = coalesce($1, state) "
-                     "WHERE run_id = $2 AND item = $3",
-                     item);
-            }
         }
+        count_settled(attempts.empty() ? std::string_view() : attempts.front().run_id, settled);
         write.commit();
         return {};
     });
+}
+
+void PgStore::count_settled(
+    std::string_view run_id,
+    const std::map<std::string, std::pair<std::int64_t, std::int64_t>>& settled) {
+    for (const auto& [token, counts] : settled) {
+        Params w;
+        w.i64(counts.first).i64(counts.second).text(run_id).text(token);
+        exec("count the worker's items",
+             "UPDATE run_workers SET delivered = delivered + $1, dead = dead + $2 WHERE run_id = "
+             "$3 AND token = $4",
+             w);
+    }
 }
 
 namespace {
@@ -1560,12 +1623,27 @@ Result<void> PgStore::settle_items(std::span<const ItemVerdict> verdicts) {
     return guarded("settle run items", [&]() -> Result<void> {
         WriteScope write(*this);
         const std::int64_t now = util::unix_now_ms();
+        std::map<std::string, std::pair<std::int64_t, std::int64_t>> settled;
         for (const auto& v : verdicts) {
             Params item;
             item.text(to_string(v.state)).text(v.run_id).i64(v.item);
-            exec("settle run items",
-                 "UPDATE run_items SET state = $1 WHERE run_id = $2 AND item = $3", item);
-            if (v.event_status) {
+            bool owned = true;
+            if (v.lease.empty()) {
+                exec("settle run items",
+                     "UPDATE run_items SET state = $1 WHERE run_id = $2 AND item = $3", item);
+            } else {
+                item.text(v.lease);
+                auto r = exec("settle run items",
+                              "UPDATE run_items SET state = $1 WHERE run_id = $2 AND item = $3 "
+                              "AND lease_token = $4 AND state = 'pending'",
+                              item);
+                owned = std::string_view(PQcmdTuples(r.get())) != "0";
+                if (owned && v.state != ItemState::pending) {
+                    auto& [delivered, dead] = settled[v.lease];
+                    (v.state == ItemState::delivered ? delivered : dead) += 1;
+                }
+            }
+            if (v.event_status && owned) {
                 Params event;
                 event.text(to_string(*v.event_status));
                 event.text(*v.event_status == EventStatus::delivered ? std::string_view()
@@ -1577,6 +1655,7 @@ Result<void> PgStore::settle_items(std::span<const ItemVerdict> verdicts) {
                      event);
             }
         }
+        count_settled(verdicts.empty() ? std::string_view() : verdicts.front().run_id, settled);
         write.commit();
         return {};
     });
@@ -1823,6 +1902,340 @@ Result<std::vector<Reparse>> PgStore::reparses_of(std::string_view event_id, boo
             out.push_back(std::move(rp));
         }
         return out;
+    });
+}
+
+// --- runs shared by workers -------------------------------------------------------------------
+
+namespace {
+
+// The server's clock, so workers on hosts whose clocks differ agree on leases and slots.
+constexpr const char* k_now_ms = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+constexpr const char* k_now_ns = "(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint";
+// The channel of NOTIFY: its payload is the run id.
+constexpr const char* k_channel = "hookctl_runs";
+
+} // namespace
+
+void PgStore::notify_run(std::string_view run_id) {
+    Params p;
+    p.text(run_id);
+    exec("wake the run's workers", std::string("SELECT pg_notify('") + k_channel + "', $1)", p);
+}
+
+void PgStore::touch_worker(std::string_view run_id, const WorkerLease& lease,
+                           std::string_view state) {
+    Params w;
+    w.text(run_id).text(lease.token).text(lease.worker).text(state).i64(lease.length.count());
+    exec("record the worker",
+         std::string("INSERT INTO run_workers (run_id, token, worker, state, started_at_ms, "
+                     "seen_at_ms, lease_ms) VALUES ($1, $2, $3, $4, ") +
+             k_now_ms + ", " + k_now_ms +
+             ", $5) ON CONFLICT (run_id, token) DO UPDATE SET state = excluded.state, "
+             "seen_at_ms = excluded.seen_at_ms, lease_ms = excluded.lease_ms",
+         w);
+}
+
+Result<std::uint64_t>
+PgStore::claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+                     const std::function<void(const RunItem&, const Event&)>& visit) {
+    return guarded("claim run items", [&]() -> Result<std::uint64_t> {
+        WriteScope write(*this);
+        Params p;
+        p.text(run_id).text(lease.token).i64(clamp_limit(limit)).i64(lease.length.count());
+        const std::string sql =
+            std::string("WITH c AS (SELECT item FROM run_items WHERE run_id = $1 AND state = "
+                        "'pending' AND (lease_token IS NULL OR lease_until_ms < ") +
+            k_now_ms +
+            ") ORDER BY item LIMIT $3 FOR UPDATE SKIP LOCKED), u AS (UPDATE run_items i SET "
+            "lease_token = $2, lease_until_ms = " +
+            k_now_ms +
+            " + $4 FROM c WHERE i.run_id = $1 AND i.item = c.item RETURNING i.item, i.event_id, "
+            "i.seq, i.state, i.attempts) SELECT " +
+            event_columns("e", "b") +
+            ", u.item, u.event_id, u.seq, u.state, u.attempts FROM u LEFT JOIN events e ON "
+            "e.seq = u.seq AND e.event_id = u.event_id LEFT JOIN event_bodies b ON b.seq = e.seq "
+            "ORDER BY u.item";
+        auto r = exec("claim run items", sql, p);
+        const int rows = PQntuples(r.get());
+        if (rows > 0) {
+            Params w;
+            w.i64(rows).text(run_id).text(lease.token);
+            exec("claim run items",
+                 "UPDATE run_workers SET claimed = claimed + $1 WHERE run_id = $2 AND token = $3",
+                 w);
+        }
+        write.commit();
+        for (int i = 0; i < rows; ++i) {
+            auto item = read_run_item(r.get(), i, k_event_column_count);
+            Event event;
+            if (!PQgetisnull(r.get(), i, 1)) {
+                event = read_event(r.get(), i);
+                open_values(event);
+            }
+            visit(item, event);
+        }
+        return static_cast<std::uint64_t>(rows);
+    });
+}
+
+Result<std::int64_t> PgStore::renew_leases(std::string_view run_id, const WorkerLease& lease,
+                                           std::string_view worker_state) {
+    return guarded("renew the worker's leases", [&]() -> Result<std::int64_t> {
+        // Locks in the order every writer of a shared run takes them (the recorder's attempts,
+        // then its worker row, then the run row), so two transactions never wait on each other.
+        WriteScope write(*this);
+        Params p;
+        p.text(run_id).text(lease.token).i64(lease.length.count());
+        auto r = exec("renew the worker's leases",
+                      std::string("UPDATE run_items SET lease_until_ms = ") + k_now_ms +
+                          " + $3 WHERE run_id = $1 AND lease_token = $2 AND state = 'pending'",
+                      p);
+        touch_worker(run_id, lease, worker_state);
+        write.commit();
+        return std::stoll(PQcmdTuples(r.get()));
+    });
+}
+
+Result<void> PgStore::release_leases(std::string_view run_id, const WorkerLease& lease,
+                                     std::string_view worker_state) {
+    return guarded("give back the worker's items", [&]() -> Result<void> {
+        WriteScope write(*this);
+        Params p;
+        p.text(run_id).text(lease.token);
+        exec("give back the worker's items",
+             "UPDATE run_items SET lease_token = NULL, lease_until_ms = NULL WHERE run_id = $1 "
+             "AND lease_token = $2 AND state = 'pending'",
+             p);
+        touch_worker(run_id, lease, worker_state); // after the items, as renew_leases
+        notify_run(run_id);
+        write.commit();
+        return {};
+    });
+}
+
+Result<SharedRunState> PgStore::shared_state(std::string_view run_id, std::string_view token) {
+    return guarded("read the shared run", [&]() -> Result<SharedRunState> {
+        Params p;
+        p.text(run_id).text(token);
+        auto r = exec(
+            "read the shared run",
+            std::string("WITH now AS (SELECT ") + k_now_ms +
+                " AS ms) SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER "
+                "(WHERE state = 'delivered'), count(*) FILTER (WHERE state = 'dead'), count(*) "
+                "FILTER (WHERE state = 'pending' AND lease_token = $2 AND lease_until_ms >= "
+                "now.ms), count(*) FILTER (WHERE state = 'pending' AND lease_token <> $2 AND "
+                "lease_until_ms >= now.ms), count(*) FILTER (WHERE state = 'pending' AND "
+                "(lease_token IS NULL OR lease_until_ms < now.ms)), coalesce(min(lease_until_ms) "
+                "FILTER (WHERE state = 'pending' AND lease_token <> $2 AND lease_until_ms >= "
+                "now.ms) - now.ms, 0), (SELECT state FROM runs WHERE run_id = $1), (SELECT "
+                "last_error FROM runs WHERE run_id = $1) FROM run_items, now WHERE run_id = $1 "
+                "GROUP BY now.ms",
+            p);
+        SharedRunState out;
+        if (PQntuples(r.get()) == 0) {
+            return out;
+        }
+        out.items.pending = col_int(r.get(), 0, 0);
+        out.items.delivered = col_int(r.get(), 0, 1);
+        out.items.dead = col_int(r.get(), 0, 2);
+        out.mine = col_int(r.get(), 0, 3);
+        out.leased = col_int(r.get(), 0, 4);
+        out.claimable = col_int(r.get(), 0, 5);
+        out.next_expiry_in_ms = col_int(r.get(), 0, 6);
+        out.state = parse_run_state(col_text(r.get(), 0, 7)).value_or(RunState::failed);
+        out.last_error = col_text(r.get(), 0, 8);
+        return out;
+    });
+}
+
+Result<SlotBlock> PgStore::reserve_slots(std::string_view run_id, int count,
+                                         std::int64_t interval_ns) {
+    return guarded("reserve send slots", [&]() -> Result<SlotBlock> {
+        const std::int64_t span = static_cast<std::int64_t>(std::max(1, count)) * interval_ns;
+        Params p;
+        p.text(run_id).i64(span);
+        // The schedule never catches up on slots nobody took: an idle run starts again from now.
+        auto r = exec("reserve send slots",
+                      std::string("WITH now AS (SELECT ") + k_now_ns +
+                          " AS ns) INSERT INTO run_pacing AS p (run_id, next_ns) SELECT $1, "
+                          "now.ns + $2 FROM now ON CONFLICT (run_id) DO UPDATE SET next_ns = "
+                          "greatest(p.next_ns, (SELECT ns FROM now)) + $2 RETURNING p.next_ns - "
+                          "$2 - (SELECT ns FROM now)",
+                      p);
+        SlotBlock block;
+        block.first_in_us = col_int(r.get(), 0, 0) / 1000;
+        block.interval_ns = interval_ns;
+        block.count = std::max(1, count);
+        return block;
+    });
+}
+
+Result<void> PgStore::pause_slots(std::string_view run_id, std::int64_t pause_ms) {
+    return guarded("pause the run", [&]() -> Result<void> {
+        WriteScope write(*this);
+        Params p;
+        p.text(run_id).i64(pause_ms);
+        exec("pause the run",
+             std::string("INSERT INTO run_pacing AS p (run_id, next_ns) VALUES ($1, ") + k_now_ns +
+                 " + $2 * 1000000) ON CONFLICT (run_id) DO UPDATE SET next_ns = "
+                 "greatest(p.next_ns, excluded.next_ns)",
+             p);
+        exec("pause the run",
+             std::string("UPDATE runs SET paused_until_ms = greatest(paused_until_ms, ") +
+                 k_now_ms + " + $2) WHERE run_id = $1",
+             p);
+        write.commit();
+        return {};
+    });
+}
+
+Result<RunState> PgStore::update_shared_run(std::string_view run_id, const WorkerLease& lease,
+                                            RunState state, std::string_view last_error,
+                                            std::int64_t paused_until_ms) {
+    return guarded("update run", [&]() -> Result<RunState> {
+        WriteScope write(*this);
+        Params id;
+        id.text(run_id);
+        auto current =
+            exec("update run", "SELECT state FROM runs WHERE run_id = $1 FOR UPDATE", id);
+        if (PQntuples(current.get()) == 0) {
+            return fail(ExitCode::usage, "archive " + m_display + ": no run with id " +
+                                             std::string(run_id) +
+                                             " (list runs with `hookctl events runs`)");
+        }
+        const auto was = parse_run_state(col_text(current.get(), 0, 0)).value_or(RunState::running);
+        auto counted = exec("update run",
+                            "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER "
+                            "(WHERE state = 'delivered'), count(*) FILTER (WHERE state = "
+                            "'dead') FROM run_items WHERE run_id = $1",
+                            id);
+        const std::int64_t pending = col_int(counted.get(), 0, 0);
+        const std::int64_t delivered = col_int(counted.get(), 0, 1);
+        const std::int64_t dead = col_int(counted.get(), 0, 2);
+        Params others;
+        others.text(run_id).text(lease.token);
+        auto live = exec("update run",
+                         std::string("SELECT count(*) FROM run_workers WHERE run_id = $1 AND "
+                                     "token <> $2 AND state = 'running' AND seen_at_ms + "
+                                     "lease_ms >= ") +
+                             k_now_ms,
+                         others);
+        const bool others_live = col_int(live.get(), 0, 0) > 0;
+        RunState next = state;
+        std::string error(last_error);
+        if (pending == 0) {
+            next = RunState::completed;
+            error.clear();
+        } else if (state == RunState::aborted || was == RunState::aborted) {
+            next = RunState::aborted; // a worker's breaker stops every worker
+            if (state != RunState::aborted) {
+                error.clear(); // keep the reason the tripping worker wrote
+            }
+        } else if (state == RunState::running) {
+            next = RunState::running;
+        } else if (others_live) {
+            next = RunState::running; // this worker leaves; the others go on
+            error.clear();
+        } else if (state == RunState::completed) {
+            next = RunState::failed;
+            error = std::to_string(pending) + " selected events are still pending";
+        }
+        Params p;
+        p.i64(pending + delivered + dead).i64(delivered + dead).i64(delivered).i64(dead);
+        p.text(to_string(next)).text(error).i64(util::unix_now_ms()).i64(paused_until_ms);
+        p.text(run_id).boolean(!error.empty());
+        exec("update run",
+             "UPDATE runs SET total = $1, done = $2, delivered = $3, failed = $4, state = $5, "
+             "last_error = CASE WHEN $10 THEN $6 WHEN $5 = 'running' OR $5 = 'completed' THEN '' "
+             "ELSE last_error END, updated_at_ms = $7, paused_until_ms = greatest(paused_until_ms, "
+             "$8) WHERE run_id = $9",
+             p);
+        const char* worker_state = state == RunState::running     ? "running"
+                                   : state == RunState::completed ? "done"
+                                   : state == RunState::aborted   ? "tripped"
+                                   : state == RunState::paused    ? "stopped"
+                                                                  : "failed";
+        touch_worker(run_id, lease, worker_state);
+        if (state != RunState::running || next != RunState::running) {
+            notify_run(run_id);
+        }
+        write.commit();
+        return next;
+    });
+}
+
+Result<std::vector<Worker>> PgStore::list_workers(std::string_view run_id) {
+    return guarded("read the run's workers", [&]() -> Result<std::vector<Worker>> {
+        Params p;
+        p.text(run_id);
+        auto r = exec("read the run's workers",
+                      std::string("SELECT w.token, w.worker, w.state, w.started_at_ms, "
+                                  "w.seen_at_ms, w.claimed, w.delivered, w.dead, (SELECT "
+                                  "count(*) FROM run_items i WHERE i.run_id = w.run_id AND "
+                                  "i.lease_token = w.token AND i.state = 'pending'), w.state = "
+                                  "'running' AND w.seen_at_ms + w.lease_ms >= ") +
+                          k_now_ms +
+                          " FROM run_workers w WHERE w.run_id = $1 ORDER BY w.started_at_ms, "
+                          "w.token",
+                      p);
+        std::vector<Worker> out;
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+            Worker w;
+            w.token = col_text(r.get(), i, 0);
+            w.worker = col_text(r.get(), i, 1);
+            w.state = col_text(r.get(), i, 2);
+            w.started_at_ms = col_int(r.get(), i, 3);
+            w.seen_at_ms = col_int(r.get(), i, 4);
+            w.claimed = col_int(r.get(), i, 5);
+            w.delivered = col_int(r.get(), i, 6);
+            w.dead = col_int(r.get(), i, 7);
+            w.holding = col_int(r.get(), i, 8);
+            w.live = col_int(r.get(), i, 9) != 0;
+            out.push_back(std::move(w));
+        }
+        return out;
+    });
+}
+
+Result<bool> PgStore::wait_for_news(std::string_view run_id, std::chrono::milliseconds max_wait) {
+    return guarded("wait for the run's workers", [&]() -> Result<bool> {
+        PGconn* c = conn();
+        if (!m_listening) {
+            exec_simple("listen for the run's workers",
+                        (std::string("LISTEN ") + k_channel).c_str());
+            m_listening = true;
+        }
+        auto matching = [&] {
+            bool found = false;
+            while (PGnotify* n = PQnotifies(c)) {
+                if (n->extra != nullptr && run_id == n->extra) {
+                    found = true;
+                }
+                PQfreemem(n);
+            }
+            return found;
+        };
+        const auto until = std::chrono::steady_clock::now() + max_wait;
+        while (true) {
+            if (PQconsumeInput(c) == 0) {
+                throw_lost("wait for the run's workers", first_line(PQerrorMessage(c)));
+            }
+            if (matching()) {
+                return true;
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                return false;
+            }
+            pollfd fd{PQsocket(c), POLLIN, 0};
+            if (::poll(&fd, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+                return fail(ExitCode::environment,
+                            "archive " + m_display +
+                                ": waiting for the run's workers failed: " + std::strerror(errno));
+            }
+        }
     });
 }
 
