@@ -163,6 +163,59 @@ CLI::Validator host_port() {
         "", "host-port");
 }
 
+namespace {
+
+// The check of a DURATION flag: a duration (the empty text too when `empty_ok`), above zero when
+// `above_zero`.
+CLI::Validator duration_check(bool above_zero, bool empty_ok) {
+    return CLI::Validator(
+        [above_zero, empty_ok](std::string& value) -> std::string {
+            if (value.empty() && empty_ok) {
+                return {};
+            }
+            auto d = util::parse_duration(value);
+            if (!d) {
+                return d.error().message;
+            }
+            if (above_zero && d->count() <= 0) {
+                return "must be a duration above zero, not '" + value + "'";
+            }
+            return {};
+        },
+        "", "duration");
+}
+
+} // namespace
+
+CLI::Option* add_duration_option(CLI::App& cmd, const std::string& name,
+                                 std::chrono::milliseconds& into, const std::string& description,
+                                 bool above_zero) {
+    return cmd
+        .add_option_function<std::string>(
+            name,
+            [&into](const std::string& value) {
+                into = util::parse_duration(value).value(); // checked by duration_check
+            },
+            description)
+        ->type_name("DURATION")
+        ->check(duration_check(above_zero, false));
+}
+
+CLI::Option* add_duration_option(CLI::App& cmd, const std::string& name,
+                                 std::optional<std::chrono::milliseconds>& into,
+                                 const std::string& description) {
+    return cmd
+        .add_option_function<std::string>(
+            name,
+            [&into](const std::string& value) {
+                into = value.empty() ? std::nullopt
+                                     : std::optional(util::parse_duration(value).value());
+            },
+            description)
+        ->type_name("DURATION")
+        ->check(duration_check(false, true));
+}
+
 void check_value_names(CLI::App& app) {
     for (CLI::Option* option : app.get_options()) {
         if (option->get_items_expected_max() == 0) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -49,6 +50,17 @@ Result<std::vector<keys::SecretText>> load_secret_flags(const SecretFlags& flags
 // of CLI11's conversion error and its range of 300 digits.
 CLI::Validator whole_number(std::int64_t min,
                             std::int64_t max = std::numeric_limits<std::int64_t>::max());
+
+// A DURATION flag (util::parse_duration's forms: 300, 250ms, 30s, 5m, 24h, 7d) whose value goes
+// to `into`. A value that is not a duration, or is zero when `above_zero`, is refused before the
+// command runs (exit 2), the message naming the flag, the value and what is expected.
+CLI::Option* add_duration_option(CLI::App& cmd, const std::string& name,
+                                 std::chrono::milliseconds& into, const std::string& description,
+                                 bool above_zero = false);
+// The same for a limit that may be absent: an empty value leaves `into` empty (no limit).
+CLI::Option* add_duration_option(CLI::App& cmd, const std::string& name,
+                                 std::optional<std::chrono::milliseconds>& into,
+                                 const std::string& description);
 
 // A check for a HOST:PORT flag: an IPv4 address, an IPv6 address in brackets or `localhost`,
 // a colon and a port from 0 to 65535; anything else is refused before the command runs.

@@ -1,5 +1,6 @@
 // hookctl probe: a conformance battery against a live webhook endpoint (signature checks,
 // replay window, idempotency, malformed and oversized input, latency).
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -24,7 +25,7 @@ struct ProbeFlags {
     SecretFlags secrets;
     std::string max_body = "26MiB";
     std::string latency_budget = "200ms";
-    std::string timeout = "10s";
+    std::chrono::milliseconds timeout{10000};
     std::vector<std::string> only;
     std::vector<std::string> skip;
     std::string junit;
@@ -138,9 +139,8 @@ void register_probe(CLI::App& app, Context& context) {
     cmd->add_option("--latency-budget", flags->latency_budget,
                     "Longest acceptable answer time of the valid event (default 200ms)")
         ->type_name("DURATION");
-    cmd->add_option("--timeout", flags->timeout,
-                    "Give up on one request after this long (default 10s)")
-        ->type_name("DURATION");
+    add_duration_option(*cmd, "--timeout", flags->timeout,
+                        "Give up on one request after this long (default 10s)", true);
     cmd->add_option("--junit", flags->junit, "Also write the results as JUnit XML to FILE")
         ->type_name("FILE");
     cmd->add_flag("--insecure", flags->insecure, "Do not verify TLS certificates");

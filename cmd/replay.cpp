@@ -208,17 +208,18 @@ Result<replay::PlanChanges> build_changes(const ReplayFlags& f) {
     if (given(f, "--concurrency")) {
         c.concurrency = f.concurrency;
     }
-    auto text = [&](const char* flag, std::optional<std::string>& into, const std::string& value) {
+    // The retry and timeout flags given (parsed and checked as the command line was read).
+    auto take = [&](const char* flag, auto& into, const auto& value) {
         if (given(f, flag)) {
             into = value;
         }
     };
-    text("--retries", c.retries, f.spec.retries);
-    text("--backoff-base", c.backoff_base, f.spec.backoff_base);
-    text("--backoff-max", c.backoff_max, f.spec.backoff_max);
-    text("--max-elapsed", c.max_elapsed, f.spec.max_elapsed);
-    text("--timeout", c.timeout, f.spec.timeout);
-    text("--connect-timeout", c.connect_timeout, f.spec.connect_timeout);
+    take("--retries", c.retries, f.spec.retries);
+    take("--backoff-base", c.backoff_base, f.spec.backoff_base);
+    take("--backoff-max", c.backoff_max, f.spec.backoff_max);
+    take("--max-elapsed", c.max_elapsed, f.spec.max_elapsed);
+    take("--timeout", c.timeout, f.spec.timeout);
+    take("--connect-timeout", c.connect_timeout, f.spec.connect_timeout);
     if (given(f, "--insecure")) {
         c.insecure = f.spec.insecure;
     }

@@ -237,22 +237,21 @@ void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
     cmd.add_flag("--insecure", spec.insecure, "Do not verify TLS certificates");
     cmd.add_option("--retries", spec.retries, "Retries after the first attempt (default 5)")
         ->type_name("N")
+        ->check(whole_number(0, 1000))
         ->group("Retry");
-    cmd.add_option("--backoff-base", spec.backoff_base,
-                   "First backoff ceiling; doubles per retry, full jitter (default 500ms)")
-        ->type_name("DURATION")
+    add_duration_option(cmd, "--backoff-base", spec.backoff_base,
+                        "First backoff ceiling; doubles per retry, full jitter (default 500ms)")
         ->group("Retry");
-    cmd.add_option("--backoff-max", spec.backoff_max, "Cap of one backoff delay (default 30s)")
-        ->type_name("DURATION")
+    add_duration_option(cmd, "--backoff-max", spec.backoff_max,
+                        "Cap of one backoff delay (default 30s)")
         ->group("Retry");
-    cmd.add_option("--max-elapsed", spec.max_elapsed,
-                   "Give up on an event after this long (default: no limit)")
-        ->type_name("DURATION")
+    add_duration_option(cmd, "--max-elapsed", spec.max_elapsed,
+                        "Give up on an event after this long (default: no limit)")
         ->group("Retry");
-    cmd.add_option("--timeout", spec.timeout, "Whole-request timeout (default 30s)")
-        ->type_name("DURATION");
-    cmd.add_option("--connect-timeout", spec.connect_timeout, "Connect timeout (default 10s)")
-        ->type_name("DURATION");
+    add_duration_option(cmd, "--timeout", spec.timeout, "Whole-request timeout (default 30s)",
+                        true);
+    add_duration_option(cmd, "--connect-timeout", spec.connect_timeout,
+                        "Connect timeout (default 10s)", true);
     add_tls_client_options(cmd, spec.tls, true);
 }
 

@@ -99,6 +99,23 @@ class MessagesTest(unittest.TestCase):
         self.assertIn("--threads: '99999999999' is too large",
                       self.usage_error(["listen", "--threads", "99999999999"]))
 
+    def test_delivery_duration_flags_name_the_flag_the_value_and_the_forms(self):
+        for command in (["send"], ["replay"], ["trigger"], ["probe"]):
+            flags = ["--timeout"] if command == ["probe"] else [
+                "--timeout", "--connect-timeout", "--backoff-base", "--backoff-max",
+                "--max-elapsed"]
+            for flag in flags:
+                with self.subTest(command=command, flag=flag):
+                    err = self.usage_error(command + [flag, "soon"])
+                    self.assertRegex(err, rf"^hookctl: error: {flag}: invalid duration 'soon': "
+                                          r"use seconds \(300\) or a number with a unit: 250ms, ")
+            for flag in [f for f in flags if f in ("--timeout", "--connect-timeout")]:
+                with self.subTest(command=command, flag=flag, value="0"):
+                    self.assertIn(f"hookctl: error: {flag}: must be a duration above zero, "
+                                  "not '0s'", self.usage_error(command + [flag, "0s"]))
+        self.assertIn("--retries: must be a whole number from 0 to 1000, not '1001'",
+                      self.usage_error(["send", "--retries", "1001"]))
+
     def test_bad_bind_address_prints_only_the_error(self):
         with tempfile.TemporaryDirectory() as tmp:
             for bind in ("999.1.1.1:80", "[zz]:80", "127.0.0.1:99999", "nohost"):

@@ -1,20 +1,6 @@
-#include <charconv>
-
 #include <hookctl/http/target.hpp>
-#include <hookctl/util/units.hpp>
 
 namespace hookctl::http {
-namespace {
-
-Result<std::chrono::milliseconds> duration_flag(const std::string& flag, const std::string& text) {
-    auto d = util::parse_duration(text);
-    if (!d) {
-        return fail(ExitCode::usage, flag + ": " + d.error().message);
-    }
-    return *d;
-}
-
-} // namespace
 
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
                                           std::int64_t keyring_time_s, Resolve mode) {
@@ -56,36 +42,25 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     }
     out.endpoint.scheme = scheme;
 
-    int retries = 0;
-    auto [ptr, ec] =
-        std::from_chars(spec.retries.data(), spec.retries.data() + spec.retries.size(), retries);
-    if (ec != std::errc() || ptr != spec.retries.data() + spec.retries.size() || retries < 0 ||
-        retries > 1000) {
+    if (spec.retries < 0 || spec.retries > 1000) {
+        return fail(ExitCode::usage, "the retry count must be a whole number from 0 to 1000, not " +
+                                         std::to_string(spec.retries));
+    }
+    if (spec.backoff_base.count() < 0 || spec.backoff_max.count() < 0 ||
+        (spec.max_elapsed && spec.max_elapsed->count() < 0)) {
+        return fail(ExitCode::usage, "the backoff delays and the retry time limit cannot be "
+                                     "negative");
+    }
+    if (spec.timeout.count() <= 0 || spec.connect_timeout.count() <= 0) {
         return fail(ExitCode::usage,
-                    "--retries " + spec.retries + ": expected a whole number from 0 to 1000");
+                    "the request timeout and the connect timeout must be above zero");
     }
-    out.policy.retries = retries;
-    auto base = duration_flag("--backoff-base", spec.backoff_base);
-    auto max = duration_flag("--backoff-max", spec.backoff_max);
-    auto timeout = duration_flag("--timeout", spec.timeout);
-    auto connect = duration_flag("--connect-timeout", spec.connect_timeout);
-    for (auto* r : {&base, &max, &timeout, &connect}) {
-        if (!*r) {
-            return std::unexpected(r->error());
-        }
-    }
-    out.policy.backoff_base = *base;
-    out.policy.backoff_max = *max;
-    if (!spec.max_elapsed.empty()) {
-        auto elapsed = duration_flag("--max-elapsed", spec.max_elapsed);
-        HOOKCTL_RETURN_IF_ERROR(elapsed);
-        out.policy.max_elapsed = *elapsed;
-    }
-    if (timeout->count() <= 0 || connect->count() <= 0) {
-        return fail(ExitCode::usage, "--timeout and --connect-timeout must be above zero");
-    }
-    out.client.total_timeout = *timeout;
-    out.client.connect_timeout = *connect;
+    out.policy.retries = spec.retries;
+    out.policy.backoff_base = spec.backoff_base;
+    out.policy.backoff_max = spec.backoff_max;
+    out.policy.max_elapsed = spec.max_elapsed;
+    out.client.total_timeout = spec.timeout;
+    out.client.connect_timeout = spec.connect_timeout;
     out.client.insecure = spec.insecure;
     auto tls = resolve_tls_client(spec.tls, out.target ? out.target->tls : TlsClientSpec{},
                                   out.target ? out.target->name : std::string(), process_env);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,8 +13,9 @@
 
 namespace hookctl::http {
 
-// Delivery settings as given on the command line (strings, parsed by resolve_delivery), shared
-// by send, replay and probe.
+// Delivery settings, shared by send, replay, trigger and probe: where to (checked and looked up
+// by resolve_delivery), and the retry policy and timeouts already parsed (the commands parse
+// and name their flags; resolve_delivery only checks the values' ranges).
 struct DeliverySpec {
     std::string config_path;                 // --config (empty: the default path)
     std::string to;                          // --to URL
@@ -23,12 +25,12 @@ struct DeliverySpec {
     bool yes = false;                        // --yes: confirm a production target
     bool insecure = false;                   // --insecure
     TlsClientSpec tls;                       // --cacert, --capath, --cert, --key, passphrase
-    std::string retries = "5";
-    std::string backoff_base = "500ms";
-    std::string backoff_max = "30s";
-    std::string max_elapsed;     // empty: no limit
-    std::string timeout = "30s"; // whole request
-    std::string connect_timeout = "10s";
+    int retries = 5;                         // after the first attempt: 0 to 1000
+    std::chrono::milliseconds backoff_base{500};
+    std::chrono::milliseconds backoff_max{30000};
+    std::optional<std::chrono::milliseconds> max_elapsed; // empty: no limit
+    std::chrono::milliseconds timeout{30000};             // whole request, above zero
+    std::chrono::milliseconds connect_timeout{10000};     // above zero
 };
 
 struct ResolvedDelivery {
@@ -45,11 +47,11 @@ enum class Resolve { to_send, to_check };
 
 // Checks and resolves `spec`: exactly one of --to/--target, the target from the config, the
 // production guard (`prompt` empty when there is no TTY), the secrets loaded and decoded for
-// the scheme, durations and counts parsed, the TLS files read and checked (resolve_tls_client:
-// the flags' trust and client certificate win over the target's). Every failure is exit 2 and
-// happens before anything is sent. With Resolve::to_check, no secret is loaded and no guard asked.
-// Keyrings are judged at `keyring_time_s` (Unix seconds: the command's clock, which honours
-// HOOKCTL_NOW).
+// the scheme, the retry count and durations checked, the TLS files read and checked
+// (resolve_tls_client: the flags' trust and client certificate win over the target's). Every
+// failure is exit 2 and happens before anything is sent. With Resolve::to_check, no secret is
+// loaded and no guard asked. Keyrings are judged at `keyring_time_s` (Unix seconds: the command's
+// clock, which honours HOOKCTL_NOW).
 Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt& prompt,
                                           std::int64_t keyring_time_s,
                                           Resolve mode = Resolve::to_send);

@@ -1,4 +1,6 @@
+#include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 #include <hookctl/replay/plan.hpp>
 
@@ -54,6 +56,42 @@ template <class T> std::optional<T> optional_from(const json& j, const char* key
     return j.at(key).get<T>();
 }
 
+// A duration as stored: whole seconds as "30s", else milliseconds ("500ms"), both forms
+// util::parse_duration reads back (util::format_duration's "1h30m" is not).
+std::string duration_text(std::chrono::milliseconds d) {
+    return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s"
+                                 : std::to_string(d.count()) + "ms";
+}
+
+std::string limit_text(const std::optional<std::chrono::milliseconds>& d) {
+    return d ? duration_text(*d) : std::string();
+}
+
+// A stored duration; a bad one throws like any unreadable field of the plan.
+std::chrono::milliseconds duration_from(const json& d, const char* key) {
+    auto text = d.at(key).get<std::string>();
+    auto parsed = util::parse_duration(text);
+    if (!parsed) {
+        throw std::runtime_error(std::string("delivery.") + key + ": " + parsed.error().message);
+    }
+    return *parsed;
+}
+
+// The stored retry count: text ("5") as every version 1 plan has it, or a number.
+int retries_from(const json& d) {
+    const auto& value = d.at("retries");
+    if (value.is_number_integer()) {
+        return value.get<int>();
+    }
+    auto text = value.get<std::string>();
+    int n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+        throw std::runtime_error("delivery.retries: '" + text + "' is not a whole number");
+    }
+    return n;
+}
+
 // Records one change (when `from` differs from `to`) and says whether it did.
 bool note_change(Plan& plan, const std::string& field, const json& from, const json& to,
                  const std::string& by, std::int64_t at_ms) {
@@ -104,12 +142,12 @@ json to_json(const Plan& plan) {
           {"scheme", d.scheme},
           {"secrets", secrets_json(d.secrets)},
           {"insecure", d.insecure},
-          {"retries", d.retries},
-          {"backoff_base", d.backoff_base},
-          {"backoff_max", d.backoff_max},
-          {"max_elapsed", d.max_elapsed},
-          {"timeout", d.timeout},
-          {"connect_timeout", d.connect_timeout}}},
+          {"retries", std::to_string(d.retries)},
+          {"backoff_base", duration_text(d.backoff_base)},
+          {"backoff_max", duration_text(d.backoff_max)},
+          {"max_elapsed", limit_text(d.max_elapsed)},
+          {"timeout", duration_text(d.timeout)},
+          {"connect_timeout", duration_text(d.connect_timeout)}}},
         {"pacing",
          {{"rate", plan.rate ? json(format_rate(*plan.rate)) : json(nullptr)},
           {"burst", plan.burst},
@@ -167,12 +205,14 @@ Result<Plan> plan_from_json(const json& stored) {
             spec.secrets.push_back(std::move(source));
         }
         spec.insecure = d.at("insecure").get<bool>();
-        spec.retries = d.at("retries").get<std::string>();
-        spec.backoff_base = d.at("backoff_base").get<std::string>();
-        spec.backoff_max = d.at("backoff_max").get<std::string>();
-        spec.max_elapsed = d.at("max_elapsed").get<std::string>();
-        spec.timeout = d.at("timeout").get<std::string>();
-        spec.connect_timeout = d.at("connect_timeout").get<std::string>();
+        spec.retries = retries_from(d);
+        spec.backoff_base = duration_from(d, "backoff_base");
+        spec.backoff_max = duration_from(d, "backoff_max");
+        if (!d.at("max_elapsed").get<std::string>().empty()) {
+            spec.max_elapsed = duration_from(d, "max_elapsed");
+        }
+        spec.timeout = duration_from(d, "timeout");
+        spec.connect_timeout = duration_from(d, "connect_timeout");
 
         const auto& p = stored.at("pacing");
         if (auto rate = optional_from<std::string>(p, "rate")) {
@@ -188,7 +228,7 @@ Result<Plan> plan_from_json(const json& stored) {
         plan.breaker.max_error_rate = optional_from<double>(b, "max_error_rate");
         plan.breaker.systemic_failures = b.at("systemic_failures").get<int>();
         plan.changes = stored.value("changes", json::array());
-    } catch (const json::exception& e) {
+    } catch (const std::exception& e) { // json::exception, or a bad duration or count
         return fail(ExitCode::usage,
                     std::string("the run's stored plan is not readable: ") + e.what());
     }
@@ -198,8 +238,11 @@ Result<Plan> plan_from_json(const json& stored) {
 int apply_changes(Plan& plan, const PlanChanges& changes, const std::string& by,
                   std::int64_t at_ms) {
     int changed = 0;
-    auto text = [&](const char* field, std::string& stored, const std::optional<std::string>& to) {
-        if (to && note_change(plan, field, stored, *to, by, at_ms)) {
+    // A duration changes when its value does ("30s" and "30000ms" are one); the change is
+    // recorded as the plan stores it.
+    auto duration = [&](const char* field, std::chrono::milliseconds& stored,
+                        const std::optional<std::chrono::milliseconds>& to) {
+        if (to && note_change(plan, field, duration_text(stored), duration_text(*to), by, at_ms)) {
             stored = *to;
             ++changed;
         }
@@ -221,12 +264,20 @@ int apply_changes(Plan& plan, const PlanChanges& changes, const std::string& by,
         ++changed;
     }
     auto& d = plan.delivery;
-    text("retries", d.retries, changes.retries);
-    text("backoff_base", d.backoff_base, changes.backoff_base);
-    text("backoff_max", d.backoff_max, changes.backoff_max);
-    text("max_elapsed", d.max_elapsed, changes.max_elapsed);
-    text("timeout", d.timeout, changes.timeout);
-    text("connect_timeout", d.connect_timeout, changes.connect_timeout);
+    if (changes.retries && note_change(plan, "retries", std::to_string(d.retries),
+                                       std::to_string(*changes.retries), by, at_ms)) {
+        d.retries = *changes.retries;
+        ++changed;
+    }
+    duration("backoff_base", d.backoff_base, changes.backoff_base);
+    duration("backoff_max", d.backoff_max, changes.backoff_max);
+    if (changes.max_elapsed && note_change(plan, "max_elapsed", limit_text(d.max_elapsed),
+                                           limit_text(*changes.max_elapsed), by, at_ms)) {
+        d.max_elapsed = *changes.max_elapsed;
+        ++changed;
+    }
+    duration("timeout", d.timeout, changes.timeout);
+    duration("connect_timeout", d.connect_timeout, changes.connect_timeout);
     if (changes.insecure &&
         note_change(plan, "insecure", d.insecure, *changes.insecure, by, at_ms)) {
         d.insecure = *changes.insecure;

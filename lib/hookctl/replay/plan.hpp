@@ -6,6 +6,7 @@
 // pacing, retries, timeouts and the breaker may be changed by a resume (PlanChanges), and the
 // run records each change.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,9 @@ struct Plan {
     nlohmann::json changes = nlohmann::json::array();
 };
 
-// The plan as stored in the run row (an object with "version": 1).
+// The plan as stored in the run row (an object with "version": 1). The retry count and the
+// durations are stored as text, as on the command line ("5", "500ms", "30s"; "" for no
+// max_elapsed), so plans stored by every hookctl of version 1 read the same.
 nlohmann::json to_json(const Plan& plan);
 // Reads a stored plan. Fails (exit 2) when it is not one (a run of an older hookctl).
 Result<Plan> plan_from_json(const nlohmann::json& stored);
@@ -42,8 +45,10 @@ struct PlanChanges {
     std::optional<util::Rate> rate;
     std::optional<int> burst;
     std::optional<int> concurrency;
-    std::optional<std::string> retries, backoff_base, backoff_max, max_elapsed, timeout,
-        connect_timeout;
+    std::optional<int> retries;
+    std::optional<std::chrono::milliseconds> backoff_base, backoff_max, timeout, connect_timeout;
+    // Set: the new limit, which may be none (an empty inner value).
+    std::optional<std::optional<std::chrono::milliseconds>> max_elapsed;
     std::optional<bool> insecure;
     std::optional<std::int64_t> max_failures;
     std::optional<double> max_error_rate;

@@ -55,15 +55,16 @@ TEST_CASE("http::resolve_delivery wants exactly one of --to and --target, and an
     CHECK(refusal(spec) == "--to 127.0.0.1:9/hook: not an http:// or https:// URL");
 }
 
-TEST_CASE("http::resolve_delivery parses the retry policy and timeouts, naming a bad flag") {
+TEST_CASE("http::resolve_delivery takes the retry policy and timeouts, refusing out of range "
+          "values without naming flags") {
     TempDir dir;
     auto spec = to_url(dir);
-    spec.retries = "0";
-    spec.backoff_base = "250ms";
-    spec.backoff_max = "2s";
-    spec.max_elapsed = "1m";
-    spec.timeout = "5s";
-    spec.connect_timeout = "1500ms";
+    spec.retries = 0;
+    spec.backoff_base = 250ms;
+    spec.backoff_max = 2s;
+    spec.max_elapsed = 1min;
+    spec.timeout = 5s;
+    spec.connect_timeout = 1500ms;
     auto resolved = http::resolve_delivery(spec, {}, k_now);
     REQUIRE(resolved);
     CHECK(resolved->endpoint.url == "http://127.0.0.1:9/hook");
@@ -78,30 +79,37 @@ TEST_CASE("http::resolve_delivery parses the retry policy and timeouts, naming a
     CHECK(resolved->client.total_timeout == 5s);
     CHECK(resolved->client.connect_timeout == 1500ms);
 
-    spec.max_elapsed.clear(); // no limit
+    spec.max_elapsed.reset(); // no limit
     CHECK_FALSE(http::resolve_delivery(spec, {}, k_now)->policy.max_elapsed);
-    spec.retries = "1000";
+    spec.retries = 1000;
     CHECK(http::resolve_delivery(spec, {}, k_now)->policy.retries == 1000);
+    spec.backoff_base = 0ms; // no wait between attempts
+    CHECK(http::resolve_delivery(spec, {}, k_now));
 
-    for (const char* bad : {"-1", "1001", "five", "5x", ""}) {
+    // The defaults are the ones --help states.
+    http::DeliverySpec defaults;
+    CHECK(defaults.retries == 5);
+    CHECK(defaults.backoff_base == 500ms);
+    CHECK(defaults.backoff_max == 30s);
+    CHECK_FALSE(defaults.max_elapsed);
+    CHECK(defaults.timeout == 30s);
+    CHECK(defaults.connect_timeout == 10s);
+
+    for (int bad : {-1, 1001}) {
         CAPTURE(bad);
         auto wrong = spec;
         wrong.retries = bad;
         CHECK(refusal(wrong) ==
-              "--retries " + std::string(bad) + ": expected a whole number from 0 to 1000");
+              "the retry count must be a whole number from 0 to 1000, not " + std::to_string(bad));
     }
-    auto base = spec;
-    base.backoff_base = "soon";
-    CHECK(refusal(base).starts_with("--backoff-base: "));
-    auto elapsed = spec;
-    elapsed.max_elapsed = "soon";
-    CHECK(refusal(elapsed).starts_with("--max-elapsed: "));
-    auto connect = spec;
-    connect.connect_timeout = "soon";
-    CHECK(refusal(connect).starts_with("--connect-timeout: "));
-    auto zero = spec;
-    zero.timeout = "0s";
-    CHECK(refusal(zero) == "--timeout and --connect-timeout must be above zero");
+    auto negative = spec;
+    negative.backoff_max = -1ms;
+    CHECK(refusal(negative) == "the backoff delays and the retry time limit cannot be negative");
+    for (auto field : {&http::DeliverySpec::timeout, &http::DeliverySpec::connect_timeout}) {
+        auto zero = spec;
+        zero.*field = 0ms;
+        CHECK(refusal(zero) == "the request timeout and the connect timeout must be above zero");
+    }
 }
 
 TEST_CASE("http::resolve_delivery needs a secret to send, not to check, and a known scheme") {

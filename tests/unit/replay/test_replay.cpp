@@ -74,7 +74,7 @@ replay::Plan plan_for(const TempDir& dir, const std::string& archive_path, const
     std::ofstream(secret) << "0123456789abcdef0123456789abcdef";
     fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
     plan.delivery.secrets = {{keys::SecretSource::Kind::file, secret}};
-    plan.delivery.retries = "0";
+    plan.delivery.retries = 0;
     plan.rate = util::Rate{}; // max: as fast as the target answers
     return plan;
 }
