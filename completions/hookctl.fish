@@ -30,7 +30,7 @@ function __hookctl_value_options
         case 'hookctl send'
             printf '%s\n' --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file -H --header --event-id --content-type --org --from-har --entry --secret-env --secret-file --keyring --config --log-format
         case 'hookctl replay'
-            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --secret-env --secret-file --keyring --config --log-format
+            printf '%s\n' --from --query --status --since --until --org --event --limit --mime-org --to --target --scheme --retries --backoff-base --backoff-max --max-elapsed --timeout --connect-timeout --cacert --capath --cert --key --key-passphrase-env --key-passphrase-file --rate --burst --concurrency --max-failures --max-error-rate --systemic-failures --archive --archive-key --resume --join --secret-env --secret-file --keyring --config --log-format
         case 'hookctl parse'
             printf '%s\n' --org --received-at --attachments-dir --inline-attachments --jobs --config --log-format
         case 'hookctl probe'
@@ -273,6 +273,7 @@ complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l systemic-
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive -r -F -d 'Archive (file or postgres:// URI) recording the run of a foreign or MIME source (default: $XDG_STATE_HOME/hookctl/runs.db); with --resume, the run\'s archive'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l archive-key -r -F -d 'Archive key FILE (mode 0600): a key from `hookctl secret new --kind archive`, or a keyring holding archive keys; bodies are stored encrypted and read with it'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l resume -r -d 'Finish a run\'s pending events (its selection and target as recorded; pacing, retry and breaker flags may change)'
+complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l join -r -d 'Add this process as a worker to a running run of a PostgreSQL --archive: it claims pending events under a lease and shares the run\'s rate, pauses and breaker with the other workers'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l dry-run -d 'Check every option, list what would be sent (count, first events, target, rate, duration) and send nothing'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l no-progress -d 'No progress bar on a TTY'
 complete -c hookctl -n 'test (__hookctl_path) = \'hookctl replay\'' -l secret-env -r -d 'Read a secret from environment variable NAME (repeat for several)'

@@ -117,7 +117,9 @@ std::int64_t SharedRun::missing() const {
 
 void SharedRun::claim_loop() {
     const auto& run = m_options.run_id;
-    const auto beat = std::max(milliseconds(50), m_options.lease.length / 4);
+    // A heartbeat renews the lease and notices a run stopped by another worker.
+    const auto beat =
+        std::clamp<milliseconds>(m_options.lease.length / 4, milliseconds(50), milliseconds(1000));
     auto next_beat = Steady::now(); // the first heartbeat registers the worker
     // A failed round trip (a deadlock the server broke, a reconnect) is tried again after a
     // pause; only failures for half a lease (the items would be lost to others) end the worker.
