@@ -37,7 +37,7 @@ struct SharedRunOptions {
     std::size_t claim_batch = 64;           // items claimed per round trip
     std::size_t max_queued = 256;           // claimed, not yet taken by the engine
     std::chrono::milliseconds block{50};    // slots reserved at a time: this much of the schedule
-    std::chrono::milliseconds max_late{15}; // a slot missed by more is dropped
+    std::chrono::milliseconds max_late{12}; // a slot missed by more is dropped
     std::chrono::milliseconds max_idle_wait{1000}; // the backstop poll while waiting for others
 };
 
