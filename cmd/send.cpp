@@ -185,6 +185,9 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
 } // namespace
 
 void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls, bool client_certificate) {
+    // The library's TLS messages name the settings by these flags ("--cacert ca.pem: ...").
+    tls.names = {
+        "--cacert", "--capath", "--cert", "--key", "--key-passphrase-env", "--key-passphrase-file"};
     const char* group = "TLS";
     cmd.add_option("--cacert", tls.ca_file,
                    "Trust the CA certificates in this PEM FILE (instead of the system store)")
