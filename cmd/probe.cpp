@@ -15,6 +15,7 @@ namespace hookctl::cli {
 
 void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls,
                             bool client_certificate); // send.cpp
+http::DeliveryAdvice delivery_advice();               // send.cpp
 
 namespace {
 
@@ -56,6 +57,8 @@ Result<ExitCode> run_probe(const ProbeFlags& flags, Context& context) {
     spec.insecure = flags.insecure;
     spec.tls = flags.tls;
     spec.timeout = flags.timeout;
+    spec.advice = delivery_advice();
+    spec.advice.unknown_target = "pass --config FILE, or the endpoint's URL instead of --target";
     auto now = context.clock.now_s();
     HOOKCTL_RETURN_IF_ERROR(now);
     auto prompt = tty_prompt();

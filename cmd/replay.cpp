@@ -21,6 +21,7 @@
 namespace hookctl::cli {
 
 void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec); // send.cpp
+Result<void> check_destination(const http::DeliverySpec& spec);     // send.cpp
 
 namespace {
 
@@ -178,6 +179,8 @@ Result<replay::Plan> build_plan(ReplayFlags& f) {
         plan.breaker.max_error_rate = *share;
     }
     plan.breaker.systemic_failures = f.systemic_failures;
+    auto destination = check_destination(f.spec);
+    HOOKCTL_RETURN_IF_ERROR(destination);
     return plan;
 }
 
@@ -660,6 +663,7 @@ Result<ExitCode> run_replay(const ReplayFlags& flags, Context& context) {
     replay::Invocation how;
     how.config_path = context.global.config;
     how.yes = f.spec.yes;
+    how.advice = f.spec.advice; // a resumed run's stored plan does not keep it
     how.prompt = tty_prompt();
     how.log_retries = context.global.verbose > 0;
     auto now = context.clock.now_s();

@@ -11,6 +11,21 @@
 #include "common.hpp"
 
 namespace hookctl::cli {
+
+// The command line names one destination: exactly one of --to and --target, and --to an
+// http:// or https:// URL. Fails (exit 2) naming the flags.
+Result<void> check_destination(const http::DeliverySpec& spec) {
+    if (spec.to.empty() == spec.target.empty()) {
+        return fail(ExitCode::usage, spec.to.empty()
+                                         ? "no destination: pass --to URL or --target NAME"
+                                         : "--to and --target both given: pass one of them");
+    }
+    if (!spec.to.empty() && !spec.to.starts_with("http://") && !spec.to.starts_with("https://")) {
+        return fail(ExitCode::usage, "--to " + spec.to + ": not an http:// or https:// URL");
+    }
+    return {};
+}
+
 namespace {
 
 struct SendOptions {
@@ -104,6 +119,8 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
 
     auto now = context.clock.now_s();
     HOOKCTL_RETURN_IF_ERROR(now);
+    auto destination = check_destination(opt.spec);
+    HOOKCTL_RETURN_IF_ERROR(destination);
     auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
     HOOKCTL_RETURN_IF_ERROR(resolved);
     resolved->endpoint.content_type = opt.content_type;
@@ -185,6 +202,9 @@ Result<ExitCode> run_send(const SendOptions& options, Context& context) {
 } // namespace
 
 void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls, bool client_certificate) {
+    // The library's TLS messages name the settings by these flags ("--cacert ca.pem: ...").
+    tls.names = {
+        "--cacert", "--capath", "--cert", "--key", "--key-passphrase-env", "--key-passphrase-file"};
     const char* group = "TLS";
     cmd.add_option("--cacert", tls.ca_file,
                    "Trust the CA certificates in this PEM FILE (instead of the system store)")
@@ -226,7 +246,18 @@ void add_tls_client_options(CLI::App& cmd, http::TlsClientSpec& tls, bool client
             ""));
 }
 
+// What the library's delivery messages tell a person to pass: the delivery flags.
+http::DeliveryAdvice delivery_advice() {
+    http::DeliveryAdvice advice;
+    advice.missing_config = "pass --config FILE";
+    advice.unknown_target = "pass --config FILE or --to URL";
+    advice.confirm = "pass --yes to confirm";
+    advice.add_secret = "pass --secret-env NAME, --secret-file PATH or --keyring FILE";
+    return advice;
+}
+
 void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec) {
+    spec.advice = delivery_advice();
     cmd.add_option("--to", spec.to, "Deliver to this URL")->type_name("URL");
     cmd.add_option("--target", spec.target, "Deliver to a target named in the config file")
         ->type_name("NAME");

@@ -15,6 +15,7 @@
 namespace hookctl::cli {
 
 void add_delivery_options(CLI::App& cmd, http::DeliverySpec& spec); // send.cpp
+Result<void> check_destination(const http::DeliverySpec& spec);     // send.cpp
 
 namespace {
 
@@ -84,6 +85,8 @@ Result<ExitCode> run_trigger(const TriggerOptions& options, Context& context) {
     opt.spec.yes = opt.spec.yes || opt.dry_run; // nothing is sent: no production guard
     auto now = context.clock.now_s();
     HOOKCTL_RETURN_IF_ERROR(now);
+    auto destination = check_destination(opt.spec);
+    HOOKCTL_RETURN_IF_ERROR(destination);
     auto resolved = http::resolve_delivery(opt.spec, tty_prompt(), *now);
     HOOKCTL_RETURN_IF_ERROR(resolved);
 

@@ -121,6 +121,37 @@ class SendTest(TempDirTestCase):
         self.assertEqual(len(self.receiver.requests), 1)
         self.assertNotIn(SECRET.encode(), proc.stderr)
 
+    def test_refusals_name_the_flags_that_fix_them(self):
+        # The library says what is missing; send adds the flags to pass, word for word as before.
+        config = self.write("config.toml",
+                            '[targets.prod]\nurl = "http://127.0.0.1:9/"\n'
+                            'secret_env = "REPLAY_SECRET"\nproduction = true\n'
+                            '[targets.bare]\nurl = "http://127.0.0.1:9/"\n')
+        missing = os.path.join(self.tmp, "missing.toml")
+        url = "http://127.0.0.1:9/"
+        for args, message in [
+            (["--target", "prod", "--config", config],
+             "target 'prod' is marked production = true: pass --yes to confirm (no terminal to "
+             "ask on, so nothing was sent)"),
+            (["--target", "nope", "--config", config],
+             f"unknown target 'nope' in {config}: known targets are bare, prod; pass --config "
+             "FILE or --to URL"),
+            (["--target", "prod", "--config", missing],
+             f"cannot read config file {missing}: no such file; pass --config FILE"),
+            (["--target", "bare", "--config", config],
+             "no secret to sign with: pass --secret-env NAME, --secret-file PATH or --keyring "
+             "FILE, or set secret_env/secret_file/keyring on the target"),
+            (["--to", url],
+             "no secret to sign with: pass --secret-env NAME, --secret-file PATH or --keyring "
+             "FILE"),
+            (["--to", "ftp://x"], "--to ftp://x: not an http:// or https:// URL"),
+            ([], "no destination: pass --to URL or --target NAME"),
+            (["--to", url, "--target", "prod", "--config", config],
+             "--to and --target both given: pass one of them"),
+        ]:
+            proc = run(["send"] + args + [self.event], env=ENV, check=2)
+            self.assertIn(f"hookctl: error: {message}\n".encode(), proc.stderr, args)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -387,7 +387,7 @@ struct Client::Impl {
             r.status = 0;
             r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
             auto tls = describe_tls_failure(code, t->error_buffer, options.tls.trust,
-                                            options.tls.client_cert.has_value());
+                                            options.tls.client_cert.has_value(), options.tls.names);
             if (tls) {
                 r.transport_error = std::move(tls->message);
                 r.tls_failed = true;

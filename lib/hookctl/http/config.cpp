@@ -10,6 +10,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// "; " and `advice` (what to do, in the caller's words), or nothing when there is none.
+std::string advice_ending(std::string_view advice) {
+    return advice.empty() ? std::string() : "; " + std::string(advice);
+}
+
 Result<std::vector<std::string>> string_or_array(const toml::node& node, const std::string& where) {
     std::vector<std::string> out;
     if (auto s = node.value<std::string>()) {
@@ -135,7 +140,7 @@ Result<Target> parse_target(const std::string& path, const std::string& name,
 
 } // namespace
 
-Result<const Target*> Config::find_target(std::string_view name) const {
+Result<const Target*> Config::find_target(std::string_view name, std::string_view advice) const {
     for (const auto& t : targets) {
         if (t.name == name) {
             return &t;
@@ -149,7 +154,7 @@ Result<const Target*> Config::find_target(std::string_view name) const {
     return fail(ExitCode::usage, "unknown target '" + std::string(name) + "' in " + file +
                                      (known.empty() ? ": it defines no [targets.NAME]"
                                                     : ": known targets are " + known) +
-                                     "; pass --config FILE or --to URL");
+                                     advice_ending(advice));
 }
 
 std::string default_config_path() {
@@ -162,7 +167,7 @@ std::string default_config_path() {
     return "config.toml";
 }
 
-Result<Config> load_config(const std::string& path) {
+Result<Config> load_config(const std::string& path, std::string_view advice) {
     toml::table root;
     try {
         root = toml::parse_file(path);
@@ -170,8 +175,8 @@ Result<Config> load_config(const std::string& path) {
         const auto& where = e.source().begin;
         std::error_code ec;
         if (!fs::exists(path, ec)) {
-            return fail(ExitCode::usage,
-                        "cannot read config file " + path + ": no such file; pass --config FILE");
+            return fail(ExitCode::usage, "cannot read config file " + path + ": no such file" +
+                                             advice_ending(advice));
         }
         return fail(ExitCode::usage, "config file " + path + " line " + std::to_string(where.line) +
                                          " column " + std::to_string(where.column) + ": " +
@@ -202,9 +207,9 @@ Result<Config> load_config(const std::string& path) {
     return config;
 }
 
-Result<Config> load_config_or_default(const std::string& explicit_path) {
+Result<Config> load_config_or_default(const std::string& explicit_path, std::string_view advice) {
     if (!explicit_path.empty()) {
-        return load_config(explicit_path);
+        return load_config(explicit_path, advice);
     }
     std::string path = default_config_path();
     std::error_code ec;
@@ -214,14 +219,16 @@ Result<Config> load_config_or_default(const std::string& explicit_path) {
     return load_config(path);
 }
 
-Result<void> check_production_guard(const Target& target, bool yes, const Prompt& prompt) {
+Result<void> check_production_guard(const Target& target, bool yes, const Prompt& prompt,
+                                    std::string_view advice) {
     if (!target.production || yes) {
         return {};
     }
     if (!prompt) {
-        return fail(ExitCode::usage, "target '" + target.name +
-                                         "' is marked production = true: pass --yes to confirm "
-                                         "(no terminal to ask on, so nothing was sent)");
+        return fail(ExitCode::usage,
+                    "target '" + target.name + "' is marked production = true: " +
+                        (advice.empty() ? "it needs confirming" : std::string(advice)) +
+                        " (no terminal to ask on, so nothing was sent)");
     }
     auto answer = prompt("target '" + target.name + "' (" + target.url +
                          ") is production. Type its name to continue: ");

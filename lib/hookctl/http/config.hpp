@@ -22,7 +22,7 @@ namespace hookctl::http {
 //   secret_env = "STAGING_SECRET"   # or secret_file = "path", or keyring = "path"
 //   rate = "50/s"                   # optional default for replay
 //   concurrency = 8                 # optional default for replay
-//   production = false              # true: needs --yes or typing the name at a TTY
+//   production = false              # true: needs confirming, or the name typed at a TTY
 //   ca_file = "company-ca.pem"      # optional: trust these CAs (PEM) instead of the system's
 //   ca_path = "/etc/company/certs"  # optional: a directory prepared with `openssl rehash`
 //   client_cert = "client.pem"      # optional: mutual TLS, with
@@ -46,28 +46,33 @@ struct Config {
     std::string path; // the file read; empty when there was none
     std::vector<Target> targets;
 
-    // The target called `name`; fails (exit 2) naming the config file and the known targets.
-    Result<const Target*> find_target(std::string_view name) const;
+    // The target called `name`; fails (exit 2) naming the config file and the known targets,
+    // and ending with `advice` when given: what to do instead, in the caller's words.
+    Result<const Target*> find_target(std::string_view name, std::string_view advice = {}) const;
 };
 
 // $XDG_CONFIG_HOME/hookctl/config.toml, or ~/.config/hookctl/config.toml.
 std::string default_config_path();
 
 // Reads and validates `path`. Fails (exit 2) when the file cannot be read, is not TOML
-// (with line and column), or a target is malformed (unknown key, bad url/scheme/rate).
-Result<Config> load_config(const std::string& path);
+// (with line and column), or a target is malformed (unknown key, bad url/scheme/rate). A file
+// that does not exist is refused with `advice` when given (what to do, in the caller's words).
+Result<Config> load_config(const std::string& path, std::string_view advice = {});
 
-// `explicit_path` (from --config) when given, which must exist; otherwise the default path,
-// and an empty Config when that file does not exist.
-Result<Config> load_config_or_default(const std::string& explicit_path);
+// `explicit_path` (the caller's choice) when given, which must exist (`advice`: as for
+// load_config); otherwise the default path, and an empty Config when that file does not exist.
+Result<Config> load_config_or_default(const std::string& explicit_path,
+                                      std::string_view advice = {});
 
 // Asks a person to type something at a terminal; nothing when there is no terminal or input
 // ended.
 using Prompt = std::function<std::optional<std::string>(const std::string& question)>;
 
 // The production guard: a `production` target needs `yes`, or the target's name typed at the
-// prompt. Without a prompt (no TTY) and without `yes` it fails (exit 2) saying why; a wrong
-// answer fails too. Non-production targets pass.
-Result<void> check_production_guard(const Target& target, bool yes, const Prompt& prompt);
+// prompt. Without a prompt (no TTY) and without `yes` it fails (exit 2) saying why and, with
+// `advice`, how to confirm in the caller's words ("pass --yes to confirm"); a wrong answer fails
+// too. Non-production targets pass.
+Result<void> check_production_guard(const Target& target, bool yes, const Prompt& prompt,
+                                    std::string_view advice = {});
 
 } // namespace hookctl::http

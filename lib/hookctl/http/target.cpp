@@ -7,15 +7,15 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     ResolvedDelivery out;
     if (spec.to.empty() == spec.target.empty()) {
         return fail(ExitCode::usage, spec.to.empty()
-                                         ? "no destination: pass --to URL or --target NAME"
-                                         : "--to and --target both given: pass one of them");
+                                         ? "no destination: give a URL or a target name"
+                                         : "a URL and a target name both given: give one of them");
     }
     std::vector<keys::SecretSource> sources = spec.secrets;
     sig::Scheme scheme = sig::Scheme::mailparse;
     if (!spec.target.empty()) {
-        auto config = load_config_or_default(spec.config_path);
+        auto config = load_config_or_default(spec.config_path, spec.advice.missing_config);
         HOOKCTL_RETURN_IF_ERROR(config);
-        auto target = config->find_target(spec.target);
+        auto target = config->find_target(spec.target, spec.advice.unknown_target);
         HOOKCTL_RETURN_IF_ERROR(target);
         out.target = **target;
         out.target_label = out.target->name;
@@ -25,12 +25,12 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
             sources = out.target->secrets;
         }
         if (mode == Resolve::to_send) {
-            auto guard = check_production_guard(*out.target, spec.yes, prompt);
+            auto guard = check_production_guard(*out.target, spec.yes, prompt, spec.advice.confirm);
             HOOKCTL_RETURN_IF_ERROR(guard);
         }
     } else {
         if (!(spec.to.starts_with("http://") || spec.to.starts_with("https://"))) {
-            return fail(ExitCode::usage, "--to " + spec.to + ": not an http:// or https:// URL");
+            return fail(ExitCode::usage, "URL " + spec.to + ": not an http:// or https:// URL");
         }
         out.endpoint.url = spec.to;
         out.target_label = spec.to;
@@ -71,12 +71,12 @@ Result<ResolvedDelivery> resolve_delivery(const DeliverySpec& spec, const Prompt
     }
 
     if (sources.empty()) {
-        return fail(ExitCode::usage,
-                    "no secret to sign with: pass --secret-env NAME, --secret-file PATH or "
-                    "--keyring FILE" +
-                        std::string(out.target ? ", or set secret_env/secret_file/keyring on "
-                                                 "the target"
-                                               : ""));
+        std::string fix = spec.advice.add_secret;
+        if (out.target) {
+            fix += (fix.empty() ? "" : ", or ") +
+                   std::string("set secret_env/secret_file/keyring on the target");
+        }
+        return fail(ExitCode::usage, "no secret to sign with" + (fix.empty() ? "" : ": " + fix));
     }
     auto texts = keys::load_secrets(sources, keyring_time_s);
     HOOKCTL_RETURN_IF_ERROR(texts);

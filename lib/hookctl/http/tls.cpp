@@ -53,7 +53,7 @@ std::string mode_octal(mode_t mode) {
 }
 
 // Reads a file that holds a secret (a private key, a passphrase): refused when group or others
-// may read or change it, as keyrings are. `what` names it in messages ("--key client.key").
+// may read or change it, as keyrings are. `what` names it in messages (its setting and path).
 Result<keys::SecretBytes> read_private_file(const std::string& path, const std::string& what) {
     util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
@@ -143,16 +143,7 @@ int passphrase_callback(char* buffer, int size, int, void* user) {
     return static_cast<int>(text.size());
 }
 
-struct Names {
-    std::string ca_file, ca_path, cert, key, passphrase_env, passphrase_file;
-};
-
-Names flag_names() {
-    return {
-        "--cacert", "--capath", "--cert", "--key", "--key-passphrase-env", "--key-passphrase-file"};
-}
-
-Names target_names(std::string_view target) {
+TlsSettingNames target_names(std::string_view target) {
     std::string of = " of target '" + std::string(target) + "'";
     return {"ca_file" + of,
             "ca_path" + of,
@@ -162,7 +153,7 @@ Names target_names(std::string_view target) {
             "client_key_passphrase_file" + of};
 }
 
-Result<void> check_trust(const TlsClientSpec& spec, const Names& names) {
+Result<void> check_trust(const TlsClientSpec& spec, const TlsSettingNames& names) {
     if (!spec.ca_file.empty()) {
         std::string what = names.ca_file + " " + spec.ca_file;
         auto bytes = read_public_file(spec.ca_file, what);
@@ -185,7 +176,7 @@ Result<void> check_trust(const TlsClientSpec& spec, const Names& names) {
 }
 
 Result<keys::SecretBytes>
-load_passphrase(const TlsClientSpec& spec, const Names& names,
+load_passphrase(const TlsClientSpec& spec, const TlsSettingNames& names,
                 const std::function<std::optional<std::string>(const std::string&)>& getenv) {
     if (!spec.key_passphrase_env.empty() && !spec.key_passphrase_file.empty()) {
         return fail(ExitCode::usage, names.passphrase_env + " and " + names.passphrase_file +
@@ -222,7 +213,7 @@ load_passphrase(const TlsClientSpec& spec, const Names& names,
 }
 
 Result<ClientCertificate> load_client_certificate(
-    const TlsClientSpec& spec, const Names& names,
+    const TlsClientSpec& spec, const TlsSettingNames& names,
     const std::function<std::optional<std::string>(const std::string&)>& getenv) {
     if (spec.cert.empty()) {
         return fail(ExitCode::usage, names.key + " or a key passphrase given without " +
@@ -327,7 +318,7 @@ Trust choose_trust(const TlsClientSpec& flags, const TlsClientSpec& target,
         }
     };
     if (flags.has_trust()) {
-        exactly(flags, "--cacert", "--capath");
+        exactly(flags, flags.names.ca_file, flags.names.ca_path);
     } else if (target.has_trust()) {
         exactly(target, "ca_file", "ca_path");
     } else if (!env_cert_file.empty() || !env_cert_dir.empty()) {
@@ -360,11 +351,12 @@ resolve_tls_client(const TlsClientSpec& flags, const TlsClientSpec& target,
                    std::string_view target_name,
                    const std::function<std::optional<std::string>(const std::string&)>& getenv) {
     TlsClient out;
+    out.names = flags.names;
     auto env_file = getenv("SSL_CERT_FILE").value_or("");
     auto env_dir = getenv("SSL_CERT_DIR").value_or("");
     out.trust = choose_trust(flags, target, env_file, env_dir);
     if (flags.has_trust()) {
-        if (auto ok = check_trust(flags, flag_names()); !ok) {
+        if (auto ok = check_trust(flags, flags.names); !ok) {
             return std::unexpected(ok.error());
         }
     } else if (target.has_trust()) {
@@ -376,7 +368,7 @@ resolve_tls_client(const TlsClientSpec& flags, const TlsClientSpec& target,
                                      : target.has_client_cert() ? &target
                                                                 : nullptr;
     if (cert_spec != nullptr) {
-        auto names = cert_spec == &flags ? flag_names() : target_names(target_name);
+        auto names = cert_spec == &flags ? flags.names : target_names(target_name);
         auto cert = load_client_certificate(*cert_spec, names, getenv);
         HOOKCTL_RETURN_IF_ERROR(cert);
         out.client_cert = std::move(*cert);
@@ -385,10 +377,12 @@ resolve_tls_client(const TlsClientSpec& flags, const TlsClientSpec& target,
 }
 
 std::optional<TlsFailure> describe_tls_failure(int curl_code, std::string_view detail,
-                                               const Trust& trust, bool has_client_cert) {
+                                               const Trust& trust, bool has_client_cert,
+                                               const TlsSettingNames& names) {
     std::string problem = problem_of(detail);
-    std::string client_fix = "pass --cert FILE --key FILE (or client_cert/client_key on the "
-                             "target) with a certificate from a CA the server trusts";
+    std::string client_fix = "pass " + names.cert + " FILE " + names.key +
+                             " FILE (or client_cert/client_key on the target) with a certificate "
+                             "from a CA the server trusts";
     TlsFailure f;
     f.reason = "tls_error";
     f.permanent = true;
@@ -410,20 +404,21 @@ std::optional<TlsFailure> describe_tls_failure(int curl_code, std::string_view d
             f.message = "TLS: the server's certificate is not trusted by " + trust.label + " (" +
                         problem + "); " +
                         (system || trust.label.find("environment") != std::string::npos
-                             ? "if a private CA signed it, pass --cacert FILE with that CA's "
-                               "certificate (or --capath DIR; ca_file/ca_path on a target)"
+                             ? "if a private CA signed it, pass " + names.ca_file +
+                                   " FILE with that CA's certificate (or " + names.ca_path +
+                                   " DIR; ca_file/ca_path on a target)"
                              : "give the certificate of the CA that signed the server's "
                                "certificate");
         }
         return f;
     case CURLE_SSL_CACERT_BADFILE:
         f.message = "TLS: cannot load the CA certificates of " + trust.label + " (" + problem +
-                    "); give a readable PEM bundle with --cacert FILE or a directory with "
-                    "--capath DIR";
+                    "); give a readable PEM bundle with " + names.ca_file +
+                    " FILE or a directory with " + names.ca_path + " DIR";
         return f;
     case CURLE_SSL_CERTPROBLEM:
-        f.message = "TLS: the client certificate could not be used (" + problem +
-                    "); check --cert and --key";
+        f.message = "TLS: the client certificate could not be used (" + problem + "); check " +
+                    names.cert + " and " + names.key;
         return f;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_RECV_ERROR:
@@ -434,9 +429,10 @@ std::optional<TlsFailure> describe_tls_failure(int curl_code, std::string_view d
     }
     // A handshake that failed, or (TLS 1.3) an alert right after it.
     if (contains(detail, "certificate required")) {
-        f.message = "TLS: the server requires a client certificate (" + problem + "); " +
-                    (has_client_cert ? "the one given was not sent or not accepted; check --cert"
-                                     : client_fix);
+        f.message =
+            "TLS: the server requires a client certificate (" + problem + "); " +
+            (has_client_cert ? "the one given was not sent or not accepted; check " + names.cert
+                             : client_fix);
         return f;
     }
     if (contains(detail, "alert unknown ca") || contains(detail, "alert bad certificate") ||

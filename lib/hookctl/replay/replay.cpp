@@ -40,6 +40,7 @@ Result<Resolved> resolve(const Plan& plan, const Invocation& how, http::Resolve 
     http::DeliverySpec spec = plan.delivery;
     spec.config_path = how.config_path;
     spec.yes = how.yes;
+    spec.advice = how.advice;
     auto delivery = http::resolve_delivery(spec, how.prompt, how.keyring_time_s, mode);
     HOOKCTL_RETURN_IF_ERROR(delivery);
     Resolved out;

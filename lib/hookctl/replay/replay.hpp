@@ -31,6 +31,7 @@ struct Invocation {
     bool log_retries = false;
     std::string started_by;          // user@host (default: operator_identity())
     std::int64_t keyring_time_s = 0; // keyrings judged then: the command's clock (HOOKCTL_NOW)
+    http::DeliveryAdvice advice;     // what messages tell a person to pass (the command's flags)
 };
 
 // A run as it stands after an invocation.

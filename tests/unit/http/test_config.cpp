@@ -102,10 +102,14 @@ TEST_CASE("http::load_config rejects malformed files and targets with the place"
     }
     auto missing = http::load_config("/nonexistent/hookctl/config.toml");
     REQUIRE_FALSE(missing);
-    CHECK(missing.error().message.find("no such file") != std::string::npos);
+    CHECK(missing.error().message ==
+          "cannot read config file /nonexistent/hookctl/config.toml: no such file");
+    auto advised = http::load_config("/nonexistent/hookctl/config.toml", "pass another");
+    REQUIRE_FALSE(advised);
+    CHECK(advised.error().message.ends_with(": no such file; pass another"));
 }
 
-TEST_CASE("http::check_production_guard needs --yes or the typed name") {
+TEST_CASE("http::check_production_guard needs `yes` or the typed name") {
     http::Target target;
     target.name = "prod";
     target.url = "https://example.com";
@@ -113,7 +117,13 @@ TEST_CASE("http::check_production_guard needs --yes or the typed name") {
     auto refused = http::check_production_guard(target, false, {});
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ExitCode::usage);
-    CHECK(refused.error().message.find("--yes") != std::string::npos);
+    CHECK(refused.error().message == "target 'prod' is marked production = true: it needs "
+                                     "confirming (no terminal to ask on, so nothing was sent)");
+    // How to confirm, in the caller's words.
+    auto advised = http::check_production_guard(target, false, {}, "pass --yes to confirm");
+    REQUIRE_FALSE(advised);
+    CHECK(advised.error().message == "target 'prod' is marked production = true: pass --yes to "
+                                     "confirm (no terminal to ask on, so nothing was sent)");
     CHECK(http::check_production_guard(target, true, {}));
     CHECK(http::check_production_guard(
         target, false, [](const std::string&) { return std::optional<std::string>("prod"); }));

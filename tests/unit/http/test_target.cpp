@@ -42,17 +42,18 @@ std::string refusal(const http::DeliverySpec& spec, http::Resolve mode = http::R
 
 } // namespace
 
-TEST_CASE("http::resolve_delivery wants exactly one of --to and --target, and an http(s) URL") {
+TEST_CASE("http::resolve_delivery wants exactly one of a URL and a target, and an http(s) URL, "
+          "without naming flags") {
     TempDir dir;
     auto spec = to_url(dir);
     spec.to.clear();
-    CHECK(refusal(spec) == "no destination: pass --to URL or --target NAME");
+    CHECK(refusal(spec) == "no destination: give a URL or a target name");
     spec.to = "http://127.0.0.1:9/hook";
     spec.target = "prod";
-    CHECK(refusal(spec) == "--to and --target both given: pass one of them");
+    CHECK(refusal(spec) == "a URL and a target name both given: give one of them");
     spec.target.clear();
     spec.to = "127.0.0.1:9/hook";
-    CHECK(refusal(spec) == "--to 127.0.0.1:9/hook: not an http:// or https:// URL");
+    CHECK(refusal(spec) == "URL 127.0.0.1:9/hook: not an http:// or https:// URL");
 }
 
 TEST_CASE("http::resolve_delivery takes the retry policy and timeouts, refusing out of range "
@@ -116,8 +117,9 @@ TEST_CASE("http::resolve_delivery needs a secret to send, not to check, and a kn
     TempDir dir;
     auto spec = to_url(dir);
     spec.secrets.clear();
-    CHECK(refusal(spec) == "no secret to sign with: pass --secret-env NAME, --secret-file PATH or "
-                           "--keyring FILE");
+    CHECK(refusal(spec) == "no secret to sign with");
+    spec.advice.add_secret = "pass a secret flag"; // the caller's words: a command's flags
+    CHECK(refusal(spec) == "no secret to sign with: pass a secret flag");
     auto checked = http::resolve_delivery(spec, {}, k_now, http::Resolve::to_check);
     REQUIRE(checked);
     CHECK(checked->endpoint.keys.empty());
@@ -139,8 +141,12 @@ TEST_CASE("http::resolve_delivery takes a target's URL, scheme and secrets; flag
     spec.config_path = config;
     spec.target = "prod";
 
-    // A production target: refused without --yes when no one can be asked; a dry run asks no one.
-    CHECK(refusal(spec).find("--yes") != std::string::npos);
+    // A production target: refused unless confirmed when no one can be asked, saying how in the
+    // caller's words; a dry run asks no one.
+    CHECK(refusal(spec) == "target 'prod' is marked production = true: it needs confirming (no "
+                           "terminal to ask on, so nothing was sent)");
+    spec.advice.confirm = "pass --yes to confirm";
+    CHECK(refusal(spec).find(": pass --yes to confirm (no terminal") != std::string::npos);
     CHECK(http::resolve_delivery(spec, {}, k_now, http::Resolve::to_check));
 
     spec.yes = true;
@@ -166,7 +172,13 @@ TEST_CASE("http::resolve_delivery takes a target's URL, scheme and secrets; flag
     http::DeliverySpec bare;
     bare.config_path = config;
     bare.target = "bare";
-    CHECK(refusal(bare).ends_with(", or set secret_env/secret_file/keyring on the target"));
+    CHECK(refusal(bare) == "no secret to sign with: set secret_env/secret_file/keyring on the "
+                           "target");
+    bare.advice.add_secret = "pass a secret flag";
+    CHECK(refusal(bare).ends_with(
+        ": pass a secret flag, or set secret_env/secret_file/keyring on the target"));
     bare.target = "staging";
-    CHECK(refusal(bare).find("bare, prod") != std::string::npos); // the known targets
+    CHECK(refusal(bare).ends_with("known targets are bare, prod"));
+    bare.advice.unknown_target = "pass another config file";
+    CHECK(refusal(bare).ends_with("known targets are bare, prod; pass another config file"));
 }

@@ -31,10 +31,17 @@ bool contains(const std::string& text, std::string_view word) {
     return text.find(word) != std::string::npos;
 }
 
+// How the commands name their TLS flags (cmd/send.cpp): the names messages use for `flags`.
+http::TlsSettingNames flag_names() {
+    return {
+        "--cacert", "--capath", "--cert", "--key", "--key-passphrase-env", "--key-passphrase-file"};
+}
+
 } // namespace
 
 TEST_CASE("http::choose_trust: flags, then the target, then SSL_CERT_FILE/DIR, then the system") {
     http::TlsClientSpec flags;
+    flags.names = flag_names();
     http::TlsClientSpec target;
     auto system = http::choose_trust(flags, target, "", "");
     CHECK_FALSE(system.ca_file);
@@ -65,13 +72,14 @@ TEST_CASE("http::choose_trust: flags, then the target, then SSL_CERT_FILE/DIR, t
     CHECK(from_flags.label == "--capath /flag/certs");
 }
 
-TEST_CASE("http::describe_tls_failure names the problem and the flag that fixes it") {
+TEST_CASE("http::describe_tls_failure names the problem and the setting that fixes it") {
     http::Trust system;
     system.label = "the system trust store";
     for (auto detail : {"SSL certificate problem: self-signed certificate",
                         "SSL certificate problem: unable to get local issuer certificate",
                         "SSL certificate problem: self-signed certificate in certificate chain"}) {
-        auto f = http::describe_tls_failure(CURLE_PEER_FAILED_VERIFICATION, detail, system, false);
+        auto f = http::describe_tls_failure(CURLE_PEER_FAILED_VERIFICATION, detail, system, false,
+                                            flag_names());
         REQUIRE(f);
         CAPTURE(f->message);
         CHECK(f->permanent);
@@ -83,7 +91,8 @@ TEST_CASE("http::describe_tls_failure names the problem and the flag that fixes 
     http::Trust given{"/tmp/ca.pem", "", "--cacert /tmp/ca.pem"};
     auto wrong_ca = http::describe_tls_failure(
         CURLE_PEER_FAILED_VERIFICATION,
-        "SSL certificate problem: unable to get local issuer certificate", given, false);
+        "SSL certificate problem: unable to get local issuer certificate", given, false,
+        flag_names());
     REQUIRE(wrong_ca);
     CHECK(contains(wrong_ca->message, "not trusted by --cacert /tmp/ca.pem"));
     CHECK(contains(wrong_ca->message, "the CA that signed the server's certificate"));
@@ -91,14 +100,14 @@ TEST_CASE("http::describe_tls_failure names the problem and the flag that fixes 
     auto host = http::describe_tls_failure(
         CURLE_PEER_FAILED_VERIFICATION,
         "SSL: no alternative certificate subject name matches target host name 'localhost'", system,
-        false);
+        false, flag_names());
     REQUIRE(host);
     CHECK(contains(host->message, "not valid for this host name"));
     CHECK_FALSE(contains(host->message, "--cacert"));
 
     auto expired = http::describe_tls_failure(CURLE_PEER_FAILED_VERIFICATION,
                                               "SSL certificate problem: certificate has expired",
-                                              system, false);
+                                              system, false, flag_names());
     REQUIRE(expired);
     CHECK(contains(expired->message, "has expired"));
 
@@ -106,7 +115,7 @@ TEST_CASE("http::describe_tls_failure names the problem and the flag that fixes 
         CURLE_RECV_ERROR,
         "OpenSSL SSL_read: OpenSSL/3.0.19: error:0A00045C:SSL routines::tlsv13 alert certificate "
         "required, errno 0",
-        system, false);
+        system, false, flag_names());
     REQUIRE(required);
     CHECK(required->permanent);
     CHECK(contains(required->message, "requires a client certificate"));
@@ -115,24 +124,39 @@ TEST_CASE("http::describe_tls_failure names the problem and the flag that fixes 
 
     auto refused = http::describe_tls_failure(
         CURLE_SSL_CONNECT_ERROR,
-        "OpenSSL/3.0.19: error:0A000418:SSL routines::tlsv1 alert unknown ca", system, true);
+        "OpenSSL/3.0.19: error:0A000418:SSL routines::tlsv1 alert unknown ca", system, true,
+        flag_names());
     REQUIRE(refused);
     CHECK(contains(refused->message, "refused the client certificate"));
 
     auto plain = http::describe_tls_failure(
         CURLE_SSL_CONNECT_ERROR,
-        "OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number", system, false);
+        "OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number", system, false,
+        flag_names());
     REQUIRE(plain);
     CHECK(contains(plain->message, "http://"));
 
     auto other = http::describe_tls_failure(CURLE_SSL_CONNECT_ERROR, "OpenSSL: something else",
-                                            system, true);
+                                            system, true, flag_names());
     REQUIRE(other);
     CHECK_FALSE(other->permanent); // an unknown handshake failure may pass on a retry
 
-    CHECK_FALSE(http::describe_tls_failure(CURLE_COULDNT_CONNECT, "refused", system, false));
+    // The fixes name the settings as the caller does.
+    http::TlsSettingNames keys{"ca_file", "ca_path", "client_cert", "client_key", "", ""};
+    auto unreadable = http::describe_tls_failure(CURLE_SSL_CACERT_BADFILE, "SSL: cannot load",
+                                                 system, false, keys);
+    REQUIRE(unreadable);
+    CHECK(
+        contains(unreadable->message, "bundle with ca_file FILE or a directory with ca_path DIR"));
+    auto no_cert =
+        http::describe_tls_failure(CURLE_SSL_CERTPROBLEM, "SSL: bad", system, true, keys);
+    REQUIRE(no_cert);
+    CHECK(contains(no_cert->message, "check client_cert and client_key"));
+
     CHECK_FALSE(
-        http::describe_tls_failure(CURLE_RECV_ERROR, "Connection reset by peer", system, false));
+        http::describe_tls_failure(CURLE_COULDNT_CONNECT, "refused", system, false, flag_names()));
+    CHECK_FALSE(http::describe_tls_failure(CURLE_RECV_ERROR, "Connection reset by peer", system,
+                                           false, flag_names()));
 }
 
 TEST_CASE("http::resolve_tls_client checks CA files and directories before anything is sent") {
@@ -144,6 +168,7 @@ TEST_CASE("http::resolve_tls_client checks CA files and directories before anyth
     testing::write_file(dir.file("empty.pem"), "not a certificate\n", 0644);
 
     http::TlsClientSpec flags;
+    flags.names = flag_names();
     flags.ca_file = dir.file("ca.pem");
     auto ok = http::resolve_tls_client(flags, {}, "", env.fn());
     REQUIRE(ok);
@@ -190,6 +215,7 @@ TEST_CASE("http::resolve_tls_client loads a client certificate and treats its ke
     testing::write_file(dir.file("pass.txt"), "correct horse\n", 0600);
 
     http::TlsClientSpec flags;
+    flags.names = flag_names();
     flags.cert = dir.file("client.pem");
     flags.key = dir.file("client.key");
     auto ok = http::resolve_tls_client(flags, {}, "", env.fn());
@@ -254,6 +280,7 @@ TEST_CASE("http::resolve_tls_client loads a client certificate and treats its ke
     }
     SUBCASE("a key without a certificate is a usage error; target settings name their keys") {
         http::TlsClientSpec key_only;
+        key_only.names = flag_names();
         key_only.key = dir.file("client.key");
         auto alone = http::resolve_tls_client(key_only, {}, "", env.fn());
         REQUIRE_FALSE(alone);
