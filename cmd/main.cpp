@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     using namespace hookctl;
     CLI::App app{"", "hookctl"};
     cli::Context context;
-    cli::build_app(app, context);
+    cli::build_app(app, context, argc, argv);
     keys::set_warning_sink(
         [&context](const std::string& message) { cli::report_warning(context, message); });
     try {
