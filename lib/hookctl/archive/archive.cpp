@@ -153,7 +153,8 @@ Error cannot_share(const Store& store) {
 
 } // namespace
 
-Result<std::uint64_t> Store::claim_items(std::string_view, const WorkerLease&, std::uint64_t,
+Result<std::uint64_t> Store::claim_items(std::string_view, const WorkerLease&, std::int64_t,
+                                         std::uint64_t,
                                          const std::function<void(const RunItem&, const Event&)>&) {
     return std::unexpected(cannot_share(*this));
 }

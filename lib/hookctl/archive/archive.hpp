@@ -578,12 +578,15 @@ public:
     // fails the calls below with exit 2.
 
     virtual bool shares_runs() const { return false; }
-    // Claims up to `limit` pending items of `run_id` that no valid lease holds, in item order,
-    // skipping rows other workers are claiming (FOR UPDATE SKIP LOCKED), leases them to
-    // `lease` and calls `visit` for each with its event (as for_each_pending_event), after the
-    // claim is committed. Returns how many were claimed.
+    // Claims up to `limit` pending items of `run_id` with item > `after_item` that no valid
+    // lease holds, in item order, skipping rows other workers are claiming (FOR UPDATE SKIP
+    // LOCKED), leases them to `lease` and calls `visit` for each with its event (as
+    // for_each_pending_event), after the claim is committed. Returns how many were claimed. (A
+    // worker claims onward from its last claim, and from 0 when that finds nothing: a scan
+    // from the start each time would step over every item settled so far.)
     virtual Result<std::uint64_t>
-    claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+    claim_items(std::string_view run_id, const WorkerLease& lease, std::int64_t after_item,
+                std::uint64_t limit,
                 const std::function<void(const RunItem&, const Event&)>& visit);
     // Extends the leases of the pending items `lease` holds and records the worker's heartbeat
     // and counts (registering it on the first call). Returns how many items it holds.

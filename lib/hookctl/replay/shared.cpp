@@ -124,6 +124,7 @@ void SharedRun::claim_loop() {
     // A failed round trip (a deadlock the server broke, a reconnect) is tried again after a
     // pause; only failures for half a lease (the items would be lost to others) end the worker.
     std::optional<Steady::time_point> failing_since;
+    std::int64_t claim_after = 0; // the last item claimed: the next claim goes on from there
     auto give_up = [&](const Error& error) {
         auto now = Steady::now();
         if (!failing_since) {
@@ -175,7 +176,7 @@ void SharedRun::claim_loop() {
         if (reading && room) {
             std::vector<std::pair<archive::RunItem, archive::Event>> claimed;
             auto n = m_claims->claim_items(
-                run, m_options.lease, m_options.claim_batch,
+                run, m_options.lease, claim_after, m_options.claim_batch,
                 [&](const archive::RunItem& item, const archive::Event& event) {
                     claimed.emplace_back(item, event);
                 });
@@ -207,6 +208,12 @@ void SharedRun::claim_loop() {
                 m_wake();
             }
             if (*n > 0) {
+                claim_after = claimed.back().first.item;
+                lock.lock();
+                continue;
+            }
+            if (claim_after > 0) {
+                claim_after = 0; // items before it may have come back (an expired lease)
                 lock.lock();
                 continue;
             }

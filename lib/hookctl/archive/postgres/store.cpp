@@ -418,7 +418,8 @@ public:
 
     bool shares_runs() const override { return true; }
     Result<std::uint64_t>
-    claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+    claim_items(std::string_view run_id, const WorkerLease& lease, std::int64_t after_item,
+                std::uint64_t limit,
                 const std::function<void(const RunItem&, const Event&)>& visit) override;
     Result<std::int64_t> renew_leases(std::string_view run_id, const WorkerLease& lease,
                                       std::string_view worker_state) override;
@@ -1940,15 +1941,17 @@ void PgStore::touch_worker(std::string_view run_id, const WorkerLease& lease,
 }
 
 Result<std::uint64_t>
-PgStore::claim_items(std::string_view run_id, const WorkerLease& lease, std::uint64_t limit,
+PgStore::claim_items(std::string_view run_id, const WorkerLease& lease, std::int64_t after_item,
+                     std::uint64_t limit,
                      const std::function<void(const RunItem&, const Event&)>& visit) {
     return guarded("claim run items", [&]() -> Result<std::uint64_t> {
         WriteScope write(*this);
         Params p;
         p.text(run_id).text(lease.token).i64(clamp_limit(limit)).i64(lease.length.count());
+        p.i64(after_item);
         const std::string sql =
             std::string("WITH c AS (SELECT item FROM run_items WHERE run_id = $1 AND state = "
-                        "'pending' AND (lease_token IS NULL OR lease_until_ms < ") +
+                        "'pending' AND item > $5 AND (lease_token IS NULL OR lease_until_ms < ") +
             k_now_ms +
             ") ORDER BY item LIMIT $3 FOR UPDATE SKIP LOCKED), u AS (UPDATE run_items i SET "
             "lease_token = $2, lease_until_ms = " +
