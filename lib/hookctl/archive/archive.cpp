@@ -102,6 +102,22 @@ Result<RunState> parse_run_state(std::string_view text) {
                                      "': use running, paused, completed, aborted or failed");
 }
 
+std::string_view worker_state(RunState state) {
+    switch (state) {
+    case RunState::running:
+        return "running";
+    case RunState::completed:
+        return "done";
+    case RunState::aborted:
+        return "tripped";
+    case RunState::paused:
+        return "stopped";
+    case RunState::failed:
+        return "failed";
+    }
+    return "failed";
+}
+
 Result<std::unique_ptr<Store>> open(const std::string& where, const OpenOptions& options) {
     if (postgres::is_uri(where)) {
         return postgres::open(where, options);

@@ -313,6 +313,10 @@ struct WorkerLease {
     std::chrono::milliseconds length{30000}; // a lease expires this long after its last renewal
 };
 
+// The state a worker of a shared run records when it ends the run's share in `state` (as
+// Worker::state shows it): running, done, tripped, stopped or failed.
+std::string_view worker_state(RunState state);
+
 // A worker as `events runs` shows it.
 struct Worker {
     std::string token;

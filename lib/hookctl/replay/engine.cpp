@@ -194,6 +194,7 @@ Result<void> Engine::run(Feed& feed, const std::atomic<int>& stop) {
                                 std::string(archive::to_string(state)) + ": " + m_end_reason,
                             true));
     }
+    m_state = state;
     m_journal.update_run(ledger(), state);
     auto closed = m_journal.close();
     absorb_committed();
@@ -201,6 +202,7 @@ Result<void> Engine::run(Feed& feed, const std::atomic<int>& stop) {
     if (!closed) {
         fatal(Error{ExitCode::environment, "cannot record the run: " + closed.error().message});
         m_end = RunEnd::failed;
+        m_state = archive::RunState::failed;
         m_end_reason = m_fatal->message;
     }
     if (m_fatal) {

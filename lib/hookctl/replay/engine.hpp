@@ -146,6 +146,9 @@ public:
     Result<void> run(Feed& feed, const std::atomic<int>& stop);
 
     RunEnd end() const { return m_end; }
+    // The run's state as end() says it: what the run row was written with, or `failed` when
+    // writing it failed.
+    archive::RunState state() const { return m_state; }
     // Why the run ended other than completed, for a person.
     const std::string& end_reason() const { return m_end_reason; }
     const ReplayProgress& progress() const { return m_progress; }
@@ -216,6 +219,7 @@ private:
     std::optional<std::string> m_crew_halt; // why the crew stopped the run
     std::optional<Error> m_fatal;
     RunEnd m_end = RunEnd::completed;
+    archive::RunState m_state = archive::RunState::running;
     std::string m_end_reason;
 };
 

@@ -64,6 +64,18 @@ void index_run(const std::string& run_id, const std::string& archive_path) {
     }
 }
 
+// A run's ledger as its items count it (`paused_until_ms`: a pause the run waits out).
+archive::RunProgress ledger_of(const archive::ItemCounts& counts,
+                               std::int64_t paused_until_ms = 0) {
+    archive::RunProgress p;
+    p.total = counts.total();
+    p.delivered = counts.delivered;
+    p.dead = counts.dead;
+    p.done = counts.delivered + counts.dead;
+    p.paused_until_ms = paused_until_ms;
+    return p;
+}
+
 // Whether a run of `plan` recorded in `store` is shared by workers: its archive can share it
 // (PostgreSQL) and is its source (the workers read the items' events from it).
 bool is_shared(const Plan& plan, const archive::Store& store) {
@@ -193,11 +205,7 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
     Result<void> ran = engine.run(*feed, stop);
     std::optional<archive::RunState> shared_state;
     if (shared) {
-        auto state = engine.end() == RunEnd::completed     ? archive::RunState::completed
-                     : engine.end() == RunEnd::tripped     ? archive::RunState::aborted
-                     : engine.end() == RunEnd::interrupted ? archive::RunState::paused
-                                                           : archive::RunState::failed;
-        auto finished = shared->finish(state, engine.end_reason());
+        auto finished = shared->finish(engine.state(), engine.end_reason());
         if (!finished && ran) {
             ran = std::unexpected(finished.error());
         }
@@ -232,12 +240,7 @@ Result<RunResult> send(const std::string& run_id, const Plan& plan, const Resolv
         if (result.end == RunEnd::completed && counts->pending > 0) {
             result.end = RunEnd::failed;
             result.reason = std::to_string(counts->pending) + " selected events are still pending";
-            archive::RunProgress ledger{counts->total(),
-                                        counts->delivered + counts->dead,
-                                        counts->delivered,
-                                        counts->dead,
-                                        0,
-                                        0};
+            archive::RunProgress ledger = ledger_of(*counts);
             (void)store.update_run(run_id, ledger, archive::RunState::failed, result.reason);
         }
     }
@@ -338,22 +341,12 @@ Result<RunResult> resume_run(const std::string& run_id, const PlanChanges& chang
     result.plan = *plan;
     if (is_shared(*plan, store)) {
         // The operator resumes the run for every worker: a breaker's stop no longer holds.
-        archive::RunProgress now{counts->total(),
-                                 counts->delivered + counts->dead,
-                                 counts->delivered,
-                                 counts->dead,
-                                 0,
-                                 0};
+        archive::RunProgress now = ledger_of(*counts);
         if (auto saved = store.update_run(run_id, now, archive::RunState::running); !saved) {
             return std::unexpected(saved.error());
         }
     }
-    archive::RunProgress earlier{counts->total(),
-                                 counts->delivered + counts->dead,
-                                 counts->delivered,
-                                 counts->dead,
-                                 0,
-                                 (*run)->progress.paused_until_ms};
+    archive::RunProgress earlier = ledger_of(*counts, (*run)->progress.paused_until_ms);
     return send(run_id, *plan, *resolved, earlier, store, how, hooks, stop, std::move(result));
 }
 
@@ -404,12 +397,7 @@ Result<RunResult> join_run(const std::string& run_id, const PlanChanges& changes
     RunResult result;
     result.joined = true;
     result.plan = *plan;
-    archive::RunProgress earlier{counts->total(),
-                                 counts->delivered + counts->dead,
-                                 counts->delivered,
-                                 counts->dead,
-                                 0,
-                                 (*run)->progress.paused_until_ms};
+    archive::RunProgress earlier = ledger_of(*counts, (*run)->progress.paused_until_ms);
     return send(run_id, *plan, *resolved, earlier, store, how, hooks, stop, std::move(result));
 }
 

@@ -11,22 +11,6 @@ namespace {
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
 
-const char* worker_state_of(archive::RunState state) {
-    switch (state) {
-    case archive::RunState::running:
-        return "running";
-    case archive::RunState::completed:
-        return "done";
-    case archive::RunState::aborted:
-        return "tripped";
-    case archive::RunState::paused:
-        return "stopped";
-    case archive::RunState::failed:
-        return "failed";
-    }
-    return "failed";
-}
-
 } // namespace
 
 SharedRun::SharedRun(SharedRunOptions options, std::unique_ptr<archive::Store> claims,
@@ -376,7 +360,7 @@ void SharedRun::slot_loop() {
 Result<archive::RunState> SharedRun::finish(archive::RunState state, const std::string& reason) {
     stop_threads();
     const auto& run = m_options.run_id;
-    auto released = m_claims->release_leases(run, m_options.lease, worker_state_of(state));
+    auto released = m_claims->release_leases(run, m_options.lease, archive::worker_state(state));
     HOOKCTL_RETURN_IF_ERROR(released);
     return m_claims->update_shared_run(
         run, m_options.lease, state, state == archive::RunState::completed ? std::string() : reason,

@@ -2160,12 +2160,7 @@ Result<RunState> PgStore::update_shared_run(std::string_view run_id, const Worke
              "ELSE last_error END, updated_at_ms = $7, paused_until_ms = greatest(paused_until_ms, "
              "$8) WHERE run_id = $9",
              p);
-        const char* worker_state = state == RunState::running     ? "running"
-                                   : state == RunState::completed ? "done"
-                                   : state == RunState::aborted   ? "tripped"
-                                   : state == RunState::paused    ? "stopped"
-                                                                  : "failed";
-        touch_worker(run_id, lease, worker_state);
+        touch_worker(run_id, lease, archive::worker_state(state));
         if (state != RunState::running || next != RunState::running) {
             notify_run(run_id);
         }
